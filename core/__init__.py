@@ -1,0 +1,1 @@
+"""Cross-cutting foundations shared by every layer: settings, logging and request context."""

@@ -1,0 +1,169 @@
+"""Application settings: one pydantic-settings object read from environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIN_SECRET_BYTES = 32
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class AppEnv(StrEnum):
+    """Deployment environment; decides secrets policy, log format defaults and GraphiQL."""
+
+    LOCAL = "local"
+    DEVELOPMENT = "development"
+    STAGING = "staging"
+    PRODUCTION = "production"
+    TEST = "test"
+
+    @property
+    def is_deployed(self) -> bool:
+        """Whether this is a shared deployment that must never run on generated secrets."""
+        return self in (AppEnv.STAGING, AppEnv.PRODUCTION)
+
+
+class SettingsError(ValueError):
+    """Configuration that must stop start-up, with a message meant for the operator."""
+
+
+class Settings(BaseSettings):
+    """Every runtime setting of LedgerQL; `.env.example` documents each variable."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    app_env: AppEnv = AppEnv.LOCAL
+    database_url: str = "sqlite+aiosqlite:///./var/ledgerql.db"
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_max_overflow: int = Field(default=10, ge=0, le=200)
+    database_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    database_connect_attempts: int = Field(default=5, ge=1, le=60)
+    database_connect_retry_seconds: float = Field(default=1.0, ge=0)
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    migrate_on_start: bool | None = None
+
+    jwt_secret: SecretStr | None = None
+    dev_secret_file: Path = PROJECT_ROOT / "var" / "dev-jwt-secret"
+
+    metrics_token: SecretStr | None = None
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    shutdown_grace_seconds: float = Field(default=20.0, ge=0)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] | None = None
+
+    graphiql_enabled: bool | None = None
+    graphql_max_depth: int = Field(default=12, ge=1, le=100)
+    graphql_max_aliases: int = Field(default=30, ge=1, le=1000)
+    graphql_max_tokens: int = Field(default=2000, ge=50, le=100_000)
+    graphql_cache_size: int = Field(default=256, ge=1, le=100_000)
+    ws_max_subscriptions: int = Field(default=10, ge=1, le=1000)
+    ws_connection_init_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            msg = "DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _secret_policy(self) -> Settings:
+        if not self.app_env.is_deployed:
+            return self
+        secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            msg = (
+                f"JWT_SECRET is missing or shorter than {MIN_SECRET_BYTES} bytes; "
+                f"APP_ENV={self.app_env.value} refuses to start without a strong secret. "
+                'Generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+            )
+            raise SettingsError(msg)
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the configured database is the embedded SQLite file."""
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def json_logs(self) -> bool:
+        """Whether logs are rendered as JSON (the default outside local development)."""
+        if self.log_format is not None:
+            return self.log_format == "json"
+        return self.app_env not in (AppEnv.LOCAL, AppEnv.TEST)
+
+    @property
+    def graphiql(self) -> bool:
+        """Whether GraphiQL is served; never in production."""
+        if self.app_env is AppEnv.PRODUCTION:
+            return False
+        return True if self.graphiql_enabled is None else self.graphiql_enabled
+
+    @property
+    def should_migrate_on_start(self) -> bool:
+        """Whether `serve` upgrades the schema itself (default: outside staging/production)."""
+        if self.migrate_on_start is not None:
+            return self.migrate_on_start
+        return not self.app_env.is_deployed
+
+    def signing_secret(self) -> str:
+        """The JWT signing secret; locally a generated one, persisted so restarts agree."""
+        if self.jwt_secret is not None and self.jwt_secret.get_secret_value():
+            return self.jwt_secret.get_secret_value()
+        return _load_or_create_dev_secret(self.dev_secret_file)
+
+
+def _load_or_create_dev_secret(path: Path) -> str:
+    """Read the local development secret, creating it exactly once even with several workers."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        # Another worker may have created the file an instant ago and still be writing it.
+        for _ in range(50):
+            existing = path.read_text(encoding="utf-8").strip()
+            if len(existing.encode()) >= MIN_SECRET_BYTES:
+                return existing
+            time.sleep(0.02)
+        msg = f"{path} holds a development secret shorter than {MIN_SECRET_BYTES} bytes"
+        raise SettingsError(msg) from None
+    generated = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(generated + "\n")
+    return generated
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

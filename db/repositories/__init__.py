@@ -1,0 +1,1 @@
+"""Repositories: all SQL lives here; reads are filtered by owner and batched for loaders."""

@@ -1,0 +1,193 @@
+"""Engine, session factories and the unit of work that gives each operation its database access.
+
+Sessions and concurrency: an `AsyncSession` must never be used by two tasks at once, and GraphQL
+resolves sibling fields concurrently. A `UnitOfWork` therefore owns one session per operation and
+serializes every use of it behind an `asyncio.Lock`:
+
+* reads share one transaction for the whole operation, so a query sees a single consistent
+  snapshot (PostgreSQL: REPEATABLE READ, READ ONLY; SQLite: one deferred transaction in WAL mode);
+* each write is its own transaction (`write()`), committed once when the block exits and rolled
+  back on any exception; on SQLite it starts with `BEGIN IMMEDIATE`, so concurrent writers queue
+  on the busy timeout instead of failing half-way. Reads after a write start a fresh snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from core.logging import get_logger
+from core.settings import Settings
+from db.base import ACTOR_KEY, AppSession
+
+log = get_logger(__name__)
+
+SQLITE_BEGIN_IMMEDIATE = "ledgerql_sqlite_begin_immediate"
+"""Custom execution option: start SQLite transactions with BEGIN IMMEDIATE (write intent)."""
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database could not be reached within the configured retries."""
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    """Build the async engine for SQLite (aiosqlite) or PostgreSQL (asyncpg)."""
+    if settings.is_sqlite:
+        engine = create_async_engine(settings.database_url)
+        _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+        return engine
+    return create_async_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pool_timeout=settings.database_pool_timeout_seconds,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"server_settings": {"application_name": "ledgerql"}},
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
+    """WAL, foreign keys, a busy timeout, and BEGIN emitted by us rather than by the driver."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: object) -> None:
+        # Stop the sqlite3 module from issuing its own (late) BEGIN; see `_on_begin`.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get(SQLITE_BEGIN_IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class Database:
+    """The process's engine plus the read and write session factories built on it."""
+
+    def __init__(self, settings: Settings, engine: AsyncEngine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine or create_engine(settings)
+        if settings.is_sqlite:
+            read_options: dict[str, Any] = {}
+            write_options: dict[str, Any] = {SQLITE_BEGIN_IMMEDIATE: True}
+        else:
+            read_options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+            write_options = {"isolation_level": "READ COMMITTED"}
+        self._reader = self._sessionmaker(read_options)
+        self._writer = self._sessionmaker(write_options)
+
+    def _sessionmaker(self, options: dict[str, Any]) -> async_sessionmaker[AsyncSession]:
+        return async_sessionmaker(
+            bind=self.engine.execution_options(**options),
+            sync_session_class=AppSession,
+            expire_on_commit=False,
+            autoflush=False,
+        )
+
+    @property
+    def dialect(self) -> str:
+        """`sqlite` or `postgresql`."""
+        return self.engine.dialect.name
+
+    def unit_of_work(self, actor_id: uuid.UUID | None = None) -> UnitOfWork:
+        """A fresh unit of work for one operation."""
+        return UnitOfWork(self, actor_id=actor_id)
+
+    def read_session(self) -> AsyncSession:
+        """A session for a read-only snapshot; used through a UnitOfWork."""
+        return self._reader()
+
+    def write_session(self) -> AsyncSession:
+        """A session for one write transaction; used through a UnitOfWork."""
+        return self._writer()
+
+    async def ping(self) -> None:
+        """Run `SELECT 1`; raises when the database cannot be reached."""
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def wait_until_reachable(self, attempts: int, delay_seconds: float) -> None:
+        """Ping with retries at start-up; raise `DatabaseUnavailable` with a clear reason."""
+        last_error: Exception | None = None
+        for attempt in range(1, attempts + 1):
+            try:
+                await self.ping()
+            except Exception as error:
+                last_error = error
+                log.warning(
+                    "database_unreachable",
+                    attempt=attempt,
+                    attempts=attempts,
+                    error=type(error).__name__,
+                )
+                if attempt < attempts:
+                    await asyncio.sleep(delay_seconds * attempt)
+            else:
+                return
+        url = self.engine.url.render_as_string(hide_password=True)
+        msg = f"database {url} unreachable after {attempts} attempts: {last_error}"
+        raise DatabaseUnavailable(msg) from last_error
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+
+class UnitOfWork:
+    """One operation's database access: a single read snapshot plus serialized write units."""
+
+    def __init__(self, database: Database, actor_id: uuid.UUID | None = None) -> None:
+        self._database = database
+        self._lock = asyncio.Lock()
+        self._reader: AsyncSession | None = None
+        self.actor_id = actor_id
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """Exclusive use of the operation's read session for one batch of statements."""
+        async with self._lock:
+            if self._reader is None:
+                self._reader = self._database.read_session()
+                self._reader.info[ACTOR_KEY] = self.actor_id
+            yield self._reader
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """One write transaction: committed when the block exits, rolled back if it raises."""
+        async with self._lock:
+            await self._end_read()
+            session = self._database.write_session()
+            session.info[ACTOR_KEY] = self.actor_id
+            try:
+                async with session.begin():
+                    yield session
+            finally:
+                await session.close()
+
+    async def close(self) -> None:
+        """End the read snapshot and give the connection back to the pool."""
+        async with self._lock:
+            await self._end_read()
+
+    async def _end_read(self) -> None:
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            await reader.close()

@@ -1,0 +1,1 @@
+"""The GraphQL face of LedgerQL: Starlette app, Strawberry schema, resolvers and loaders."""

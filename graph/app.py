@@ -1,0 +1,117 @@
+"""The Starlette application: routes, middleware and the lifespan that owns the engine."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+
+from core.logging import configure_logging, get_logger
+from core.settings import Settings, get_settings
+from db.migrations import is_at_head
+from db.session import Database, DatabaseUnavailable
+from graph.metrics import Metrics
+from graph.middleware import (
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+)
+from graph.schema import build_schema
+from graph.view import LedgerGraphQL
+
+log = get_logger(__name__)
+
+
+async def live(_: Request) -> JSONResponse:
+    """The process is up and serving."""
+    return JSONResponse({"status": "ok"})
+
+
+async def ready(request: Request) -> JSONResponse:
+    """The database answers and its schema is at the latest migration; 503 otherwise."""
+    database: Database = request.app.state.database
+    checks = {"database": "ok", "migrations": "ok"}
+    try:
+        await database.ping()
+    except Exception as error:
+        log.warning("readiness_database_failed", error=type(error).__name__)
+        checks = {"database": "unreachable", "migrations": "unknown"}
+    else:
+        if not await is_at_head(database.engine):
+            checks["migrations"] = "pending"
+    ok = checks == {"database": "ok", "migrations": "ok"}
+    body = {"status": "ready" if ok else "unavailable", "checks": checks}
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus metrics; behind a bearer token when METRICS_TOKEN is set."""
+    settings: Settings = request.app.state.settings
+    if settings.metrics_token is not None:
+        expected = f"Bearer {settings.metrics_token.get_secret_value()}"
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+    metrics: Metrics = request.app.state.metrics
+    return Response(metrics.render(), media_type=metrics.content_type)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Build a LedgerQL ASGI application (uvicorn calls this as a factory)."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, json=settings.json_logs)
+    database = Database(settings)
+    metrics = Metrics()
+    view = LedgerGraphQL(
+        build_schema(settings), settings=settings, database=database, metrics=metrics
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            await database.wait_until_reachable(
+                settings.database_connect_attempts, settings.database_connect_retry_seconds
+            )
+        except DatabaseUnavailable as error:
+            log.error("startup_failed", reason=str(error))
+            await database.dispose()
+            raise
+        log.info("startup_complete", env=settings.app_env.value, database=database.dialect)
+        try:
+            yield
+        finally:
+            await database.dispose()
+            log.info("shutdown_complete")
+
+    routes: list[BaseRoute] = [
+        Route("/health/live", live, methods=["GET"]),
+        Route("/health/ready", ready, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/graphql", view),
+        WebSocketRoute("/graphql", view),
+    ]
+    middleware = [
+        Middleware(RequestContextMiddleware, metrics=metrics),
+        Middleware(SecurityHeadersMiddleware, hsts=settings.app_env.is_deployed),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+            max_age=600,
+        ),
+        Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
+    ]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.database = database
+    app.state.metrics = metrics
+    return app

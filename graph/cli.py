@@ -1,0 +1,131 @@
+"""The `ledgerql` command line: serve, migrate, export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from core.logging import configure_logging, get_logger
+from core.settings import PROJECT_ROOT, Settings, SettingsError, get_settings
+from db.migrations import upgrade_to_head
+from db.session import Database, DatabaseUnavailable
+from graph.schema import build_schema
+
+log = get_logger("ledgerql.cli")
+SCHEMA_FILE = PROJECT_ROOT / "schema.graphql"
+
+
+def schema_sdl(settings: Settings) -> str:
+    """The schema in SDL, exactly as `schema.graphql` must hold it."""
+    return build_schema(settings).as_str().rstrip("\n") + "\n"
+
+
+async def _check_database(settings: Settings) -> None:
+    database = Database(settings)
+    try:
+        await database.wait_until_reachable(
+            settings.database_connect_attempts, settings.database_connect_retry_seconds
+        )
+    finally:
+        await database.dispose()
+
+
+def _prepare_database(settings: Settings, *, migrate: bool) -> None:
+    if settings.is_sqlite:
+        _ensure_sqlite_directory(settings.database_url)
+    asyncio.run(_check_database(settings))
+    if migrate:
+        upgrade_to_head(settings.database_url)
+        log.info("migrations_applied")
+
+
+def _ensure_sqlite_directory(url: str) -> None:
+    path = url.split(":///", 1)[-1].split("?", 1)[0]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Check the database, migrate if configured, then run uvicorn."""
+    import uvicorn  # noqa: PLC0415 - only `serve` needs the server
+
+    _prepare_database(settings, migrate=settings.should_migrate_on_start)
+    uvicorn.run(
+        "graph.app:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers,
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        ws="websockets-sansio",
+    )
+    return 0
+
+
+def cmd_migrate(_: argparse.Namespace, settings: Settings) -> int:
+    """Upgrade the database to the latest migration."""
+    _prepare_database(settings, migrate=True)
+    return 0
+
+
+def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
+    """Write `schema.graphql`, or with --check fail when it is stale."""
+    sdl = schema_sdl(settings)
+    target = Path(args.output)
+    if args.check:
+        current = target.read_text(encoding="utf-8") if target.exists() else ""
+        if current != sdl:
+            print(f"{target} is stale: run `ledgerql export-schema`", file=sys.stderr)
+            return 1
+        return 0
+    target.write_text(sdl, encoding="utf-8")
+    print(f"wrote {target}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="ledgerql", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the API server")
+    serve.add_argument("--host", default=None, help="bind address (default: HOST)")
+    serve.add_argument("--port", type=int, default=None, help="port (default: PORT)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes")
+    serve.set_defaults(handler=cmd_serve)
+    migrate = commands.add_parser("migrate", help="upgrade the database to the latest migration")
+    migrate.set_defaults(handler=cmd_migrate)
+    export = commands.add_parser("export-schema", help="write the GraphQL SDL to a file")
+    export.add_argument("--output", default=str(SCHEMA_FILE), help="target file")
+    export.add_argument("--check", action="store_true", help="fail if the file is stale")
+    export.set_defaults(handler=cmd_export_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `ledgerql` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = get_settings()
+    except (SettingsError, ValidationError) as error:
+        print(f"ledgerql: invalid configuration: {error}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, json=settings.json_logs)
+    try:
+        return int(args.handler(args, settings))
+    except DatabaseUnavailable as error:
+        print(f"ledgerql: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

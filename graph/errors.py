@@ -1,0 +1,129 @@
+"""The error model of API.md: error codes, the payload `UserError`, and top-level error shaping."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError, GraphQLSyntaxError
+
+from db.base import utcnow
+from db.errors import AppError, RetryLater
+
+
+@strawberry.enum(description="Stable, machine-readable error codes.")
+class ErrorCode(Enum):
+    """Every error code a client may see, in payloads or in top-level errors."""
+
+    BAD_REQUEST = "BAD_REQUEST"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    ACCOUNT_LOCKED = "ACCOUNT_LOCKED"
+    RATE_LIMITED = "RATE_LIMITED"
+    INTERNAL = "INTERNAL"
+    VALIDATION_FAILED = "VALIDATION_FAILED"
+    WEAK_PASSWORD = "WEAK_PASSWORD"  # noqa: S105 - an error code, not a password
+    CONFLICT = "CONFLICT"
+    INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
+    ACCOUNT_NOT_ACTIVE = "ACCOUNT_NOT_ACTIVE"
+    CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+
+
+HTTP_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.BAD_REQUEST: 400,
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.INVALID_CREDENTIALS: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.ACCOUNT_LOCKED: 423,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.INTERNAL: 500,
+    ErrorCode.VALIDATION_FAILED: 422,
+    ErrorCode.WEAK_PASSWORD: 422,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.INSUFFICIENT_FUNDS: 422,
+    ErrorCode.ACCOUNT_NOT_ACTIVE: 422,
+    ErrorCode.CURRENCY_MISMATCH: 422,
+    ErrorCode.IDEMPOTENCY_KEY_REUSED: 409,
+}
+
+INTERNAL_MESSAGE = "An unexpected error occurred. Quote the request id when reporting it."
+
+
+@strawberry.type(description="A business-rule failure returned in a mutation payload.")
+class UserError:
+    """One reason a mutation changed nothing; `field` is the path to the offending input."""
+
+    code: ErrorCode
+    message: str
+    field: list[str] | None = None
+
+    @classmethod
+    def from_exception(cls, error: AppError) -> UserError:
+        """The payload form of a domain exception."""
+        return cls(code=ErrorCode(error.code), message=error.message, field=error.field)
+
+
+def classify(error: GraphQLError) -> tuple[ErrorCode, bool]:
+    """The code for a top-level error, and whether it is unexpected (to be masked and logged)."""
+    original = error.original_error
+    if isinstance(original, AppError):
+        return ErrorCode(original.code), False
+    if original is None or isinstance(error, GraphQLSyntaxError):
+        # Parse, validation and variable-coercion errors come straight from graphql-core.
+        return ErrorCode.BAD_REQUEST, False
+    if isinstance(original, GraphQLError):
+        return classify(original)
+    return ErrorCode.INTERNAL, True
+
+
+def shape_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
+    """Return the client-facing form of an error: code, status and request id; no internals."""
+    code, unexpected = classify(error)
+    extensions: dict[str, Any] = {
+        "code": code.value,
+        "status": HTTP_STATUS[code],
+        "requestId": request_id,
+    }
+    original = error.original_error
+    if isinstance(original, RetryLater):
+        extensions["retryAfter"] = original.retry_after
+    if isinstance(original, AppError) and original.field:
+        extensions["field"] = original.field
+    return GraphQLError(
+        message=INTERNAL_MESSAGE if unexpected else error.message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions=extensions,
+    )
+
+
+def error_document(
+    code: ErrorCode, message: str, request_id: str | None, status: int | None = None
+) -> dict[str, Any]:
+    """A GraphQL response body carrying one top-level error, for failures outside execution."""
+    return {
+        "errors": [
+            {
+                "message": message,
+                "extensions": {
+                    "code": code.value,
+                    "status": status or HTTP_STATUS[code],
+                    "requestId": request_id,
+                },
+            }
+        ],
+        "extensions": response_extensions(request_id),
+    }
+
+
+def response_extensions(request_id: str | None) -> dict[str, Any]:
+    """`requestId` and `timestamp`, present in every GraphQL response body."""
+    return {"requestId": request_id, "timestamp": utcnow().isoformat().replace("+00:00", "Z")}

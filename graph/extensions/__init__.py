@@ -1,0 +1,1 @@
+"""Schema extensions: per-operation scope, error shaping, operation logging and metrics."""

@@ -1,0 +1,40 @@
+"""The `health` query: is the service up, and does its database answer."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import strawberry
+
+from db.repositories.health import database_answers
+from graph.context import Context
+
+VERSION = "0.1.0"
+
+
+@strawberry.enum(description="Overall service health.")
+class HealthStatus(Enum):
+    """`OK` when every dependency answers, `DEGRADED` otherwise."""
+
+    OK = "OK"
+    DEGRADED = "DEGRADED"
+
+
+@strawberry.type(description="Service health as seen by this instance.")
+class Health:
+    """The service's health at the time of the query."""
+
+    status: HealthStatus
+    version: str
+    database: bool = strawberry.field(description="Whether the database answered `SELECT 1`.")
+
+
+async def resolve_health(info: strawberry.Info[Context, None]) -> Health:
+    """Check the database through the operation's unit of work."""
+    try:
+        async with info.context.uow.read() as session:
+            reachable = await database_answers(session)
+    except Exception:
+        reachable = False
+    status = HealthStatus.OK if reachable else HealthStatus.DEGRADED
+    return Health(status=status, version=VERSION, database=reachable)

@@ -1,0 +1,31 @@
+"""Relay building blocks: the `node` field over opaque global ids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry import relay
+from strawberry.relay.types import GlobalIDValueError
+
+from db.errors import BadRequest
+
+
+def parse_global_id(value: str, field: str = "id") -> relay.GlobalID:
+    """Decode an opaque global id, or fail with BAD_REQUEST naming the argument."""
+    try:
+        return relay.GlobalID.from_id(value)
+    except GlobalIDValueError:
+        msg = f"`{field}` is not a valid ID"
+        raise BadRequest(msg, field=[field]) from None
+
+
+async def resolve_node(info: strawberry.Info[Any, Any], id: strawberry.ID) -> relay.Node | None:
+    """Any object by its global id; null when it does not exist or the caller may not see it."""
+    global_id = parse_global_id(id)
+    try:
+        global_id.resolve_type(info)
+    except GlobalIDValueError:
+        return None
+    node = await global_id.resolve_node(info, required=False)
+    return node if isinstance(node, relay.Node) else None

@@ -1,0 +1,80 @@
+"""The Strawberry schema: root types and the extensions every operation runs through."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import strawberry
+from graphql import ASTValidationRule, GraphQLError
+from strawberry import relay
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxTokensLimiter,
+    ParserCache,
+    SchemaExtension,
+    ValidationCache,
+    max_aliases,
+    query_depth_limiter,
+)
+from strawberry.types import ExecutionContext
+
+from core.settings import Settings
+from graph.errors import UserError
+from graph.extensions.errors import ErrorShapingExtension
+from graph.extensions.observe import OperationObserverExtension
+from graph.extensions.scope import OperationScopeExtension
+from graph.health import Health, resolve_health
+from graph.relay import resolve_node
+
+
+@strawberry.type(description="Read operations.")
+class Query:
+    """The query root."""
+
+    health: Health = strawberry.field(
+        resolver=resolve_health, description="Service health; needs no authentication."
+    )
+    node: relay.Node | None = strawberry.field(
+        resolver=resolve_node,
+        description="Fetch any object by its global id; null if it does not exist or is hidden.",
+    )
+
+
+class LedgerSchema(strawberry.Schema):
+    """Strawberry's schema without its own error logging: ErrorShapingExtension logs instead."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Do nothing; unexpected errors are logged once, with the request id, when shaped."""
+
+
+def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+    """Extension factories in order: outermost (observer) first, error shaping around the rest.
+
+    The shape rules are built once, so the validation cache (keyed by document and rule
+    classes) hits across requests.
+    """
+    size = settings.graphql_cache_size
+    shape_rules: list[type[ASTValidationRule]] = [
+        query_depth_limiter.create_validator(settings.graphql_max_depth, should_ignore=None),
+        max_aliases.create_validator(settings.graphql_max_aliases),
+    ]
+    return [
+        OperationObserverExtension,
+        ErrorShapingExtension,
+        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        lambda: ParserCache(maxsize=size),
+        lambda: AddValidationRules(shape_rules),
+        lambda: ValidationCache(maxsize=size),
+        OperationScopeExtension,
+    ]
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    """The LedgerQL schema configured from settings."""
+    return LedgerSchema(
+        query=Query,
+        types=[UserError],
+        extensions=schema_extensions(settings),
+    )

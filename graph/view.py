@@ -1,0 +1,195 @@
+"""The `/graphql` endpoint: Strawberry's ASGI view plus the GraphQL-over-HTTP rules it lacks.
+
+Added on top of Strawberry: `application/graphql-response+json` negotiation (request errors get
+HTTP 400 or their own status, and no `data`), 405 with `Allow` for a mutation over GET, 406 for
+an Accept header we cannot satisfy, 415 for an unsupported body type, and every transport error
+as a JSON body in the API.md error model instead of plain text.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema import BaseSchema
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
+
+from core.context import RequestInfo, current_request, request_id_from_header
+from core.settings import Settings
+from db.session import Database
+from graph.context import Context
+from graph.errors import ErrorCode, error_document
+from graph.metrics import Metrics
+
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+APPLICATION_JSON = "application/json"
+_REQUEST_ERROR_KEY = "graphql_request_error_status"
+
+
+def negotiate_media_type(accept: str | None) -> str | None:
+    """The response media type for an Accept header, or None when none is acceptable."""
+    if not accept or not accept.strip():
+        return APPLICATION_JSON
+    ranges: list[tuple[float, int, str]] = []
+    for position, item in enumerate(accept.split(",")):
+        media, _, params = item.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality > 0:
+            ranges.append((-quality, position, media.strip().lower()))
+    for _, _, media in sorted(ranges):
+        if media == GRAPHQL_RESPONSE_JSON:
+            return GRAPHQL_RESPONSE_JSON
+        if media in (APPLICATION_JSON, "application/*", "*/*"):
+            return APPLICATION_JSON
+    return None
+
+
+def is_request_error(result: ExecutionResult) -> bool:
+    """Whether execution never started (parse, validation, variables, pre-execution refusal)."""
+    if not result.errors:
+        return False
+    if isinstance(result, PreExecutionError):
+        return True
+    return result.data is None and all(error.path is None for error in result.errors)
+
+
+def _request_error_status(errors: list[GraphQLError]) -> int:
+    status = (errors[0].extensions or {}).get("status") if errors else None
+    return status if isinstance(status, int) and 400 <= status < 600 else 400
+
+
+class LedgerGraphQL(GraphQL[Context, None]):
+    """Strawberry's ASGI GraphQL app with LedgerQL's context, transport and error rules."""
+
+    def __init__(
+        self, schema: BaseSchema, *, settings: Settings, database: Database, metrics: Metrics
+    ) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if settings.graphiql else None,
+            allow_queries_via_get=True,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(
+                seconds=settings.ws_connection_init_timeout_seconds
+            ),
+            max_subscriptions_per_connection=settings.ws_max_subscriptions,
+            allowed_origins=settings.cors_origins,
+        )
+        self.settings = settings
+        self.database = database
+        self.metrics = metrics
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
+        """A context for this request or WebSocket connection."""
+        info = current_request.get() or RequestInfo(
+            request_id=request_id_from_header(request.headers.get("x-request-id"))
+        )
+        return Context(
+            request=request,
+            response=response,
+            settings=self.settings,
+            database=self.database,
+            request_info=info,
+            metrics=self.metrics,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve HTTP with content negotiation; hand WebSockets to Strawberry."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        media_type = negotiate_media_type(request.headers.get("accept"))
+        wants_ide = self.graphql_ide is not None and "text/html" in request.headers.get(
+            "accept", ""
+        )
+        if media_type is None and not (wants_ide and request.method == "GET"):
+            response: Response = self._error_response(
+                406, f"Acceptable media types: {GRAPHQL_RESPONSE_JSON}, {APPLICATION_JSON}"
+            )
+        else:
+            media_type = media_type or APPLICATION_JSON
+            try:
+                response = await self.run(request)
+            except HTTPException as error:
+                response = self._error_response(error.status_code, error.reason, media_type)
+                if error.status_code == 405:
+                    response.headers["allow"] = "GET, POST" if request.method != "GET" else "POST"
+            else:
+                self._apply_media_type(request, response, media_type)
+        await response(scope, receive, send)
+
+    def _apply_media_type(self, request: Request, response: Response, media_type: str) -> None:
+        if response.media_type != APPLICATION_JSON:
+            return  # GraphiQL page or a stream: not ours to change
+        response.headers["content-type"] = f"{media_type}; charset=utf-8"
+        status = getattr(request.state, _REQUEST_ERROR_KEY, None)
+        if media_type == GRAPHQL_RESPONSE_JSON and status is not None:
+            response.status_code = status
+
+    def _error_response(
+        self, status: int, reason: str, media_type: str = APPLICATION_JSON
+    ) -> JSONResponse:
+        info = current_request.get()
+        body = error_document(
+            ErrorCode.BAD_REQUEST, reason, info.request_id if info else None, status=status
+        )
+        return JSONResponse(body, status_code=status, media_type=media_type)
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """Strawberry's parsing, with 415 for a body type GraphQL-over-HTTP does not define."""
+        try:
+            return await super().parse_http_body(request)
+        except HTTPException as error:
+            if error.reason == "Unsupported content type":
+                raise HTTPException(415, "Content-Type must be application/json") from error
+            raise
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise HTTPException(400, "Unable to parse request body as JSON") from error
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        """Strawberry's execution, with 405 for a mutation sent over GET."""
+        try:
+            return await super().execute_single(*args, **kwargs)
+        except HTTPException as error:
+            cause = error.__cause__
+            if (
+                isinstance(cause, InvalidOperationTypeError)
+                and cause.operation_type is OperationType.MUTATION
+            ):
+                raise HTTPException(405, "Mutations must be sent with POST") from error
+            raise
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        """Drop `data` when execution never started, and remember the status it deserves."""
+        response = await super().process_result(request, result)
+        if is_request_error(result):
+            response.pop("data", None)
+            setattr(request.state, _REQUEST_ERROR_KEY, _request_error_status(result.errors or []))
+        return response
