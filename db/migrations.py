@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -25,18 +27,29 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade_to_head(database_url: str) -> None:
-    """Apply every pending migration (blocking; Alembic's env runs its own event loop)."""
-    command.upgrade(alembic_config(database_url), "head")
+    """Apply every pending migration, blocking until done.
+
+    Alembic's env runs its own event loop, so when called from inside a running loop the
+    upgrade runs on a helper thread.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        command.upgrade(alembic_config(database_url), "head")
+        return
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        executor.submit(command.upgrade, alembic_config(database_url), "head").result()
 
 
 async def upgrade_to_head_async(database_url: str) -> None:
-    """Apply pending migrations from inside a running event loop."""
-    await asyncio.to_thread(upgrade_to_head, database_url)
+    """Apply pending migrations without blocking the running event loop."""
+    await asyncio.to_thread(command.upgrade, alembic_config(database_url), "head")
 
 
-def head_revisions() -> set[str]:
+@lru_cache(maxsize=1)
+def head_revisions() -> frozenset[str]:
     """The head revision ids of the migration scripts."""
-    return set(ScriptDirectory.from_config(alembic_config("")).get_heads())
+    return frozenset(ScriptDirectory.from_config(alembic_config("")).get_heads())
 
 
 def _current_revisions(connection: Connection) -> set[str]:

@@ -182,6 +182,12 @@ class UnitOfWork:
             finally:
                 await session.close()
 
+    async def __aenter__(self) -> UnitOfWork:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
     async def close(self) -> None:
         """End the read snapshot and give the connection back to the pool."""
         async with self._lock:

@@ -6,6 +6,7 @@ import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import strawberry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -63,14 +64,16 @@ async def metrics_endpoint(request: Request) -> Response:
     return Response(metrics.render(), media_type=metrics.content_type)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None, schema: strawberry.Schema | None = None
+) -> Starlette:
     """Build a LedgerQL ASGI application (uvicorn calls this as a factory)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.json_logs)
     database = Database(settings)
     metrics = Metrics()
     view = LedgerGraphQL(
-        build_schema(settings), settings=settings, database=database, metrics=metrics
+        schema or build_schema(settings), settings=settings, database=database, metrics=metrics
     )
 
     @asynccontextmanager

@@ -1,0 +1,159 @@
+"""Fixtures: every database test runs on SQLite and on PostgreSQL, each in a fresh database.
+
+Databases are built by running the migrations once per backend into a template; each test
+gets a copy (SQLite: a file copy; PostgreSQL: CREATE DATABASE ... TEMPLATE), so tests are
+isolated without depending on rollbacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy.engine import make_url
+from starlette.applications import Starlette
+
+from core.settings import AppEnv, Settings
+from db.migrations import upgrade_to_head
+from db.session import Database
+from graph.app import create_app
+from tests.support.postgres import PostgresUnavailable, ThrowawayPostgres
+
+BACKENDS = ["sqlite", "postgresql"]
+TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-signing"
+
+
+def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings for a test, independent of the developer's environment and .env file."""
+    values: dict[str, Any] = {
+        "app_env": AppEnv.TEST,
+        "database_url": database_url,
+        "jwt_secret": TEST_SECRET,
+        "dev_secret_file": tmp_path / "dev-secret",
+        "database_connect_attempts": 1,
+        "database_connect_retry_seconds": 0,
+        "log_format": "json",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _admin_execute(admin_url: str, *statements: str) -> None:
+    connection = await asyncpg.connect(_asyncpg_dsn(admin_url))
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """An admin URL to a PostgreSQL server: TEST_POSTGRES_URL, or a throwaway cluster."""
+    configured = os.environ.get("TEST_POSTGRES_URL")
+    if configured:
+        yield configured
+        return
+    try:
+        cluster = ThrowawayPostgres()
+        url = cluster.start()
+    except PostgresUnavailable as error:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"PostgreSQL is required in CI and could not be started: {error}")
+        pytest.skip(f"PostgreSQL unavailable: {error}")
+    try:
+        yield url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head, copied for each test."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    upgrade_to_head(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_admin_url: str) -> str:
+    """A PostgreSQL database migrated to head, used as the TEMPLATE of each test database."""
+    name = f"ledgerql_template_{uuid.uuid4().hex[:8]}"
+    with ThreadPoolExecutor(max_workers=1) as executor:  # a test's event loop may be running
+        create = _admin_execute(postgres_admin_url, f'CREATE DATABASE "{name}"')
+        executor.submit(asyncio.run, create).result()
+    upgrade_to_head(make_url(postgres_admin_url).set(database=name).render_as_string(False))
+    return name
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database backend of this test run: `sqlite` or `postgresql`."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def database_url(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[str]:
+    """A fresh, migrated database for one test."""
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "test.db"
+        shutil.copyfile(template, path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    admin_url: str = request.getfixturevalue("postgres_admin_url")
+    template_name: str = request.getfixturevalue("postgres_template")
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    await _admin_execute(admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await _admin_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Test settings pointing at this test's database."""
+    return make_settings(database_url, tmp_path)
+
+
+@pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    """The engine and session factories for this test's database."""
+    db = Database(settings)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Starlette]:
+    """The application with its lifespan running."""
+    application = create_app(settings)
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to the app in-process."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http

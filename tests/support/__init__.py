@@ -1,0 +1,1 @@
+"""Test support code: throwaway PostgreSQL, test schemas and clients."""

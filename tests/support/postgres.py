@@ -1,0 +1,109 @@
+"""A throwaway PostgreSQL cluster built from the installed server binaries.
+
+Used when TEST_POSTGRES_URL is not set. As root, the cluster runs as the `postgres` user
+(PostgreSQL refuses to run as root). The data directory and the socket live in a temp dir
+that is removed when the cluster stops.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+
+class PostgresUnavailable(RuntimeError):
+    """No PostgreSQL could be started or reached."""
+
+
+def _find_bindir() -> Path:
+    configured = os.environ.get("PG_BINDIR")
+    candidates = [configured] if configured else []
+    candidates += sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]), reverse=True
+    )
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "initdb").exists():
+            return Path(candidate)
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    msg = "no PostgreSQL server binaries (initdb) found; set PG_BINDIR or TEST_POSTGRES_URL"
+    raise PostgresUnavailable(msg)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ThrowawayPostgres:
+    """Start and stop a private PostgreSQL cluster on a free loopback port."""
+
+    def __init__(self) -> None:
+        self.bindir = _find_bindir()
+        self.root = Path(tempfile.mkdtemp(prefix="ledgerql-pg-"))
+        self.datadir = self.root / "data"
+        self.port = _free_port()
+        self._run_as: list[str] = []
+        if os.geteuid() == 0:
+            try:
+                account = pwd.getpwnam("postgres")
+            except KeyError as error:
+                msg = "running as root but there is no `postgres` user to run the server"
+                raise PostgresUnavailable(msg) from error
+            os.chown(self.root, account.pw_uid, account.pw_gid)
+            self._run_as = ["runuser", "-u", "postgres", "--"]
+
+    def _run(self, *args: str) -> None:
+        command = [*self._run_as, *args]
+        result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
+        if result.returncode != 0:
+            msg = f"{' '.join(args[:2])} failed: {result.stderr.strip() or result.stdout.strip()}"
+            raise PostgresUnavailable(msg)
+
+    def start(self) -> str:
+        """Initialise and start the cluster; returns an admin URL for SQLAlchemy/asyncpg."""
+        self._run(
+            str(self.bindir / "initdb"),
+            "-D", str(self.datadir),
+            "-U", "postgres",
+            "-A", "trust",
+            "-E", "UTF8",
+            "--no-sync",
+        )  # fmt: skip
+        options = " ".join(
+            [
+                "-c listen_addresses=127.0.0.1",
+                f"-c port={self.port}",
+                f"-c unix_socket_directories={self.root}",
+                "-c fsync=off",
+                "-c synchronous_commit=off",
+                "-c full_page_writes=off",
+                "-c max_connections=300",
+            ]
+        )
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "start", "-w", "-t", "60",
+            "-D", str(self.datadir),
+            "-l", str(self.root / "server.log"),
+            "-o", options,
+        )  # fmt: skip
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def stop(self) -> None:
+        """Stop the cluster and delete its files."""
+        try:
+            self._run(
+                str(self.bindir / "pg_ctl"), "stop", "-m", "immediate", "-D", str(self.datadir)
+            )
+        except PostgresUnavailable:
+            pass
+        shutil.rmtree(self.root, ignore_errors=True)
