@@ -142,7 +142,8 @@ async def test_actor_and_timestamps_are_stamped_in_utc(widgets: Database) -> Non
     async with widgets.unit_of_work() as uow, uow.read() as session:
         row = (await session.execute(select(Widget))).scalar_one()
     assert (row.created_by, row.updated_by) == (creator, editor)
-    assert row.created_at.tzinfo is not None and row.created_at.utcoffset() == timedelta(0)
+    assert row.created_at.tzinfo is not None
+    assert row.created_at.utcoffset() == timedelta(0)
     assert row.updated_at >= row.created_at
     assert datetime.now(UTC) - row.created_at < timedelta(minutes=1)
 

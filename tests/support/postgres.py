@@ -7,6 +7,7 @@ that is removed when the cluster stops.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -100,10 +101,8 @@ class ThrowawayPostgres:
 
     def stop(self) -> None:
         """Stop the cluster and delete its files."""
-        try:
+        with contextlib.suppress(PostgresUnavailable):
             self._run(
                 str(self.bindir / "pg_ctl"), "stop", "-m", "immediate", "-D", str(self.datadir)
             )
-        except PostgresUnavailable:
-            pass
         shutil.rmtree(self.root, ignore_errors=True)
