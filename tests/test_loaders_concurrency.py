@@ -57,7 +57,7 @@ class OwnerByName(DataLoader):  # type: ignore[misc]
             rows = await session.execute(
                 select(Widget.name, Widget.owner).where(Widget.name.in_(names))
             )
-            owners = dict(rows)
+            owners = {row.name: row.owner for row in rows}
         return [owners.get(name) for name in names]
 
 
