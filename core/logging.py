@@ -19,6 +19,10 @@ _SENSITIVE_KEY = re.compile(
 )
 _JWT = re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*")
 _BEARER = re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/\-]+=*")
+_SECRET_ASSIGNMENT = re.compile(
+    r"(?i)\b((?:[a-z_]*_)?(?:password|passwd|secret|token|api_?key|authorization))"
+    r"(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&]+)"
+)
 _CARD_NUMBER = re.compile(r"(?<!\d)(?:\d[ \-]?){12,18}\d(?!\d)")
 _MAX_DEPTH = 8
 
@@ -55,6 +59,7 @@ def _mask_card(match: re.Match[str]) -> str:
 def redact_text(text: str) -> str:
     """Mask bearer tokens, JWTs and card numbers that appear inside free text."""
     text = _BEARER.sub(f"Bearer {REDACTED}", text)
+    text = _SECRET_ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
     text = _JWT.sub(REDACTED, text)
     return _CARD_NUMBER.sub(_mask_card, text)
 

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
@@ -107,7 +107,7 @@ class Settings(BaseSettings):
                 f"APP_ENV={self.app_env.value} refuses to start without a strong secret. "
                 'Generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
             )
-            raise SettingsError(msg)
+            raise ValueError(msg)
         return self
 
     @property
@@ -161,6 +161,16 @@ def _load_or_create_dev_secret(path: Path) -> str:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(generated + "\n")
     return generated
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """A readable account of invalid settings that never echoes the values given."""
+    lines = []
+    for problem in error.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in problem["loc"]).upper()
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {message}" if where else message)
+    return "; ".join(lines)
 
 
 @lru_cache(maxsize=1)

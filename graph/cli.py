@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from core.logging import configure_logging, get_logger
-from core.settings import PROJECT_ROOT, Settings, SettingsError, get_settings
+from core.settings import PROJECT_ROOT, Settings, describe_settings_error, get_settings
 from db.migrations import upgrade_to_head
 from db.session import Database, DatabaseUnavailable
 from graph.schema import build_schema
@@ -116,8 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = get_settings()
-    except (SettingsError, ValidationError) as error:
-        print(f"ledgerql: invalid configuration: {error}", file=sys.stderr)
+    except ValidationError as error:
+        print(f"ledgerql: invalid configuration: {describe_settings_error(error)}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, json=settings.json_logs)
     try:

@@ -74,7 +74,10 @@ def classify(error: GraphQLError) -> tuple[ErrorCode, bool]:
     if isinstance(original, AppError):
         return ErrorCode(original.code), False
     if original is None or isinstance(error, GraphQLSyntaxError):
-        # Parse, validation and variable-coercion errors come straight from graphql-core.
+        # Parse and validation errors come straight from graphql-core.
+        return ErrorCode.BAD_REQUEST, False
+    if error.path is None and (error.nodes or error.positions):
+        # Variable coercion: the client's value was rejected by a scalar's parser.
         return ErrorCode.BAD_REQUEST, False
     if isinstance(original, GraphQLError):
         return classify(original)

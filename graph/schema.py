@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError
@@ -16,6 +17,7 @@ from strawberry.extensions import (
     max_aliases,
     query_depth_limiter,
 )
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from core.settings import Settings
@@ -25,6 +27,7 @@ from graph.extensions.observe import OperationObserverExtension
 from graph.extensions.scope import OperationScopeExtension
 from graph.health import Health, resolve_health
 from graph.relay import resolve_node
+from graph.scalars import SCALAR_MAP
 
 
 @strawberry.type(description="Read operations.")
@@ -40,8 +43,32 @@ class Query:
     )
 
 
+class ReportingParserCache(ParserCache):
+    """ParserCache that leaves syntax errors to Strawberry's own parse, which reports them.
+
+    Strawberry's ParserCache raises syntax errors from inside the parse hook, where they skip
+    the operation's extensions (no error shaping, no metrics). Invalid documents are not cached
+    anyway, so parsing them twice costs nothing that matters.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        """Parse through the shared LRU cache; on a syntax error, let Strawberry parse again."""
+        context = self.execution_context
+        try:
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        except GraphQLError:
+            context.graphql_document = None
+        yield
+
+
 class LedgerSchema(strawberry.Schema):
-    """Strawberry's schema without its own error logging: ErrorShapingExtension logs instead."""
+    """Strawberry's schema with LedgerQL's scalars, and without Strawberry's error logging."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("config", StrawberryConfig(scalar_map=SCALAR_MAP))
+        super().__init__(*args, **kwargs)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -64,7 +91,7 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
         OperationObserverExtension,
         ErrorShapingExtension,
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-        lambda: ParserCache(maxsize=size),
+        lambda: ReportingParserCache(maxsize=size),
         lambda: AddValidationRules(shape_rules),
         lambda: ValidationCache(maxsize=size),
         OperationScopeExtension,

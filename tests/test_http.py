@@ -1,0 +1,276 @@
+"""The HTTP contract of API.md: GraphQL-over-HTTP, request ids, errors, limits, headers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from core.settings import AppEnv, Settings
+from graph.app import create_app
+from tests.conftest import make_settings
+from tests.support.queries import graphql
+
+HEALTH = "query Health { health { status version database } }"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+
+
+async def test_health_query_reports_the_database(client: httpx.AsyncClient) -> None:
+    body = await graphql(client, HEALTH)
+    assert body["data"] == {"health": {"status": "OK", "version": "0.1.0", "database": True}}
+    assert ISO_UTC.match(body["extensions"]["timestamp"])
+
+
+async def test_request_id_is_echoed_when_sane_and_replaced_when_not(
+    client: httpx.AsyncClient,
+) -> None:
+    sane = await client.post(
+        "/graphql", json={"query": HEALTH}, headers={"x-request-id": "abc-123_XYZ.9"}
+    )
+    assert sane.headers["x-request-id"] == "abc-123_XYZ.9"
+    assert sane.json()["extensions"]["requestId"] == "abc-123_XYZ.9"
+
+    insane = await client.post(
+        "/graphql", json={"query": HEALTH}, headers={"x-request-id": "bad id\twith spaces"}
+    )
+    generated = insane.headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", generated)
+    assert insane.json()["extensions"]["requestId"] == generated
+
+
+async def test_get_runs_queries(client: httpx.AsyncClient) -> None:
+    response = await client.get("/graphql", params={"query": "{ health { status } }"})
+    assert response.status_code == 200
+    assert response.json()["data"] == {"health": {"status": "OK"}}
+
+
+async def test_mutation_over_get_is_405_with_allow_header(client: httpx.AsyncClient) -> None:
+    response = await client.get("/graphql", params={"query": "mutation { __typename }"})
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    error = response.json()["errors"][0]
+    assert error["extensions"]["status"] == 405
+    assert error["extensions"]["requestId"] == response.headers["x-request-id"]
+
+
+async def test_validation_error_is_400_without_data_for_graphql_response_json(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/graphql", json={"query": "{ nope }"}, headers={"accept": GRAPHQL_RESPONSE}
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith(GRAPHQL_RESPONSE)
+    body = response.json()
+    assert "data" not in body
+    assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert body["errors"][0]["extensions"]["status"] == 400
+
+
+async def test_validation_error_is_200_for_legacy_application_json(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/graphql", json={"query": "{ nope }"}, headers={"accept": "application/json"}
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    assert "data" not in response.json()
+
+
+async def test_syntax_error_is_bad_request_and_not_masked(client: httpx.AsyncClient) -> None:
+    body = await graphql(client, "{ health { ")
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert error["message"].startswith("Syntax Error")
+
+
+async def test_unparseable_json_body_is_400_in_the_error_model(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/graphql", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert error["extensions"]["requestId"] == response.headers["x-request-id"]
+
+
+async def test_unsupported_content_type_is_rejected(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/graphql", content=b"query { health { status } }", headers={"content-type": "text/plain"}
+    )
+    assert response.status_code == 415
+    assert response.json()["errors"][0]["extensions"]["status"] == 415
+
+
+async def test_unacceptable_accept_header_is_406(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/graphql", json={"query": HEALTH}, headers={"accept": "image/png"}
+    )
+    assert response.status_code == 406
+
+
+async def test_body_over_the_limit_is_413(client: httpx.AsyncClient, settings: Settings) -> None:
+    padding = "#" * (settings.max_body_bytes + 10)
+    declared = await client.post("/graphql", json={"query": f"{{ health {{ status }} }} {padding}"})
+    assert declared.status_code == 413
+    assert declared.json()["errors"][0]["extensions"]["status"] == 413
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"query": "{ health { status } }", "x": "'
+        for _ in range(settings.max_body_bytes // 65536 + 2):
+            yield b"a" * 65536
+        yield b'"}'
+
+    streamed = await client.post(
+        "/graphql", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert streamed.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("query", "fragment"),
+    [
+        ("{ " + " ".join(f"a{i}: health {{ status }}" for i in range(40)) + " }", "aliases"),
+        ("{ health { " + "status " * 3000 + "} }", "token"),
+    ],
+)
+async def test_query_shape_limits_are_bad_requests(
+    client: httpx.AsyncClient, query: str, fragment: str
+) -> None:
+    body = await graphql(client, query)
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert fragment in error["message"].lower()
+    assert "data" not in body
+
+
+async def test_node_with_a_malformed_id_is_bad_request(client: httpx.AsyncClient) -> None:
+    body = await graphql(client, '{ node(id: "not-an-id") { id } }')
+    assert body["data"] == {"node": None}
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert error["extensions"]["field"] == ["id"]
+
+
+async def test_node_of_an_unknown_type_is_null(client: httpx.AsyncClient) -> None:
+    # base64("Nothing:1"): well-formed, but no such type can be fetched.
+    body = await graphql(client, '{ node(id: "Tm90aGluZzox") { id } }')
+    assert body == {"data": {"node": None}, "extensions": body["extensions"]}
+
+
+async def test_security_headers_are_set(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health/live")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert (
+        response.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    )
+    assert response.headers["cache-control"] == "no-store"
+    assert "strict-transport-security" not in response.headers
+
+
+async def test_health_endpoints(client: httpx.AsyncClient) -> None:
+    live = await client.get("/health/live")
+    assert (live.status_code, live.json()) == (200, {"status": "ok"})
+    ready = await client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "checks": {"database": "ok", "migrations": "ok"}}
+
+
+async def test_metrics_count_operations_by_name_and_outcome(client: httpx.AsyncClient) -> None:
+    await graphql(client, HEALTH)
+    await graphql(client, "query Broken { nope }")
+    text = (await client.get("/metrics")).text
+    assert (
+        'ledgerql_graphql_operations_total{operation="Health",outcome="success",type="query"} 1.0'
+        in text
+    )
+    assert (
+        'ledgerql_graphql_operations_total{operation="Broken",outcome="rejected",type="query"} 1.0'
+        in text
+    )
+    assert 'ledgerql_http_requests_total{method="POST",route="/graphql",status="200"} 2.0' in text
+    assert "ledgerql_graphql_operation_duration_seconds_bucket" in text
+
+
+@pytest.fixture
+async def configured_client(
+    request: pytest.FixtureRequest, database_url: str, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    overrides = getattr(request, "param", {})
+    app = create_app(make_settings(database_url, tmp_path, **overrides))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+
+
+@pytest.mark.parametrize("configured_client", [{"metrics_token": "m" * 40}], indirect=True)
+async def test_metrics_token_is_enforced_when_configured(
+    configured_client: httpx.AsyncClient,
+) -> None:
+    assert (await configured_client.get("/metrics")).status_code == 401
+    wrong = await configured_client.get("/metrics", headers={"authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    right = await configured_client.get("/metrics", headers={"authorization": f"Bearer {'m' * 40}"})
+    assert right.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "configured_client", [{"cors_origins": ["https://app.example.com"]}], indirect=True
+)
+async def test_cors_allows_only_configured_origins(configured_client: httpx.AsyncClient) -> None:
+    preflight = {
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization,content-type",
+    }
+    allowed = await configured_client.options(
+        "/graphql", headers={"origin": "https://app.example.com", **preflight}
+    )
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example.com"
+    denied = await configured_client.options(
+        "/graphql", headers={"origin": "https://evil.example.com", **preflight}
+    )
+    assert denied.status_code == 400
+    assert "access-control-allow-origin" not in denied.headers
+
+
+async def test_graphiql_is_served_to_browsers_outside_production(client: httpx.AsyncClient) -> None:
+    response = await client.get("/graphql", headers={"accept": "text/html"})
+    assert response.status_code == 200
+    assert "graphiql" in response.text.lower()
+
+
+@pytest.mark.parametrize(
+    "configured_client",
+    [{"app_env": AppEnv.PRODUCTION, "jwt_secret": "p" * 48, "graphiql_enabled": True}],
+    indirect=True,
+)
+async def test_production_never_serves_graphiql_and_sends_hsts(
+    configured_client: httpx.AsyncClient,
+) -> None:
+    response = await configured_client.get("/graphql", headers={"accept": "text/html"})
+    assert "graphiql" not in response.text.lower()
+    assert response.status_code in (400, 404, 406)
+    assert response.headers["strict-transport-security"].startswith("max-age=")
+
+
+async def test_syntax_errors_pass_through_the_operation_extensions(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/graphql", json={"query": "query Syntax { health {", "operationName": "Syntax"}
+    )
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    text = (await client.get("/metrics")).text
+    labels = 'operation="Syntax",outcome="rejected",type="unknown"'
+    assert f"ledgerql_graphql_operations_total{{{labels}}} 1.0" in text
