@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] | None = None
 
     graphiql_enabled: bool | None = None
+    graphql_introspection: bool | None = None
     graphql_max_depth: int = Field(default=12, ge=1, le=100)
     graphql_max_aliases: int = Field(default=30, ge=1, le=1000)
     graphql_max_tokens: int = Field(default=2000, ge=50, le=100_000)
@@ -128,6 +129,13 @@ class Settings(BaseSettings):
         if self.app_env is AppEnv.PRODUCTION:
             return False
         return True if self.graphiql_enabled is None else self.graphiql_enabled
+
+    @property
+    def introspection(self) -> bool:
+        """Whether schema introspection (and field suggestions) is on; off in production."""
+        if self.graphql_introspection is not None:
+            return self.graphql_introspection
+        return self.app_env is not AppEnv.PRODUCTION
 
     @property
     def should_migrate_on_start(self) -> bool:

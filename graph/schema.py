@@ -10,6 +10,7 @@ from graphql import ASTValidationRule, GraphQLError
 from strawberry import relay
 from strawberry.extensions import (
     AddValidationRules,
+    DisableIntrospection,
     MaxTokensLimiter,
     ParserCache,
     SchemaExtension,
@@ -22,7 +23,7 @@ from strawberry.types import ExecutionContext
 
 from core.settings import Settings
 from graph.errors import UserError
-from graph.extensions.errors import ErrorShapingExtension
+from graph.extensions.errors import ResponseMetaExtension, shape_errors
 from graph.extensions.observe import OperationObserverExtension
 from graph.extensions.scope import OperationScopeExtension
 from graph.health import Health, resolve_health
@@ -64,7 +65,7 @@ class ReportingParserCache(ParserCache):
 
 
 class LedgerSchema(strawberry.Schema):
-    """Strawberry's schema with LedgerQL's scalars, and without Strawberry's error logging."""
+    """Strawberry's schema with LedgerQL's scalars and error model."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("config", StrawberryConfig(scalar_map=SCALAR_MAP))
@@ -73,11 +74,12 @@ class LedgerSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        """Do nothing; unexpected errors are logged once, with the request id, when shaped."""
+        """Shape every error list (instead of Strawberry's logging of each error)."""
+        shape_errors(errors, execution_context.operation_name if execution_context else None)
 
 
 def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
-    """Extension factories in order: outermost (observer) first, error shaping around the rest.
+    """Extension factories, outermost first.
 
     The shape rules are built once, so the validation cache (keyed by document and rule
     classes) hits across requests.
@@ -87,15 +89,18 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
         query_depth_limiter.create_validator(settings.graphql_max_depth, should_ignore=None),
         max_aliases.create_validator(settings.graphql_max_aliases),
     ]
-    return [
+    extensions: list[Callable[[], SchemaExtension]] = [
         OperationObserverExtension,
-        ErrorShapingExtension,
+        ResponseMetaExtension,
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         lambda: ReportingParserCache(maxsize=size),
         lambda: AddValidationRules(shape_rules),
         lambda: ValidationCache(maxsize=size),
         OperationScopeExtension,
     ]
+    if not settings.introspection:
+        extensions.append(DisableIntrospection)
+    return extensions
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
@@ -104,4 +109,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         query=Query,
         types=[UserError],
         extensions=schema_extensions(settings),
+        config=StrawberryConfig(
+            scalar_map=SCALAR_MAP, disable_field_suggestions=not settings.introspection
+        ),
     )

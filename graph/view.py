@@ -3,9 +3,8 @@
 Added on top of Strawberry: `application/graphql-response+json` negotiation (request errors get
 HTTP 400 or their own status, and no `data`), 405 with `Allow` for a mutation over GET, 406 for
 an Accept header we cannot satisfy, 415 for an unsupported body type, and every transport error
-as a JSON body in the API.md error model instead of plain text. Errors that escaped the error
-shaping extension (raised by an extension hook outside its window, e.g. a parse error from
-ParserCache) are shaped here, so no body carries an unshaped or unmasked error.
+as a JSON body in the API.md error model instead of plain text. GraphQL errors themselves are
+shaped once, for every transport, in `LedgerSchema.process_errors`.
 """
 
 from __future__ import annotations
@@ -29,20 +28,16 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
-from core.context import RequestInfo, current_request, current_request_id, request_id_from_header
-from core.logging import get_logger
+from core.context import RequestInfo, current_request, request_id_from_header
 from core.settings import Settings
 from db.session import Database
 from graph.context import Context
-from graph.errors import ErrorCode, classify, error_document, shape_error
+from graph.errors import ErrorCode, error_document
 from graph.metrics import Metrics
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
 _REQUEST_ERROR_KEY = "graphql_request_error_status"
-_SHAPED_KEYS = frozenset({"code", "status", "requestId"})
-
-log = get_logger(__name__)
 
 
 def negotiate_media_type(accept: str | None) -> str | None:
@@ -77,33 +72,6 @@ def is_request_error(result: ExecutionResult) -> bool:
     if isinstance(result, PreExecutionError):
         return True
     return result.data is None and all(error.path is None for error in result.errors)
-
-
-def is_shaped(error: GraphQLError) -> bool:
-    """Whether an error already carries the API.md extensions: code, status and requestId."""
-    return _SHAPED_KEYS.issubset(error.extensions or {})
-
-
-def shape_escaped_errors(result: ExecutionResult) -> None:
-    """Shape (and mask and log, if unexpected) errors the error shaping extension never saw.
-
-    Strawberry turns an exception raised by an extension hook outside the shaping extension's
-    `on_operation` window (ParserCache parses in `on_parse`; a scope may fail to close) into a
-    bare error carrying `str(exception)`: without this it would reach the client unmasked.
-    """
-    if not result.errors or all(is_shaped(error) for error in result.errors):
-        return
-    request_id = current_request_id()
-    shaped: list[GraphQLError] = []
-    for error in result.errors:
-        if is_shaped(error):
-            shaped.append(error)
-            continue
-        _, unexpected = classify(error)
-        if unexpected:
-            log.error("graphql_unexpected_error", path=error.path, exc_info=error.original_error)
-        shaped.append(shape_error(error, request_id))
-    result.errors = shaped
 
 
 def _request_error_status(errors: list[GraphQLError]) -> int:
@@ -220,8 +188,7 @@ class LedgerGraphQL(GraphQL[Context, None]):
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
-        """Shape stray errors; drop `data` when execution never started; remember its status."""
-        shape_escaped_errors(result)
+        """Drop `data` when execution never started, and remember the status it deserves."""
         response = await super().process_result(request, result)
         if is_request_error(result):
             response.pop("data", None)

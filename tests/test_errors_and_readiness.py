@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import strawberry
 from asgi_lifespan import LifespanManager
+from strawberry.extensions import SchemaExtension
 
 from core.settings import Settings
 from db.errors import AccountLocked, Conflict, Forbidden
@@ -82,6 +83,26 @@ async def test_unexpected_errors_are_masked_and_logged_with_the_trace(
     assert "RuntimeError" in entry["exception"]
     assert entry["operation"] == "Boom"
     assert "hunter2" not in logs.text
+
+
+class ExplodingExtension(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        raise RuntimeError("cannot reach 10.0.0.5 as admin")
+        yield  # pragma: no cover
+
+
+async def test_failures_inside_extension_hooks_are_masked_too(settings: Settings) -> None:
+    extensions = [*schema_extensions(settings), ExplodingExtension]
+    app = create_app(settings, schema=LedgerSchema(query=FailingQuery, extensions=extensions))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            with capture_logs() as logs:
+                response = await http.post("/graphql", json={"query": "{ forbidden }"})
+    assert "10.0.0.5" not in response.text
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "INTERNAL"
+    assert "10.0.0.5" in logs.events("graphql_unexpected_error")[0]["exception"]
 
 
 async def test_domain_errors_carry_their_code_status_and_retry_after(

@@ -274,3 +274,23 @@ async def test_syntax_errors_pass_through_the_operation_extensions(
     text = (await client.get("/metrics")).text
     labels = 'operation="Syntax",outcome="rejected",type="unknown"'
     assert f"ledgerql_graphql_operations_total{{{labels}}} 1.0" in text
+
+
+@pytest.mark.parametrize(
+    "configured_client",
+    [{"app_env": AppEnv.PRODUCTION, "jwt_secret": "p" * 48}],
+    indirect=True,
+)
+async def test_production_hides_the_schema(configured_client: httpx.AsyncClient) -> None:
+    introspection = await graphql(configured_client, "{ __schema { types { name } } }")
+    assert introspection["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert "data" not in introspection
+    typo = await graphql(configured_client, "{ helth { status } }")
+    assert "Did you mean" not in typo["errors"][0]["message"]
+
+
+async def test_introspection_and_suggestions_outside_production(client: httpx.AsyncClient) -> None:
+    introspection = await graphql(client, "{ __schema { queryType { name } } }")
+    assert introspection["data"] == {"__schema": {"queryType": {"name": "Query"}}}
+    typo = await graphql(client, "{ helth { status } }")
+    assert "Did you mean 'health'?" in typo["errors"][0]["message"]

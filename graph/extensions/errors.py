@@ -1,8 +1,7 @@
-"""Shapes every top-level error into the API.md model; masks and logs unexpected ones."""
+"""Error shaping for every result, and the request id and timestamp on every response."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from graphql import GraphQLError
@@ -15,29 +14,31 @@ from graph.errors import classify, response_extensions, shape_error
 log = get_logger(__name__)
 
 
-class ErrorShapingExtension(SchemaExtension):
-    """Adds code, status and request id to errors; hides internals of unexpected exceptions."""
+def shape_errors(errors: list[GraphQLError], operation_name: str | None) -> None:
+    """Rewrite a result's errors in place into the API.md model; log and mask unexpected ones.
 
-    def on_operation(self) -> Iterator[None]:
-        """Rewrite the result's errors once the operation has finished."""
-        yield
-        result = self.execution_context.result
-        if result is None or not result.errors:
-            return
-        request_id = current_request_id()
-        result.errors = [self._shape(error, request_id) for error in result.errors]
-
-    def _shape(self, error: GraphQLError, request_id: str | None) -> GraphQLError:
+    Called from `LedgerSchema.process_errors`, which Strawberry invokes once for every result
+    with errors (queries, mutations, subscription events, pre-execution failures) on the very
+    list it then returns, before any transport serializes it.
+    """
+    request_id = current_request_id()
+    for index, error in enumerate(errors):
+        if error.extensions and "code" in error.extensions:
+            continue  # already shaped
         _, unexpected = classify(error)
         if unexpected:
             log.error(
                 "graphql_unexpected_error",
                 path=error.path,
-                operation=self.execution_context.operation_name,
+                operation=operation_name,
                 exc_info=error.original_error,
             )
-        return shape_error(error, request_id)
+        errors[index] = shape_error(error, request_id)
+
+
+class ResponseMetaExtension(SchemaExtension):
+    """Adds `extensions.requestId` and `extensions.timestamp` to every response."""
 
     def get_results(self) -> dict[str, Any]:
-        """`extensions.requestId` and `extensions.timestamp` on every response."""
+        """The request id and the response time in UTC."""
         return response_extensions(current_request_id())
