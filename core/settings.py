@@ -40,7 +40,11 @@ class Settings(BaseSettings):
     """Every runtime setting of LedgerQL; `.env.example` documents each variable."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,  # `NAME=` in a .env file means "use the default"
+        extra="ignore",
+        frozen=True,
     )
 
     app_env: AppEnv = AppEnv.LOCAL
@@ -82,6 +86,23 @@ class Settings(BaseSettings):
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_urls(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                msg = f"CORS origin {origin!r} must be '*' or start with http:// or https://"
+                raise ValueError(msg)
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _strong_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            msg = f"METRICS_TOKEN must be at least {MIN_SECRET_BYTES} bytes"
+            raise ValueError(msg)
         return value
 
     @field_validator("log_level", mode="before")

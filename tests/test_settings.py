@@ -112,3 +112,25 @@ def test_a_short_existing_dev_secret_file_is_an_error(
     monkeypatch.setattr("core.settings.time.sleep", lambda _: None)
     with pytest.raises(SettingsError, match="shorter than 32 bytes"):
         settings.signing_secret()
+
+
+def test_empty_values_mean_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load(monkeypatch, LOG_FORMAT="", METRICS_TOKEN="", GRAPHIQL_ENABLED="", PORT="")
+    assert settings.log_format is None
+    assert settings.metrics_token is None
+    assert settings.graphiql_enabled is None
+    assert settings.port == 8000
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("CORS_ORIGINS", "example.com", r"must be '\*' or start with http"),
+        ("METRICS_TOKEN", "short", "METRICS_TOKEN must be at least 32 bytes"),
+    ],
+)
+def test_unsafe_values_are_refused_at_load(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        load(monkeypatch, **{name: value})

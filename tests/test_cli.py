@@ -1,0 +1,200 @@
+"""The `ledgerql` command: serve, migrate, export-schema; start-up and shutdown behaviour."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from core.settings import get_settings
+from graph.cli import SCHEMA_FILE, main, schema_sdl
+from tests.conftest import TEST_SECRET, make_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(database_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {
+        key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "APP_ENV")
+    }
+    env.update(
+        {
+            "APP_ENV": "test",
+            "DATABASE_URL": database_url,
+            "JWT_SECRET": TEST_SECRET,
+            "DEV_SECRET_FILE": str(tmp_path / "dev-secret"),
+            "LOG_FORMAT": "json",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def _ledgerql(*args: str) -> list[str]:
+    return [sys.executable, "-m", "graph.cli", *args]
+
+
+@contextmanager
+def running_server(
+    env: dict[str, str], log_file: Path
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """Run `ledgerql serve` with its output going to `log_file` (a pipe could fill and block)."""
+    port = _free_port()
+    with log_file.open("w") as log:
+        process = subprocess.Popen(
+            _ledgerql("serve", "--port", str(port)),
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(
+                    f"server exited early:\n{process.stdout.read() if process.stdout else ''}"
+                )
+            try:
+                if httpx.get(f"{base}/health/live", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("server did not become live in 30s")
+        yield process, base
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_serve_answers_graphql_and_stops_cleanly_on_sigterm(
+    database_url: str, tmp_path: Path
+) -> None:
+    log_file = tmp_path / "server.log"
+    with running_server(_env(database_url, tmp_path), log_file) as (process, base):
+        response = httpx.post(f"{base}/graphql", json={"query": "{ health { status database } }"})
+        assert response.json()["data"] == {"health": {"status": "OK", "database": True}}
+        assert httpx.get(f"{base}/health/ready").status_code == 200
+        process.send_signal(signal.SIGTERM)
+        # uvicorn re-raises SIGTERM once its graceful shutdown is done.
+        assert process.wait(timeout=20) in (0, -signal.SIGTERM)
+    output = log_file.read_text()
+    assert '"event": "shutdown_complete"' in output
+    assert TEST_SECRET not in output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_graceful_shutdown_finishes_the_request_in_flight(
+    database_url: str, tmp_path: Path
+) -> None:
+    with running_server(_env(database_url, tmp_path), tmp_path / "server.log") as (process, base):
+        port = int(base.rsplit(":", 1)[1])
+        body = b'{"query": "{ health { status } }"}'
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            headers = (
+                "POST /graphql HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            )
+            sock.sendall(headers.encode() + body[:10])
+            time.sleep(0.3)  # the request is now in flight, its body half sent
+            process.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            sock.sendall(body[10:])
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+        assert b'"status":"OK"' in reply
+        assert process.wait(timeout=20) in (0, -signal.SIGTERM)
+
+
+@pytest.mark.slow
+def test_serve_exits_non_zero_with_a_clear_message_when_the_database_is_unreachable(
+    tmp_path: Path,
+) -> None:
+    env = _env(
+        "postgresql+asyncpg://nobody:topsecret@127.0.0.1:9/ledgerql",
+        tmp_path,
+        DATABASE_CONNECT_ATTEMPTS="2",
+        DATABASE_CONNECT_RETRY_SECONDS="0.05",
+    )
+    result = subprocess.run(
+        _ledgerql("serve", "--port", str(_free_port())),
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "unreachable after 2 attempts" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "topsecret" not in result.stderr + result.stdout
+
+
+@pytest.mark.slow
+def test_invalid_configuration_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    env = _env("sqlite+aiosqlite:///" + str(tmp_path / "x.db"), tmp_path, APP_ENV="production")
+    env["JWT_SECRET"] = "too-short-secret"
+    result = subprocess.run(
+        _ledgerql("serve"),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "JWT_SECRET is missing or shorter than 32 bytes" in result.stderr
+    assert "too-short-secret" not in result.stderr
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_the_committed_schema_file_is_current() -> None:
+    settings = make_settings("sqlite+aiosqlite:///unused.db", Path("unused"))
+    assert SCHEMA_FILE.read_text(encoding="utf-8") == schema_sdl(settings)
+
+
+def test_export_schema_writes_and_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("APP_ENV", "test")
+    monkeypatch.setenv("DEV_SECRET_FILE", str(tmp_path / "secret"))
+    get_settings.cache_clear()
+    target = tmp_path / "schema.graphql"
+    target.write_text("type Query { stale: Int }\n")
+    assert main(["export-schema", "--check", "--output", str(target)]) == 1
+    assert "is stale" in capsys.readouterr().err
+    assert main(["export-schema", "--output", str(target)]) == 0
+    assert main(["export-schema", "--check", "--output", str(target)]) == 0
+    assert target.read_text() == SCHEMA_FILE.read_text()
+    get_settings.cache_clear()
+
+
+def test_migrate_creates_and_upgrades_a_sqlite_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "nested" / "ledger.db"
+    monkeypatch.setenv("APP_ENV", "test")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+    monkeypatch.setenv("DEV_SECRET_FILE", str(tmp_path / "secret"))
+    get_settings.cache_clear()
+    try:
+        assert main(["migrate"]) == 0
+    finally:
+        get_settings.cache_clear()
+    assert path.exists()
