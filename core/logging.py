@@ -111,6 +111,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     ]
     structlog.configure(
         processors=[
+            structlog.stdlib.filter_by_level,  # drop disabled levels before any work
             *shared,
             structlog.stdlib.PositionalArgumentsFormatter(),
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,

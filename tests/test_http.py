@@ -294,3 +294,20 @@ async def test_introspection_and_suggestions_outside_production(client: httpx.As
     assert introspection["data"] == {"__schema": {"queryType": {"name": "Query"}}}
     typo = await graphql(client, "{ helth { status } }")
     assert "Did you mean 'health'?" in typo["errors"][0]["message"]
+
+
+async def test_parsed_and_validated_documents_are_cached(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    from strawberry.extensions.parser_cache import _get_parse_cache
+    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    parse = _get_parse_cache(settings.graphql_cache_size)
+    validate = _get_validate_cache(settings.graphql_cache_size)
+    query = "query CacheProbe { health { version } }"
+    await graphql(client, query)
+    parse_hits, validate_hits = parse.cache_info().hits, validate.cache_info().hits
+    await graphql(client, query)
+    assert parse.cache_info().hits == parse_hits + 1
+    assert validate.cache_info().hits == validate_hits + 1
+    assert parse.cache_info().maxsize == settings.graphql_cache_size

@@ -49,3 +49,20 @@ async def test_an_empty_database_is_not_at_head(tmp_path: Path) -> None:
         assert not await is_at_head(database.engine)
     finally:
         await database.dispose()
+
+
+async def test_the_drift_check_notices_a_model_the_migrations_lack(database: Database) -> None:
+    from sqlalchemy import Column, Integer, MetaData, Table
+
+    drifted = MetaData()
+    for table in Base.metadata.tables.values():
+        table.to_metadata(drifted)
+    Table("unmigrated_table", drifted, Column("id", Integer, primary_key=True))
+
+    def differences(connection: Connection) -> list[object]:
+        context = MigrationContext.configure(connection)
+        return list(compare_metadata(context, drifted))
+
+    async with database.engine.connect() as connection:
+        found = await connection.run_sync(differences)
+    assert [(diff[0], diff[1].name) for diff in found] == [("add_table", "unmigrated_table")]  # type: ignore[index]
