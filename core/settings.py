@@ -58,7 +58,16 @@ class Settings(BaseSettings):
     migrate_on_start: bool | None = None
 
     jwt_secret: SecretStr | None = None
+    jwt_previous_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     dev_secret_file: Path = PROJECT_ROOT / "var" / "dev-jwt-secret"
+    jwt_issuer: str = "ledgerql"
+    jwt_audience: str = "ledgerql-api"
+    access_token_ttl_seconds: int = Field(default=1800, ge=60, le=86_400)
+    refresh_token_ttl_seconds: int = Field(default=604_800, ge=3600, le=7_776_000)
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+    password_hash_concurrency: int = Field(default=2, ge=1, le=64)
+    login_max_failures: int = Field(default=5, ge=1, le=100)
+    login_lockout_seconds: int = Field(default=900, ge=1, le=86_400)
 
     metrics_token: SecretStr | None = None
 
@@ -81,7 +90,7 @@ class Settings(BaseSettings):
     ws_max_subscriptions: int = Field(default=10, ge=1, le=1000)
     ws_connection_init_timeout_seconds: float = Field(default=10.0, gt=0)
 
-    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", "jwt_previous_secrets", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
@@ -120,6 +129,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _secret_policy(self) -> Settings:
+        if self.bcrypt_rounds < 12 and self.app_env is not AppEnv.TEST:
+            msg = "BCRYPT_ROUNDS below 12 is only allowed with APP_ENV=test"
+            raise ValueError(msg)
         if not self.app_env.is_deployed:
             return self
         secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""

@@ -20,7 +20,11 @@ class AppError(Exception):
 # Business outcomes: returned in a mutation payload's `errors` list.
 
 
-class ValidationFailed(AppError):
+class BusinessRuleError(AppError):
+    """A business outcome the client must handle: reported in a mutation payload."""
+
+
+class ValidationFailed(BusinessRuleError):
     """Input that is well-formed GraphQL but breaks a business rule."""
 
     code = "VALIDATION_FAILED"
@@ -34,42 +38,42 @@ class WeakPassword(ValidationFailed):
     default_message = "The password does not meet the password policy."
 
 
-class Conflict(AppError):
+class Conflict(BusinessRuleError):
     """A unique value already taken or a state that forbids the change."""
 
     code = "CONFLICT"
     default_message = "The request conflicts with the current state."
 
 
-class NotFound(AppError):
+class NotFound(BusinessRuleError):
     """The object does not exist, or the caller may not know that it exists."""
 
     code = "NOT_FOUND"
     default_message = "Not found."
 
 
-class InsufficientFunds(AppError):
+class InsufficientFunds(BusinessRuleError):
     """A debit larger than the available balance."""
 
     code = "INSUFFICIENT_FUNDS"
     default_message = "The account balance is too low."
 
 
-class AccountNotActive(AppError):
+class AccountNotActive(BusinessRuleError):
     """Money movement on a frozen or closed account."""
 
     code = "ACCOUNT_NOT_ACTIVE"
     default_message = "The account is not active."
 
 
-class CurrencyMismatch(AppError):
+class CurrencyMismatch(BusinessRuleError):
     """Money movement between accounts of different currencies."""
 
     code = "CURRENCY_MISMATCH"
     default_message = "The currencies do not match."
 
 
-class IdempotencyKeyReused(AppError):
+class IdempotencyKeyReused(BusinessRuleError):
     """An idempotency key presented again with a different request."""
 
     code = "IDEMPOTENCY_KEY_REUSED"
@@ -127,3 +131,11 @@ class RateLimited(RetryLater):
 
     code = "RATE_LIMITED"
     default_message = "Too many requests; try again later."
+
+
+class InputErrors(Exception):
+    """Several business-rule failures reported together (e.g. every unmet password rule)."""
+
+    def __init__(self, errors: Sequence[AppError]) -> None:
+        self.errors = list(errors)
+        super().__init__("; ".join(error.message for error in self.errors))

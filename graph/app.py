@@ -14,6 +14,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from auth.passwords import PasswordHasher
+from auth.service import AuthService
+from auth.tokens import TokenService
 from core.logging import configure_logging, get_logger
 from core.settings import Settings, get_settings
 from db.migrations import is_at_head
@@ -64,6 +67,12 @@ async def metrics_endpoint(request: Request) -> Response:
     return Response(metrics.render(), media_type=metrics.content_type)
 
 
+def build_auth_service(settings: Settings) -> AuthService:
+    """The identity service with its password hasher and token keys."""
+    hasher = PasswordHasher(settings.bcrypt_rounds, settings.password_hash_concurrency)
+    return AuthService(settings, hasher, TokenService(settings))
+
+
 def create_app(
     settings: Settings | None = None, schema: strawberry.Schema | None = None
 ) -> Starlette:
@@ -72,9 +81,11 @@ def create_app(
     configure_logging(settings.log_level, json=settings.json_logs)
     database = Database(settings)
     metrics = Metrics()
+    auth = build_auth_service(settings)
     view = LedgerGraphQL(
-        schema or build_schema(settings), settings=settings, database=database, metrics=metrics
-    )
+        schema or build_schema(settings),
+        settings=settings, database=database, metrics=metrics, auth=auth,
+    )  # fmt: skip
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

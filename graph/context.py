@@ -1,19 +1,22 @@
-"""Per-request context and the per-operation scope (unit of work and dataloaders).
+"""Per-request context and the per-operation scope (unit of work, caller, dataloaders).
 
 Session rule (ARCHITECTURE.md rule 2): every GraphQL operation gets one `OperationScope` holding
 one `UnitOfWork` and its own dataloaders. Sibling fields and loader batches resolve concurrently,
 but they all reach the database through `scope.uow.read()`, which serializes statements on the
 operation's single session, so a query reads one consistent snapshot. Mutations write through
-`scope.uow.write()`, one committed transaction per unit of work.
+`scope.uow.write()`, one committed transaction per unit of work; loaders are cleared after each.
 
 The scope lives in a context variable, not on the context object, because Strawberry shares one
 context between all operations of a WebSocket connection, while each operation runs in a task of
 its own. `OperationScopeExtension` opens the scope when an operation starts and closes it (ending
-the read snapshot and returning the connection) when the operation ends.
+the read snapshot and returning the connection) when the operation ends. The caller (principal)
+is resolved once per operation, so a revoked session stops working at its next operation, on
+HTTP and on an open WebSocket alike.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -23,26 +26,48 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from auth.principal import Principal
+from auth.service import AuthService, Device
 from core.context import RequestInfo
 from core.settings import Settings
+from db.errors import Unauthenticated
 from db.session import Database, UnitOfWork
 from graph.metrics import Metrics
 
 LoaderT = TypeVar("LoaderT")
 
 
-class Loaders:
-    """The operation's dataloaders, created on first use so that each is per operation."""
+@dataclass(frozen=True, slots=True)
+class Anonymous:
+    """The viewer of an unauthenticated operation: nobody, holding no permission."""
 
-    def __init__(self, uow: UnitOfWork) -> None:
-        self._uow = uow
+    user_id: uuid.UUID = field(default_factory=lambda: uuid.UUID(int=0))
+
+    def can(self, permission: str) -> bool:
+        """Anonymous callers hold no permission."""
+        return False
+
+
+ANONYMOUS = Anonymous()
+Viewer = Principal | Anonymous
+
+
+class Loaders:
+    """The operation's dataloaders, created on first use for the operation's caller."""
+
+    def __init__(self, scope: OperationScope) -> None:
+        self._scope = scope
         self._loaders: dict[Callable[..., Any], Any] = {}
 
-    def get(self, factory: Callable[[UnitOfWork], LoaderT]) -> LoaderT:
-        """The operation's instance of the loader that `factory` builds."""
+    def get(self, factory: Callable[[UnitOfWork, OperationScope], LoaderT]) -> LoaderT:
+        """The operation's instance of the loader that `factory` builds.
+
+        Loaders read the caller from the scope when a batch runs; a caller not resolved yet
+        counts as anonymous, so visibility fails closed.
+        """
         loader = self._loaders.get(factory)
         if loader is None:
-            loader = self._loaders[factory] = factory(self._uow)
+            loader = self._loaders[factory] = factory(self._scope.uow, self._scope)
         return loader
 
     def clear(self) -> None:
@@ -52,10 +77,20 @@ class Loaders:
 
 @dataclass(slots=True)
 class OperationScope:
-    """What one GraphQL operation owns: its unit of work and its loaders."""
+    """What one GraphQL operation owns: its unit of work, its caller and its loaders."""
 
     uow: UnitOfWork
-    loaders: Loaders
+    principal: Principal | None = None
+    authenticated: bool = False
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self)
+
+    @property
+    def viewer(self) -> Viewer:
+        """The caller as loaders and repositories see it."""
+        return self.principal or ANONYMOUS
 
 
 _current_scope: ContextVar[OperationScope | None] = ContextVar("operation_scope", default=None)
@@ -63,8 +98,7 @@ _current_scope: ContextVar[OperationScope | None] = ContextVar("operation_scope"
 
 def open_scope(database: Database) -> tuple[OperationScope, object]:
     """Start a new operation scope in the current task; returns it and a token to close it."""
-    uow = database.unit_of_work()
-    scope = OperationScope(uow=uow, loaders=Loaders(uow))
+    scope = OperationScope(uow=database.unit_of_work())
     return scope, _current_scope.set(scope)
 
 
@@ -85,9 +119,21 @@ def current_scope() -> OperationScope:
     return scope
 
 
+def bearer_token(value: object) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value; UNAUTHENTICATED if malformed."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise Unauthenticated("The authorization value must be a string.")
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Use `Authorization: Bearer <access token>`.")
+    return token.strip()
+
+
 @dataclass(slots=True)
 class Context:
-    """What every resolver may use: request, settings, database and the operation's scope."""
+    """What every resolver may use: request, settings, services and the operation's scope."""
 
     request: Request | WebSocket
     response: Response | WebSocket | None
@@ -95,6 +141,7 @@ class Context:
     database: Database
     request_info: RequestInfo
     metrics: Metrics
+    auth: AuthService
     connection_params: dict[str, Any] | None = field(default=None)
 
     @property
@@ -106,3 +153,44 @@ class Context:
     def loaders(self) -> Loaders:
         """The current operation's dataloaders."""
         return current_scope().loaders
+
+    def _credentials(self) -> str | None:
+        if isinstance(self.request, WebSocket):
+            params = self.connection_params or {}
+            return bearer_token(params.get("authorization") or params.get("Authorization"))
+        return bearer_token(self.request.headers.get("authorization"))
+
+    async def principal(self) -> Principal | None:
+        """The authenticated caller of this operation, or None when no token was sent."""
+        scope = current_scope()
+        if not scope.authenticated:
+            token = self._credentials()
+            if token is not None:
+                scope.principal = await self.auth.authenticate(scope.uow, token)
+                self.request_info.user_id = str(scope.principal.user_id)
+            scope.authenticated = True
+        return scope.principal
+
+    async def sign_in_as(self, access_token: str) -> Principal:
+        """Make a just-issued token the caller of the rest of this operation (after login)."""
+        scope = current_scope()
+        scope.principal = await self.auth.authenticate(scope.uow, access_token)
+        scope.authenticated = True
+        scope.loaders.clear()
+        self.request_info.user_id = str(scope.principal.user_id)
+        return scope.principal
+
+    async def require_principal(self) -> Principal:
+        """The authenticated caller, or UNAUTHENTICATED."""
+        principal = await self.principal()
+        if principal is None:
+            raise Unauthenticated
+        return principal
+
+    def device(self) -> Device:
+        """The user agent and address of the client, for new sessions."""
+        client = self.request.client
+        return Device(
+            user_agent=self.request.headers.get("user-agent", ""),
+            ip_address=client.host if client else "",
+        )

@@ -29,10 +29,13 @@ from graph.extensions.scope import OperationScopeExtension
 from graph.health import Health, resolve_health
 from graph.relay import resolve_node
 from graph.scalars import SCALAR_MAP
+from graph.users.auth_mutations import AuthMutations
+from graph.users.mutations import UserMutations
+from graph.users.queries import UserQueries
 
 
 @strawberry.type(description="Read operations.")
-class Query:
+class Query(UserQueries):
     """The query root."""
 
     health: Health = strawberry.field(
@@ -42,6 +45,11 @@ class Query:
         resolver=resolve_node,
         description="Fetch any object by its global id; null if it does not exist or is hidden.",
     )
+
+
+@strawberry.type(description="Write operations; each takes one `input` and returns a payload.")
+class Mutation(AuthMutations, UserMutations):
+    """The mutation root."""
 
 
 class ReportingParserCache(ParserCache):
@@ -107,6 +115,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     """The LedgerQL schema configured from settings."""
     return LedgerSchema(
         query=Query,
+        mutation=Mutation,
         types=[UserError],
         extensions=schema_extensions(settings),
         config=StrawberryConfig(

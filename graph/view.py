@@ -28,6 +28,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from auth.service import AuthService
 from core.context import RequestInfo, current_request, request_id_from_header
 from core.settings import Settings
 from db.session import Database
@@ -83,7 +84,13 @@ class LedgerGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI GraphQL app with LedgerQL's context, transport and error rules."""
 
     def __init__(
-        self, schema: BaseSchema, *, settings: Settings, database: Database, metrics: Metrics
+        self,
+        schema: BaseSchema,
+        *,
+        settings: Settings,
+        database: Database,
+        metrics: Metrics,
+        auth: AuthService,
     ) -> None:
         super().__init__(
             schema,
@@ -99,6 +106,7 @@ class LedgerGraphQL(GraphQL[Context, None]):
         self.settings = settings
         self.database = database
         self.metrics = metrics
+        self.auth = auth
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -114,6 +122,7 @@ class LedgerGraphQL(GraphQL[Context, None]):
             database=self.database,
             request_info=info,
             metrics=self.metrics,
+            auth=self.auth,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

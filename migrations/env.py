@@ -7,6 +7,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from core.settings import get_settings
+from db.base import UTCDateTime
 from db.models import Base
 
 config = context.config
@@ -15,6 +16,13 @@ target_metadata = Base.metadata
 
 def _database_url() -> str:
     return config.attributes.get("database_url") or get_settings().database_url
+
+
+def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+    """Render app-level column types as plain SQLAlchemy types in migration scripts."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def _configure(connection: Connection | None = None, url: str | None = None) -> None:
@@ -26,6 +34,7 @@ def _configure(connection: Connection | None = None, url: str | None = None) -> 
         compare_type=True,
         compare_server_default=True,
         literal_binds=url is not None,
+        render_item=_render_item,
     )
 
 

@@ -43,8 +43,11 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         "database_connect_attempts": 1,
         "database_connect_retry_seconds": 0,
         "log_format": "json",
+        "bcrypt_rounds": 4,
     }
     values.update(overrides)
+    if values["app_env"] is not AppEnv.TEST and "bcrypt_rounds" not in overrides:
+        values["bcrypt_rounds"] = 12  # cheap hashing is refused outside APP_ENV=test
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 

@@ -34,7 +34,7 @@ async def _rendezvous(name: str) -> None:
 
 
 class WidgetsByName(DataLoader):  # type: ignore[misc]
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, scope: object) -> None:
         super().__init__()
         self.uow = uow
 
@@ -47,7 +47,7 @@ class WidgetsByName(DataLoader):  # type: ignore[misc]
 
 
 class OwnerByName(DataLoader):  # type: ignore[misc]
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, scope: object) -> None:
         super().__init__()
         self.uow = uow
 

@@ -1,5 +1,23 @@
 """Every model module is imported here so that `Base.metadata` knows all tables."""
 
 from db.base import Base
+from db.models.identity import (
+    ADMIN_ROLE,
+    AuthSession,
+    Permission,
+    Role,
+    RolePermission,
+    User,
+    UserRole,
+)
 
-__all__ = ["Base"]
+__all__ = [
+    "ADMIN_ROLE",
+    "AuthSession",
+    "Base",
+    "Permission",
+    "Role",
+    "RolePermission",
+    "User",
+    "UserRole",
+]

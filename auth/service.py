@@ -1,0 +1,262 @@
+"""Sign-up, sign-in, token refresh with rotation, sign-out and password changes."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth.passwords import PasswordHasher, password_problems
+from auth.principal import Principal
+from auth.tokens import IssuedToken, TokenService, TokenType
+from core.settings import Settings
+from db.base import utcnow
+from db.errors import (
+    AccountLocked,
+    AppError,
+    Conflict,
+    InputErrors,
+    InvalidCredentials,
+    NotFound,
+    Unauthenticated,
+    ValidationFailed,
+)
+from db.models import AuthSession, User, UserRole
+from db.repositories import roles as role_repo
+from db.repositories import sessions as session_repo
+from db.repositories import users as user_repo
+from db.services.users import refuse_taken, validate_profile
+from db.session import UnitOfWork
+
+DEFAULT_ROLE = "user"
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """Where a sign-in comes from."""
+
+    user_agent: str
+    ip_address: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    """What a successful sign-in or refresh hands to the client."""
+
+    access: IssuedToken
+    refresh: IssuedToken
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+
+
+def session_usable(auth_session: AuthSession, user: User, now: datetime) -> bool:
+    """Whether a session may still act: live, unexpired, and its user active and unlocked."""
+    return (
+        auth_session.revoked_at is None
+        and auth_session.expires_at > now
+        and user.is_active
+        and user.deleted_at is None
+        and (user.locked_until is None or user.locked_until <= now)
+    )
+
+
+class AuthService:
+    """Identity use-cases; each runs in the caller's unit of work."""
+
+    def __init__(self, settings: Settings, hasher: PasswordHasher, tokens: TokenService) -> None:
+        self.settings = settings
+        self.hasher = hasher
+        self.tokens = tokens
+
+    async def register(
+        self, uow: UnitOfWork, *, username: str, email: str, password: str, full_name: str
+    ) -> User:
+        """Create a user with the `user` role; WEAK_PASSWORD, VALIDATION_FAILED or CONFLICT."""
+        username, email = username.strip(), user_repo.normalise_email(email)
+        problems = validate_profile(username=username, email=email, full_name=full_name)
+        problems += password_problems(password, username=username, email=email)
+        if problems:
+            raise InputErrors(problems)
+        password_hash = await self.hasher.hash(password)
+        try:
+            async with uow.write() as session:
+                await refuse_taken(session, username=username, email=email, exclude=None)
+                now = utcnow()
+                user = User(
+                    username=username, email=email, password_hash=password_hash,
+                    full_name=full_name.strip(), password_changed_at=now,
+                )  # fmt: skip
+                session.add(user)
+                await session.flush()
+                role = await role_repo.by_name(session, DEFAULT_ROLE)
+                if role is not None:
+                    session.add(UserRole(user_id=user.id, role_id=role.id))
+                    await session.flush()
+                await session.refresh(user)
+        except IntegrityError:  # a concurrent registration won the race for the name
+            raise Conflict("The username or email is already taken.") from None
+        return user
+
+    async def login(self, uow: UnitOfWork, login: str, password: str, device: Device) -> TokenPair:
+        """Check credentials, apply lockout, and open a session with a fresh token pair.
+
+        The password is checked before any write transaction, so slow hashing never holds
+        a database lock; unknown users are checked against a dummy hash for equal timing.
+        """
+        async with uow.read() as session:
+            found = await user_repo.find_by_login(session, login)
+            user_id, stored_hash = (found.id, found.password_hash) if found else (None, None)
+        matches = await self.hasher.verify(password, stored_hash)
+        if user_id is None:
+            raise InvalidCredentials
+        now = utcnow()
+        outcome: AppError | None = None
+        pair: TokenPair | None = None
+        async with uow.write() as session:
+            user = await user_repo.get(session, user_id, for_update=True)
+            if user is None:
+                outcome = InvalidCredentials()
+            elif user.locked_until is not None and user.locked_until > now:
+                outcome = AccountLocked(retry_after=_seconds_between(now, user.locked_until))
+            elif not matches:
+                self._record_failure(user, now)
+                outcome = InvalidCredentials()
+            elif not user.is_active:
+                outcome = InvalidCredentials()
+            else:
+                user.failed_login_count, user.locked_until, user.last_login_at = 0, None, now
+                pair = self._open_session(session, user, device, now)
+        if outcome is not None or pair is None:
+            raise outcome or InvalidCredentials()  # after the commit: failures stay counted
+        return pair
+
+    def _record_failure(self, user: User, now: datetime) -> None:
+        if user.locked_until is not None:  # an expired lock: start counting afresh
+            user.locked_until, user.failed_login_count = None, 0
+        user.failed_login_count += 1
+        if user.failed_login_count >= self.settings.login_max_failures:
+            user.locked_until = now + timedelta(seconds=self.settings.login_lockout_seconds)
+
+    def _open_session(
+        self, session: AsyncSession, user: User, device: Device, now: datetime
+    ) -> TokenPair:
+        session_id = uuid.uuid4()
+        refresh = self.tokens.issue(TokenType.REFRESH, user.id, session_id)
+        access = self.tokens.issue(TokenType.ACCESS, user.id, session_id)
+        session.add(
+            AuthSession(
+                id=session_id, user_id=user.id, refresh_jti=refresh.token_id,
+                user_agent=device.user_agent[:512], ip_address=device.ip_address[:64],
+                last_used_at=now, expires_at=refresh.expires_at,
+                created_by=user.id, updated_by=user.id,
+            )
+        )  # fmt: skip
+        return TokenPair(access=access, refresh=refresh, user_id=user.id, session_id=session_id)
+
+    async def refresh(self, uow: UnitOfWork, refresh_token: str) -> TokenPair:
+        """Rotate a refresh token; presenting a spent one revokes its whole session family."""
+        claims = self.tokens.verify(refresh_token, TokenType.REFRESH)
+        now = utcnow()
+        new_refresh = self.tokens.issue(TokenType.REFRESH, claims.user_id, claims.session_id)
+        async with uow.write() as session:
+            rotated = await session_repo.rotate(
+                session, claims.session_id, old_jti=claims.token_id,
+                new_jti=new_refresh.token_id, now=now, expires_at=new_refresh.expires_at,
+            )  # fmt: skip
+            found = await session_repo.with_user(session, claims.session_id) if rotated else None
+            usable = found is not None and session_usable(*found, now)
+            if not usable:
+                reason = "refresh_token_reuse" if not rotated else "refresh_refused"
+                await session_repo.revoke(
+                    session, user_id=claims.user_id, session_ids=[claims.session_id],
+                    now=now, reason=reason,
+                )  # fmt: skip
+        if not usable:
+            raise Unauthenticated("The refresh token is no longer valid.")
+        access = self.tokens.issue(TokenType.ACCESS, claims.user_id, claims.session_id)
+        return TokenPair(access, new_refresh, claims.user_id, claims.session_id)
+
+    async def authenticate(self, uow: UnitOfWork, access_token: str) -> Principal:
+        """The caller behind an access token; UNAUTHENTICATED unless its session is live."""
+        claims = self.tokens.verify(access_token, TokenType.ACCESS)
+        async with uow.read() as session:
+            found = await session_repo.with_user(session, claims.session_id)
+            if (
+                found is None
+                or found[1].id != claims.user_id
+                or not session_usable(*found, utcnow())
+            ):
+                raise Unauthenticated("The session has ended.")
+            user = found[1]
+            permissions = await user_repo.permissions_of(session, user.id)
+        return Principal(
+            user_id=user.id, session_id=claims.session_id, username=user.username,
+            permissions=permissions, is_admin=user.is_admin,
+        )  # fmt: skip
+
+    async def logout(self, uow: UnitOfWork, principal: Principal, *, all_sessions: bool) -> int:
+        """Revoke the current session, or every session of the user; returns how many."""
+        async with uow.write() as session:
+            return await session_repo.revoke(
+                session, user_id=principal.user_id, now=utcnow(), reason="logout",
+                session_ids=None if all_sessions else [principal.session_id],
+            )  # fmt: skip
+
+    async def revoke_session(
+        self, uow: UnitOfWork, principal: Principal, session_id: uuid.UUID
+    ) -> AuthSession:
+        """End one of the caller's own sessions (NOT_FOUND for anyone else's)."""
+        async with uow.write() as session:
+            target = await session_repo.get(session, session_id, for_update=True)
+            if target is None or target.user_id != principal.user_id:
+                raise NotFound("No such session.", field=["input", "sessionId"])
+            if target.revoked_at is None:
+                target.revoked_at, target.revoked_reason = utcnow(), "revoked"
+            return target
+
+    async def change_password(
+        self, uow: UnitOfWork, principal: Principal, current: str, new: str
+    ) -> User:
+        """Replace the password after checking the current one; every other session ends."""
+        async with uow.read() as session:
+            user = await user_repo.get(session, principal.user_id)
+            if user is None:
+                raise Unauthenticated
+            username, email, old_hash = user.username, user.email, user.password_hash
+        if not await self.hasher.verify(current, old_hash):
+            raise ValidationFailed(
+                "The current password is wrong.", field=["input", "currentPassword"]
+            )
+        problems: list[AppError] = [
+            _retarget(problem) for problem in password_problems(new, username=username, email=email)
+        ]
+        if new == current:
+            problems.append(
+                ValidationFailed("The new password must differ.", field=["input", "newPassword"])
+            )
+        if problems:
+            raise InputErrors(problems)
+        new_hash = await self.hasher.hash(new)
+        async with uow.write() as session:
+            user = await user_repo.get(session, principal.user_id, for_update=True)
+            if user is None:
+                raise Unauthenticated
+            now = utcnow()
+            user.password_hash, user.password_changed_at = new_hash, now
+            await session_repo.revoke(
+                session, user_id=user.id, now=now, reason="password_changed",
+                keep=principal.session_id,
+            )  # fmt: skip
+            return user
+
+
+def _retarget(problem: ValidationFailed) -> ValidationFailed:
+    problem.field = ["input", "newPassword"]
+    return problem
+
+
+def _seconds_between(now: datetime, later: datetime) -> int:
+    return max(1, int((later - now).total_seconds()) + 1)

@@ -1,0 +1,135 @@
+"""Identity and access: users, roles, permissions (through junction tables) and sessions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, String, exists, select
+from sqlalchemy.orm import Mapped, column_property, declared_attr, mapped_column
+
+from db.base import Base, Entity
+
+ADMIN_ROLE = "admin"
+
+
+class Permission(Entity, Base):
+    """A named capability such as `users:read`."""
+
+    __tablename__ = "permissions"
+
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+
+
+class Role(Entity, Base):
+    """A named set of permissions granted to users."""
+
+    __tablename__ = "roles"
+
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+
+
+class RolePermission(Entity, Base):
+    """Junction: a permission granted to a role."""
+
+    __tablename__ = "role_permissions"
+    role_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"))
+    permission_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("permissions.id", ondelete="CASCADE"), index=True
+    )
+
+
+class UserRole(Entity, Base):
+    """Junction: a role granted to a user; revoking soft-deletes the row."""
+
+    __tablename__ = "user_roles"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    role_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("roles.id", ondelete="CASCADE"), index=True
+    )
+
+
+class User(Entity, Base):
+    """A person who can sign in; `is_admin` is derived from the admin role, never stored."""
+
+    __tablename__ = "users"
+
+    username: Mapped[str] = mapped_column(String(50))
+    email: Mapped[str] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(String(100))
+    full_name: Mapped[str] = mapped_column(String(200), default="")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(default=None)
+    password_changed_at: Mapped[datetime | None] = mapped_column(default=None)
+    failed_login_count: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(default=None)
+
+    @declared_attr
+    def is_admin(cls) -> Mapped[bool]:  # noqa: N805
+        """Whether the user holds the live admin role (derived, so it can never disagree)."""
+        return column_property(
+            exists(
+                select(UserRole.id)
+                .join(Role, Role.id == UserRole.role_id)
+                .where(
+                    UserRole.user_id == cls.id,
+                    UserRole.deleted_at.is_(None),
+                    Role.name == ADMIN_ROLE,
+                    Role.deleted_at.is_(None),
+                )
+            )
+        )
+
+
+# Unique among non-deleted users: a deleted user's name and email can be taken again.
+_live = User.__table__.c.deleted_at.is_(None)
+Index(
+    "uq_users_username_live",
+    User.__table__.c.username,
+    unique=True,
+    sqlite_where=_live,
+    postgresql_where=_live,
+)
+Index(
+    "uq_users_email_live",
+    User.__table__.c.email,
+    unique=True,
+    sqlite_where=_live,
+    postgresql_where=_live,
+)
+Index(
+    "uq_role_permissions_live",
+    RolePermission.__table__.c.role_id,
+    RolePermission.__table__.c.permission_id,
+    unique=True,
+    sqlite_where=RolePermission.__table__.c.deleted_at.is_(None),
+    postgresql_where=RolePermission.__table__.c.deleted_at.is_(None),
+)
+Index(
+    "uq_user_roles_live",
+    UserRole.__table__.c.user_id,
+    UserRole.__table__.c.role_id,
+    unique=True,
+    sqlite_where=UserRole.__table__.c.deleted_at.is_(None),
+    postgresql_where=UserRole.__table__.c.deleted_at.is_(None),
+)
+
+
+class AuthSession(Entity, Base):
+    """A signed-in device: one refresh-token family, rotated on every refresh."""
+
+    __tablename__ = "auth_sessions"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    refresh_jti: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(512), default="")
+    ip_address: Mapped[str] = mapped_column(String(64), default="")
+    last_used_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_reason: Mapped[str | None] = mapped_column(String(64), default=None)

@@ -1,0 +1,1 @@
+"""Write use-cases and their invariants; they flush, they never commit."""

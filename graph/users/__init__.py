@@ -1,0 +1,1 @@
+"""Users, roles, sessions and sign-in: the identity part of the schema."""

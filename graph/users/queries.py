@@ -1,0 +1,73 @@
+"""Identity queries: me, user, users, roles."""
+
+from __future__ import annotations
+
+import strawberry
+
+from db.errors import NotFound
+from db.repositories import roles as role_repo
+from db.repositories import users as user_repo
+from graph.permissions import HasPermission, IsAuthenticated
+from graph.relay import parse_global_id
+from graph.users.loaders import UsersById
+from graph.users.types import (
+    Info,
+    RoleNode,
+    UserConnection,
+    UserFilter,
+    UserNode,
+    UserOrder,
+    parse_uuid,
+)
+
+
+@strawberry.type
+class UserQueries:
+    """Identity fields of the query root."""
+
+    @strawberry.field(permission_classes=[IsAuthenticated], description="The signed-in user.")
+    async def me(self, info: Info) -> UserNode:
+        """The caller's own user."""
+        principal = await info.context.require_principal()
+        user = await info.context.loaders.get(UsersById).load(principal.user_id)
+        if user is None:  # pragma: no cover - a live session implies a live user
+            raise NotFound
+        return UserNode.from_model(user)
+
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="A user by id: yourself, or anyone with `users:read`; NOT_FOUND otherwise.",
+    )
+    async def user(self, info: Info, id: strawberry.ID) -> UserNode | None:
+        """Hidden and unknown users are both NOT_FOUND."""
+        global_id = parse_global_id(id)
+        user_id = parse_uuid(global_id.node_id) if global_id.type_name == "User" else None
+        user = await info.context.loaders.get(UsersById).load(user_id) if user_id else None
+        if user is None:
+            raise NotFound("No such user.")
+        return UserNode.from_model(user)
+
+    @strawberry.field(
+        permission_classes=[HasPermission("users:read")],
+        description="Users, filtered and ordered, as a keyset-paginated connection.",
+    )
+    async def users(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: UserFilter | None = None,
+        order_by: UserOrder | None = None,
+    ) -> UserConnection:
+        """One statement for the page (plus one for totalCount when asked)."""
+        query = (filter or UserFilter()).to_query(order_by)
+        async with info.context.uow.read() as session:
+            page = await user_repo.list_page(session, query, first, after)
+        return UserConnection.from_page(page, query)
+
+    @strawberry.field(permission_classes=[HasPermission("roles:read")], description="Every role.")
+    async def roles(self, info: Info) -> list[RoleNode]:
+        """All live roles by name."""
+        async with info.context.uow.read() as session:
+            rows = await role_repo.all_roles(session)
+        return [RoleNode.from_model(row) for row in rows]

@@ -1,0 +1,229 @@
+"""GraphQL types of the identity domain: User, Role, Session and the users connection."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry import relay
+
+from db.models import AuthSession, Role, User
+from db.repositories import users as user_repo
+from db.repositories.pages import Page
+from graph.context import Context
+from graph.users.loaders import PermissionsByRole, RolesByUser, SessionsByUser, UsersById
+
+Info = strawberry.Info[Context, None]
+
+
+def parse_uuid(value: str) -> uuid.UUID | None:
+    """The UUID inside a node id, or None when it is not one."""
+    try:
+        return uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+@strawberry.type(name="Role", description="A named set of permissions.")
+class RoleNode(relay.Node):
+    """A role and, lazily, the permissions it grants."""
+
+    id: relay.NodeID[str]
+    name: str
+    description: str
+
+    @classmethod
+    def from_model(cls, role: Role) -> RoleNode:
+        """The GraphQL view of a role row."""
+        return cls(id=str(role.id), name=role.name, description=role.description)
+
+    @strawberry.field(description="Permission names, such as `users:read`.")
+    async def permissions(self, info: Info) -> list[str]:
+        """Batched through PermissionsByRole."""
+        names: list[str] = await info.context.loaders.get(PermissionsByRole).load(
+            uuid.UUID(self.id)
+        )
+        return names
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[RoleNode | None]:
+        """Roles are not fetched by id; `roles` lists them."""
+        return [None for _ in node_ids]
+
+
+@strawberry.type(name="Session", description="A signed-in device.")
+class SessionNode(relay.Node):
+    """One sign-in session (refresh-token family)."""
+
+    id: relay.NodeID[str]
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    ip_address: str
+    user_agent: str
+    current: bool = strawberry.field(description="Whether this is the caller's session.")
+
+    @classmethod
+    def from_model(cls, row: AuthSession, current_session: uuid.UUID | None) -> SessionNode:
+        """The GraphQL view of a session row."""
+        return cls(
+            id=str(row.id), created_at=row.created_at, last_used_at=row.last_used_at,
+            expires_at=row.expires_at, ip_address=row.ip_address, user_agent=row.user_agent,
+            current=row.id == current_session,
+        )  # fmt: skip
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[SessionNode | None]:
+        """Sessions are reached through `me.sessions`, not by id."""
+        return [None for _ in node_ids]
+
+
+@strawberry.type(name="User", description="A person who can sign in.")
+class UserNode(relay.Node):
+    """A user as the caller may see them."""
+
+    id: relay.NodeID[str]
+    username: str
+    email: str
+    full_name: str
+    is_active: bool
+    is_admin: bool
+    created_at: datetime
+    updated_at: datetime
+    last_login_at: datetime | None
+    deleted_at: datetime | None
+
+    @classmethod
+    def from_model(cls, user: User) -> UserNode:
+        """The GraphQL view of a user row."""
+        return cls(
+            id=str(user.id), username=user.username, email=user.email,
+            full_name=user.full_name, is_active=user.is_active, is_admin=user.is_admin,
+            created_at=user.created_at, updated_at=user.updated_at,
+            last_login_at=user.last_login_at, deleted_at=user.deleted_at,
+        )  # fmt: skip
+
+    @strawberry.field(description="The user's live roles.")
+    async def roles(self, info: Info) -> list[RoleNode]:
+        """Batched through RolesByUser."""
+        rows = await info.context.loaders.get(RolesByUser).load(uuid.UUID(self.id))
+        return [RoleNode.from_model(row) for row in rows]
+
+    @strawberry.field(
+        description="Live sessions: your own, or anyone's with `sessions:read` (else empty)."
+    )
+    async def sessions(self, info: Info) -> list[SessionNode]:
+        """Batched through SessionsByUser, which applies the visibility rule."""
+        principal = await info.context.principal()
+        rows = await info.context.loaders.get(SessionsByUser).load(uuid.UUID(self.id))
+        current = principal.session_id if principal else None
+        return [SessionNode.from_model(row, current) for row in rows]
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[UserNode | None]:
+        """Users by id through the caller-scoped loader: hidden and unknown are both None."""
+        await info.context.principal()
+        ids = [parse_uuid(node_id) for node_id in node_ids]
+        loader = info.context.loaders.get(UsersById)
+        rows = await loader.load_many([user_id for user_id in ids if user_id is not None])
+        found = {row.id: row for row in rows if row is not None}
+        return [
+            UserNode.from_model(found[user_id]) if user_id in found else None for user_id in ids
+        ]
+
+
+@strawberry.enum(description="Fields the users list can be ordered by.")
+class UserOrderField(Enum):
+    """Sort keys of `users`."""
+
+    CREATED_AT = "created_at"
+    USERNAME = "username"
+    EMAIL = "email"
+
+
+@strawberry.enum(description="Sort direction.")
+class OrderDirection(Enum):
+    """Ascending or descending."""
+
+    ASC = "asc"
+    DESC = "desc"
+
+
+@strawberry.input(description="How to order `users`.")
+class UserOrder:
+    """Sort key and direction."""
+
+    field: UserOrderField = UserOrderField.CREATED_AT
+    direction: OrderDirection = OrderDirection.ASC
+
+
+@strawberry.input(description="Filters of `users`; all optional and combined with AND.")
+class UserFilter:
+    """What to include in `users`."""
+
+    search: str | None = strawberry.field(
+        default=None, description="Part of the username, email or full name."
+    )
+    is_active: bool | None = None
+    role: str | None = strawberry.field(default=None, description="A role name.")
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    include_deleted: bool = False
+
+    def to_query(self, order: UserOrder | None) -> user_repo.UserQuery:
+        """The repository query for this filter and ordering."""
+        order = order or UserOrder()
+        return user_repo.UserQuery(
+            search=self.search, is_active=self.is_active, role=self.role,
+            created_after=self.created_after, created_before=self.created_before,
+            include_deleted=self.include_deleted,
+            sort=user_repo.UserSort(order.field.value),
+            descending=order.direction is OrderDirection.DESC,
+        )  # fmt: skip
+
+
+@strawberry.type(description="An edge of the users connection.")
+class UserEdge:
+    """One user and its cursor."""
+
+    cursor: str
+    node: UserNode
+
+
+@strawberry.type(description="A page of users.")
+class UserConnection:
+    """Users, keyset-paginated, with the total number of matches."""
+
+    edges: list[UserEdge]
+    page_info: relay.PageInfo
+    query: strawberry.Private[user_repo.UserQuery]
+
+    @classmethod
+    def from_page(cls, page: Page[Any], query: user_repo.UserQuery) -> UserConnection:
+        """Build a connection from a repository page."""
+        edges = [
+            UserEdge(cursor=cursor, node=UserNode.from_model(row)) for cursor, row in page.items
+        ]
+        info = relay.PageInfo(
+            has_next_page=page.has_next,
+            has_previous_page=page.has_previous,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        )
+        return cls(edges=edges, page_info=info, query=query)
+
+    @strawberry.field(description="How many users match the filter, across all pages.")
+    async def total_count(self, info: Info) -> int:
+        """One COUNT statement, only when asked for."""
+        async with info.context.uow.read() as session:
+            return await user_repo.count(session, self.query)
