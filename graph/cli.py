@@ -11,10 +11,12 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from auth.admin import AdminSetupError, create_admin
 from core.logging import configure_logging, get_logger
 from core.settings import PROJECT_ROOT, Settings, describe_settings_error, get_settings
 from db.migrations import upgrade_to_head
 from db.session import Database, DatabaseUnavailable
+from graph.app import build_auth_service
 from graph.schema import build_schema
 
 log = get_logger("ledgerql.cli")
@@ -94,6 +96,23 @@ def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_create_admin(args: argparse.Namespace, settings: Settings) -> int:
+    """Create or promote an admin; the password never comes from the command line."""
+    _prepare_database(settings, migrate=settings.should_migrate_on_start)
+    try:
+        outcome = asyncio.run(
+            create_admin(
+                settings, build_auth_service(settings),
+                username=args.username, email=args.email, full_name=args.full_name,
+            )
+        )  # fmt: skip
+    except AdminSetupError as error:
+        print(f"ledgerql: {error}", file=sys.stderr)
+        return 1
+    print(f"{args.username}: {outcome.value}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="ledgerql", description=__doc__)
@@ -109,6 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", default=str(SCHEMA_FILE), help="target file")
     export.add_argument("--check", action="store_true", help="fail if the file is stale")
     export.set_defaults(handler=cmd_export_schema)
+    admin = commands.add_parser(
+        "create-admin",
+        help="create or promote an admin (password from LEDGERQL_ADMIN_PASSWORD or a prompt)",
+    )
+    admin.add_argument("--username", required=True, help="the admin's username")
+    admin.add_argument("--email", default=None, help="needed when the user does not exist yet")
+    admin.add_argument("--full-name", default="", help="display name of a new admin")
+    admin.set_defaults(handler=cmd_create_admin)
     return parser
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -16,6 +17,9 @@ import httpx
 import pytest
 
 from core.settings import get_settings
+from db.repositories import users as user_repo
+from db.session import Database
+from graph.app import build_auth_service
 from graph.cli import SCHEMA_FILE, main, schema_sdl
 from tests.conftest import TEST_SECRET, make_settings
 
@@ -198,3 +202,70 @@ def test_migrate_creates_and_upgrades_a_sqlite_database(
     finally:
         get_settings.cache_clear()
     assert path.exists()
+
+
+@pytest.mark.slow
+def test_create_admin_creates_then_is_idempotent_and_never_takes_the_password_as_argument(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = _env(database_url, tmp_path, LEDGERQL_ADMIN_PASSWORD="Adm1n!Sufficiently-Long")
+    env["BCRYPT_ROUNDS"] = "4"
+    command = _ledgerql("create-admin", "--username", "root", "--email", "Root@Example.com")
+
+    def run(
+        environment: dict[str, str], argv: list[str] = command
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            argv, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60,
+            check=False, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    first = run(env)
+    assert (first.returncode, first.stdout.strip()) == (0, "root: created"), first.stderr
+    again = run(env)
+    assert (again.returncode, again.stdout.strip()) == (0, "root: already an admin")
+    assert "Adm1n!Sufficiently-Long" not in first.stdout + first.stderr
+
+    no_password = {key: value for key, value in env.items() if key != "LEDGERQL_ADMIN_PASSWORD"}
+    refused = run(
+        no_password, _ledgerql("create-admin", "--username", "other", "--email", "o@example.com")
+    )
+    assert refused.returncode == 1
+    assert "LEDGERQL_ADMIN_PASSWORD" in refused.stderr
+
+    with_password_flag = run(env, [*command, "--password", "x"])
+    assert with_password_flag.returncode == 2  # argparse: no such option
+
+    weak = dict(env, LEDGERQL_ADMIN_PASSWORD="short")
+    rejected = run(
+        weak, _ledgerql("create-admin", "--username", "weakling", "--email", "w@example.com")
+    )
+    assert rejected.returncode == 1
+    assert "at least 8 characters" in rejected.stderr
+
+
+@pytest.mark.slow
+async def test_create_admin_promotes_an_existing_user(database_url: str, tmp_path: Path) -> None:
+    settings = make_settings(database_url, tmp_path)
+    database = Database(settings)
+    try:
+        async with database.unit_of_work() as uow:
+            user = await build_auth_service(settings).register(
+                uow, username="someone", email="someone@example.com",
+                password="Plain!User-Passw0rd", full_name="",
+            )  # fmt: skip
+        env = _env(database_url, tmp_path)  # no LEDGERQL_ADMIN_PASSWORD: none is needed
+        for expected in ("someone: promoted", "someone: already an admin"):
+            result = await asyncio.to_thread(
+                subprocess.run,
+                _ledgerql("create-admin", "--username", "someone"),
+                cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+                stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+            assert (result.returncode, result.stdout.strip()) == (0, expected), result.stderr
+        async with database.unit_of_work() as uow, uow.read() as session:
+            promoted = await user_repo.get(session, user.id)
+        assert promoted is not None
+        assert promoted.is_admin
+    finally:
+        await database.dispose()

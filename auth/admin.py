@@ -1,0 +1,75 @@
+"""`ledgerql create-admin`: create or promote an administrator, idempotently."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from enum import Enum
+
+from auth.service import AuthService
+from core.settings import Settings
+from db.errors import InputErrors
+from db.models import ADMIN_ROLE
+from db.repositories import users as user_repo
+from db.services import users as user_service
+from db.session import Database
+
+PASSWORD_VARIABLE = "LEDGERQL_ADMIN_PASSWORD"  # noqa: S105 - a variable name, not a value
+
+
+class AdminOutcome(Enum):
+    """What `create-admin` did."""
+
+    CREATED = "created"
+    PROMOTED = "promoted"
+    UNCHANGED = "already an admin"
+
+
+class AdminSetupError(Exception):
+    """Why no admin could be created; the message is meant for the operator."""
+
+
+def read_password(*, interactive: bool) -> str:
+    """The new admin's password: from LEDGERQL_ADMIN_PASSWORD, else a confirmed prompt."""
+    from_environment = os.environ.get(PASSWORD_VARIABLE)
+    if from_environment:
+        return from_environment
+    if not interactive:
+        msg = f"set {PASSWORD_VARIABLE} or run in a terminal to be prompted for the password"
+        raise AdminSetupError(msg)
+    first = getpass.getpass("Password for the new admin: ")
+    if first != getpass.getpass("Repeat the password: "):
+        msg = "the passwords do not match"
+        raise AdminSetupError(msg)
+    return first
+
+
+async def create_admin(
+    settings: Settings, auth: AuthService, *, username: str, email: str | None, full_name: str
+) -> AdminOutcome:
+    """Promote an existing user to admin, or register a new one as admin."""
+    database = Database(settings)
+    try:
+        async with database.unit_of_work() as uow:
+            async with uow.read() as session:
+                existing = await user_repo.find_by_login(session, username)
+            if existing is not None:
+                if existing.is_admin:
+                    return AdminOutcome.UNCHANGED
+                await user_service.assign_role(uow, existing.id, ADMIN_ROLE)
+                return AdminOutcome.PROMOTED
+            if not email:
+                msg = f"no user {username!r} exists; give --email to create one"
+                raise AdminSetupError(msg)
+            password = read_password(interactive=sys.stdin.isatty())
+            try:
+                user = await auth.register(
+                    uow, username=username, email=email, password=password, full_name=full_name
+                )
+            except InputErrors as failure:
+                raise AdminSetupError("; ".join(e.message for e in failure.errors)) from None
+            await user_service.assign_role(uow, user.id, ADMIN_ROLE)
+            return AdminOutcome.CREATED
+    finally:
+        await database.dispose()
