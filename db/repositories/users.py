@@ -43,6 +43,11 @@ class UserQuery:
     descending: bool = False
 
 
+def escape_like(text: str) -> str:
+    """Make `%`, `_` and the escape character match themselves in a LIKE pattern."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def normalise_email(email: str) -> str:
     """Emails are compared case-insensitively: stored trimmed and lower-cased."""
     return email.strip().lower()
@@ -112,12 +117,12 @@ async def visible_by_ids(
 def _filtered(query: UserQuery) -> Select[Any]:
     statement = select(User)
     if query.search:
-        pattern = f"%{query.search.strip().lower()}%"
+        pattern = f"%{escape_like(query.search.strip().lower())}%"
         statement = statement.where(
             or_(
-                func.lower(User.username).like(pattern),
-                User.email.like(pattern),
-                func.lower(User.full_name).like(pattern),
+                func.lower(User.username).like(pattern, escape="\\"),
+                User.email.like(pattern, escape="\\"),
+                func.lower(User.full_name).like(pattern, escape="\\"),
             )
         )
     if query.is_active is not None:
