@@ -83,10 +83,3 @@ class PasswordHasher:
         await anyio.to_thread.run_sync(
             bcrypt.checkpw, encoded, self._dummy_hash, limiter=self._limiter
         )
-
-    def needs_rehash(self, hashed: str) -> bool:
-        """Whether a stored hash was made with a different cost than configured."""
-        try:
-            return int(hashed.split("$")[2]) != self.rounds
-        except (IndexError, ValueError):
-            return True
