@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-
 from sqlalchemy import Boolean, ForeignKey, Index, String, exists, select
 from sqlalchemy.orm import Mapped, column_property, declared_attr, mapped_column
 
@@ -84,38 +83,21 @@ class User(Entity, Base):
         )
 
 
-# Unique among non-deleted users: a deleted user's name and email can be taken again.
-_live = User.__table__.c.deleted_at.is_(None)
-Index(
-    "uq_users_username_live",
-    User.__table__.c.username,
-    unique=True,
-    sqlite_where=_live,
-    postgresql_where=_live,
-)
-Index(
-    "uq_users_email_live",
-    User.__table__.c.email,
-    unique=True,
-    sqlite_where=_live,
-    postgresql_where=_live,
-)
-Index(
-    "uq_role_permissions_live",
-    RolePermission.__table__.c.role_id,
-    RolePermission.__table__.c.permission_id,
-    unique=True,
-    sqlite_where=RolePermission.__table__.c.deleted_at.is_(None),
-    postgresql_where=RolePermission.__table__.c.deleted_at.is_(None),
-)
-Index(
-    "uq_user_roles_live",
-    UserRole.__table__.c.user_id,
-    UserRole.__table__.c.role_id,
-    unique=True,
-    sqlite_where=UserRole.__table__.c.deleted_at.is_(None),
-    postgresql_where=UserRole.__table__.c.deleted_at.is_(None),
-)
+def unique_while_live(name: str, model: type[Base], *column_names: str) -> Index:
+    """A unique index over rows that are not soft-deleted (a partial index on both databases)."""
+    columns = model.__table__.c
+    live = columns.deleted_at.is_(None)
+    return Index(
+        name, *(columns[column] for column in column_names),
+        unique=True, sqlite_where=live, postgresql_where=live,
+    )  # fmt: skip
+
+
+# A deleted user's username and email can be taken again; a revoked grant can be re-granted.
+unique_while_live("uq_users_username_live", User, "username")
+unique_while_live("uq_users_email_live", User, "email")
+unique_while_live("uq_role_permissions_live", RolePermission, "role_id", "permission_id")
+unique_while_live("uq_user_roles_live", UserRole, "user_id", "role_id")
 
 
 class AuthSession(Entity, Base):

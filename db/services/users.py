@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.base import utcnow
 from db.errors import AppError, Conflict, InputErrors, NotFound, ValidationFailed
-from db.models import ADMIN_ROLE, User, UserRole
+from db.models import ADMIN_ROLE, Role, User, UserRole
 from db.repositories import roles as role_repo
 from db.repositories import sessions as session_repo
 from db.repositories import users as user_repo
@@ -119,13 +119,20 @@ async def delete(uow: UnitOfWork, user_id: uuid.UUID) -> User:
         return user
 
 
+async def _target_and_role(
+    session: AsyncSession, user_id: uuid.UUID, role_name: str
+) -> tuple[User, Role]:
+    user = await _target(session, user_id)
+    role = await role_repo.by_name(session, role_name)
+    if role is None:
+        raise NotFound("No such role.", field=["input", "role"])
+    return user, role
+
+
 async def assign_role(uow: UnitOfWork, user_id: uuid.UUID, role_name: str) -> User:
     """Grant a role (idempotent)."""
     async with uow.write() as session:
-        user = await _target(session, user_id)
-        role = await role_repo.by_name(session, role_name)
-        if role is None:
-            raise NotFound("No such role.", field=["input", "role"])
+        user, role = await _target_and_role(session, user_id, role_name)
         if await role_repo.membership(session, user.id, role.id) is None:
             session.add(UserRole(user_id=user.id, role_id=role.id))
             await session.flush()
@@ -136,10 +143,7 @@ async def assign_role(uow: UnitOfWork, user_id: uuid.UUID, role_name: str) -> Us
 async def revoke_role(uow: UnitOfWork, user_id: uuid.UUID, role_name: str) -> User:
     """Withdraw a role (idempotent); the last active admin keeps theirs."""
     async with uow.write() as session:
-        user = await _target(session, user_id)
-        role = await role_repo.by_name(session, role_name)
-        if role is None:
-            raise NotFound("No such role.", field=["input", "role"])
+        user, role = await _target_and_role(session, user_id, role_name)
         grant = await role_repo.membership(session, user.id, role.id)
         if grant is not None:
             if role.name == ADMIN_ROLE:
