@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+
 from sqlalchemy import Boolean, ForeignKey, Index, String, exists, select
 from sqlalchemy.orm import Mapped, column_property, declared_attr, mapped_column
 
