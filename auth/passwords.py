@@ -76,10 +76,13 @@ class PasswordHasher:
             bcrypt.checkpw, encoded, hashed.encode("ascii"), limiter=self._limiter
         )
 
-    async def _burn_time(self, encoded: bytes) -> None:
-        """Check against a dummy hash so unknown users take as long as known ones."""
+    async def prepare(self) -> bytes:
+        """Make the dummy hash now, so the first unknown-user login is not slower than others."""
         if self._dummy_hash is None:
             self._dummy_hash = (await self.hash("dummy-Password-1!")).encode("ascii")
-        await anyio.to_thread.run_sync(
-            bcrypt.checkpw, encoded, self._dummy_hash, limiter=self._limiter
-        )
+        return self._dummy_hash
+
+    async def _burn_time(self, encoded: bytes) -> None:
+        """Check against a dummy hash so unknown users take as long as known ones."""
+        dummy = await self.prepare()
+        await anyio.to_thread.run_sync(bcrypt.checkpw, encoded, dummy, limiter=self._limiter)

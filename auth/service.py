@@ -63,6 +63,12 @@ def session_usable(auth_session: AuthSession, user: User, now: datetime) -> bool
     )
 
 
+def _only_locked(auth_session: AuthSession, user: User, now: datetime) -> bool:
+    """Whether the session would be usable but for a temporary account lock."""
+    locked = user.locked_until is not None and user.locked_until > now
+    return locked and session_usable(auth_session, user, user.locked_until or now)
+
+
 class AuthService:
     """Identity use-cases; each runs in the caller's unit of work."""
 
@@ -162,12 +168,15 @@ class AuthService:
         now = utcnow()
         new_refresh = self.tokens.issue(TokenType.REFRESH, claims.user_id, claims.session_id)
         async with uow.write() as session:
+            found = await session_repo.with_user(session, claims.session_id)
+            if found is not None and _only_locked(*found, now):
+                # A lock is temporary: refuse, but keep the session for when it ends.
+                raise Unauthenticated("The account is temporarily locked.")
             rotated = await session_repo.rotate(
                 session, claims.session_id, old_jti=claims.token_id,
                 new_jti=new_refresh.token_id, now=now, expires_at=new_refresh.expires_at,
             )  # fmt: skip
-            found = await session_repo.with_user(session, claims.session_id) if rotated else None
-            usable = found is not None and session_usable(*found, now)
+            usable = rotated and found is not None and session_usable(*found, now)
             if not usable:
                 reason = "refresh_token_reuse" if not rotated else "refresh_refused"
                 await session_repo.revoke(

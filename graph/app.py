@@ -97,6 +97,7 @@ def create_app(
             log.error("startup_failed", reason=str(error))
             await database.dispose()
             raise
+        await auth.hasher.prepare()
         log.info("startup_complete", env=settings.app_env.value, database=database.dialect)
         try:
             yield

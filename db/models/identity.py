@@ -69,7 +69,11 @@ class User(Entity, Base):
 
     @declared_attr
     def is_admin(cls) -> Mapped[bool]:  # noqa: N805
-        """Whether the user holds the live admin role (derived, so it can never disagree)."""
+        """Whether the user holds the live admin role (derived, so it can never disagree).
+
+        Not expired by flushes of other columns (role changes refresh the user explicitly), so
+        a user returned from a write unit stays readable after the commit.
+        """
         return column_property(
             exists(
                 select(UserRole.id)
@@ -80,7 +84,8 @@ class User(Entity, Base):
                     Role.name == ADMIN_ROLE,
                     Role.deleted_at.is_(None),
                 )
-            )
+            ),
+            expire_on_flush=False,
         )
 
 

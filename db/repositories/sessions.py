@@ -64,7 +64,9 @@ async def revoke(
 ) -> int:  # fmt: skip
     """Revoke a user's live sessions (all, or those listed, except `keep`); returns how many."""
     statement = update(AuthSession).where(
-        AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)
+        AuthSession.user_id == user_id,
+        AuthSession.revoked_at.is_(None),
+        AuthSession.expires_at > now,
     )
     if session_ids is not None:
         statement = statement.where(AuthSession.id.in_(session_ids))
