@@ -167,6 +167,7 @@ class Context:
             token = self._credentials()
             if token is not None:
                 scope.principal = await self.auth.authenticate(scope.uow, token)
+                scope.uow.actor_id = scope.principal.user_id
                 self.request_info.user_id = str(scope.principal.user_id)
             scope.authenticated = True
         return scope.principal
@@ -176,6 +177,7 @@ class Context:
         scope = current_scope()
         scope.principal = await self.auth.authenticate(scope.uow, access_token)
         scope.authenticated = True
+        scope.uow.actor_id = scope.principal.user_id
         scope.loaders.clear()
         self.request_info.user_id = str(scope.principal.user_id)
         return scope.principal

@@ -1,7 +1,8 @@
-"""Custom scalars of the API contract: `Long` (a JSON-safe 64-bit integer)."""
+"""Custom scalars of the API contract: `Long` (a JSON-safe 64-bit integer) and `DateTime`."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import NewType
 
 import strawberry
@@ -31,5 +32,36 @@ LONG_DEFINITION = strawberry.scalar(
     parse_value=_parse_long,
 )
 
-SCALAR_MAP: dict[object, ScalarDefinition] = {Long: LONG_DEFINITION}
+
+def _serialize_datetime(value: datetime) -> str:
+    """ISO 8601 in UTC; stored values without an offset are UTC already."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
+
+
+def _parse_datetime(value: object) -> datetime:
+    """Accept only ISO 8601 with an offset: a time without one is ambiguous for money."""
+    if not isinstance(value, str):
+        msg = "DateTime must be an ISO 8601 string"
+        raise ValueError(msg)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        msg = "DateTime must be ISO 8601, e.g. 2026-01-31T12:00:00Z"
+        raise ValueError(msg) from None
+    if parsed.tzinfo is None:
+        msg = "DateTime needs an offset, e.g. 2026-01-31T12:00:00Z"
+        raise ValueError(msg)
+    return parsed.astimezone(UTC)
+
+
+DATETIME_DEFINITION = strawberry.scalar(
+    name="DateTime",
+    description="A date and time in ISO 8601 with an offset; always UTC on output.",
+    serialize=_serialize_datetime,
+    parse_value=_parse_datetime,
+)
+
+SCALAR_MAP: dict[object, ScalarDefinition] = {Long: LONG_DEFINITION, datetime: DATETIME_DEFINITION}
 """Python types to their GraphQL scalar definitions, for StrawberryConfig.scalar_map."""

@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 from sqlakeyset.asyncio import select_page
 from sqlakeyset.results import unserialize_bookmark
 from sqlalchemy import Select
+from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.errors import BadRequest
@@ -28,19 +29,24 @@ class Page(Generic[ItemT]):
     has_previous: bool
 
 
-def encode_cursor(bookmark: str) -> str:
-    """An opaque cursor for a sqlakeyset bookmark."""
-    return base64.urlsafe_b64encode(bookmark.encode()).decode().rstrip("=")
+def encode_cursor(bookmark: str, ordering: str = "") -> str:
+    """An opaque cursor for a sqlakeyset bookmark, tagged with the ordering it belongs to."""
+    return base64.urlsafe_b64encode(f"{ordering}|{bookmark}".encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> str:
-    """The bookmark inside a cursor, or BAD_REQUEST when it was not made by us."""
+def decode_cursor(cursor: str, ordering: str = "") -> str:
+    """The bookmark inside a cursor, or BAD_REQUEST when it was not made by us for `ordering`."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        bookmark = base64.urlsafe_b64decode(padded.encode()).decode()
-        unserialize_bookmark(bookmark)
+        text = base64.b64decode(padded.encode(), altchars=b"-_", validate=True).decode()
+        tag, separator, bookmark = text.partition("|")
+        place, backwards = unserialize_bookmark(bookmark)
     except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, NotImplementedError):
         raise BadRequest("`after` is not a valid cursor", field=["after"]) from None
+    if not separator or not place or backwards:
+        raise BadRequest("`after` is not a valid cursor", field=["after"])
+    if tag != ordering:
+        raise BadRequest("`after` was made for another ordering", field=["after"])
     return bookmark
 
 
@@ -54,17 +60,26 @@ def page_size(first: int | None) -> int:
 
 
 async def keyset_page(
-    session: AsyncSession, statement: Select[Any], first: int | None, after: str | None
+    session: AsyncSession,
+    statement: Select[Any],
+    first: int | None,
+    after: str | None,
+    *,
+    ordering: str,
 ) -> Page[Any]:
-    """Run an ordered select one page at a time; the ORDER BY must end with a unique key."""
+    """Run an ordered select one page at a time; the ORDER BY must end with a unique key.
+
+    `ordering` names the ORDER BY (e.g. "username:asc"); cursors only work with the ordering
+    that made them.
+    """
     size = page_size(first)
-    bookmark = decode_cursor(after) if after else None
+    bookmark = decode_cursor(after, ordering) if after is not None else None
     try:
         page = await select_page(session, statement, per_page=size, page=bookmark)
-    except (ValueError, TypeError) as error:  # a cursor made for another ordering
+    except (ValueError, TypeError, StatementError) as error:  # values of the wrong type
         raise BadRequest("`after` does not match this query", field=["after"]) from error
     items = [
-        (encode_cursor(page.paging.get_bookmark_at(index)), row[0])  # type: ignore[no-untyped-call]
+        (encode_cursor(page.paging.get_bookmark_at(index), ordering), row[0])  # type: ignore[no-untyped-call]
         for index, row in enumerate(page)
     ]
     return Page(items=items, has_next=page.paging.has_next, has_previous=bookmark is not None)

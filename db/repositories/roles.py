@@ -17,9 +17,12 @@ async def all_roles(session: AsyncSession) -> list[Role]:
     return list((await session.execute(select(Role).order_by(Role.name))).scalars())
 
 
-async def by_name(session: AsyncSession, name: str) -> Role | None:
-    """A live role by name."""
-    return (await session.execute(select(Role).where(Role.name == name))).scalars().first()
+async def by_name(session: AsyncSession, name: str, *, for_update: bool = False) -> Role | None:
+    """A live role by name; `for_update` locks its row until the transaction ends."""
+    statement = select(Role).where(Role.name == name)
+    if for_update:
+        statement = statement.with_for_update()
+    return (await session.execute(statement)).scalars().first()
 
 
 async def permissions_of_roles(

@@ -151,7 +151,9 @@ async def list_page(
     column = getattr(User, query.sort.value)
     key = column.desc() if query.descending else column.asc()
     tiebreak = User.id.desc() if query.descending else User.id.asc()
-    return await keyset_page(session, _filtered(query).order_by(key, tiebreak), first, after)
+    ordering = f"{query.sort.value}:{'desc' if query.descending else 'asc'}"
+    statement = _filtered(query).order_by(key, tiebreak)
+    return await keyset_page(session, statement, first, after, ordering=ordering)
 
 
 async def count(session: AsyncSession, query: UserQuery) -> int:

@@ -6,6 +6,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.base import utcnow
@@ -74,7 +75,12 @@ async def _target(session: AsyncSession, user_id: uuid.UUID) -> User:
 
 
 async def _refuse_last_admin(session: AsyncSession, user: User) -> None:
-    if user.is_admin and (await user_repo.active_admin_ids(session)) <= {user.id}:
+    if not user.is_admin:
+        return
+    # The admin role's row is the lock that serializes "is anyone else still admin?" checks
+    # (PostgreSQL; SQLite's BEGIN IMMEDIATE serializes every writer anyway).
+    await role_repo.by_name(session, ADMIN_ROLE, for_update=True)
+    if (await user_repo.active_admin_ids(session)) <= {user.id}:
         raise Conflict("The last active admin cannot be removed.", field=["input", "userId"])
 
 
@@ -85,16 +91,20 @@ async def update_profile(uow: UnitOfWork, user_id: uuid.UUID, changes: ProfileCh
     problems = validate_profile(username=username, email=email, full_name=changes.full_name)
     if problems:
         raise InputErrors(problems)
-    async with uow.write() as session:
-        user = await _target(session, user_id)
-        await refuse_taken(session, username=username, email=email, exclude=user.id)
-        if changes.full_name is not None:
-            user.full_name = changes.full_name.strip()
-        if email is not None:
-            user.email = email
-        if username is not None:
-            user.username = username
-        return user
+    try:
+        async with uow.write() as session:
+            user = await _target(session, user_id)
+            await refuse_taken(session, username=username, email=email, exclude=user.id)
+            if changes.full_name is not None:
+                user.full_name = changes.full_name.strip()
+            if email is not None:
+                user.email = email
+            if username is not None:
+                user.username = username
+            await session.flush()
+    except IntegrityError:  # a concurrent change won the race for the name
+        raise Conflict("The username or email is already taken.") from None
+    return user
 
 
 async def set_active(uow: UnitOfWork, user_id: uuid.UUID, *, active: bool) -> User:
