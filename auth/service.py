@@ -13,7 +13,8 @@ from auth.passwords import PasswordHasher, password_problems
 from auth.principal import Principal
 from auth.tokens import IssuedToken, TokenService, TokenType
 from core.settings import Settings
-from db.base import utcnow
+from db.audit.entries import AuditEntry, json_safe, record
+from db.base import ACTOR_KEY, utcnow
 from db.errors import (
     AccountLocked,
     AppError,
@@ -24,7 +25,7 @@ from db.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from db.models import AuthSession, User, UserRole
+from db.models import AuditAction, AuditStatus, AuthSession, User, UserRole
 from db.repositories import roles as role_repo
 from db.repositories import sessions as session_repo
 from db.repositories import users as user_repo
@@ -92,9 +93,10 @@ class AuthService:
                 await refuse_taken(session, username=username, email=email, exclude=None)
                 now = utcnow()
                 user = User(
-                    username=username, email=email, password_hash=password_hash,
+                    id=uuid.uuid4(), username=username, email=email, password_hash=password_hash,
                     full_name=full_name.strip(), password_changed_at=now,
                 )  # fmt: skip
+                session.info[ACTOR_KEY] = user.id  # a new user signs themselves up
                 session.add(user)
                 await session.flush()
                 role = await role_repo.by_name(session, DEFAULT_ROLE)
@@ -117,6 +119,7 @@ class AuthService:
             user_id, stored_hash = (found.id, found.password_hash) if found else (None, None)
         matches = await self.hasher.verify(password, stored_hash)
         if user_id is None:
+            await uow.record([_login_failed(None, login, "unknown user")])
             raise InvalidCredentials
         now = utcnow()
         outcome: AppError | None = None
@@ -125,26 +128,39 @@ class AuthService:
             user = await user_repo.get(session, user_id, for_update=True)
             if user is None:
                 outcome = InvalidCredentials()
+                record(session, _login_failed(user_id, login, "unknown user"))
             elif user.locked_until is not None and user.locked_until > now:
                 outcome = AccountLocked(retry_after=_seconds_between(now, user.locked_until))
+                record(session, _login_failed(user.id, login, "account locked"))
             elif not matches:
-                self._record_failure(user, now)
+                self._record_failure(session, user, login, now)
                 outcome = InvalidCredentials()
             elif not user.is_active:
                 outcome = InvalidCredentials()
+                record(session, _login_failed(user.id, login, "account deactivated"))
             else:
                 user.failed_login_count, user.locked_until, user.last_login_at = 0, None, now
                 pair = self._open_session(session, user, device, now)
+                record(session, _event(AuditAction.LOGIN, user.id, session_id=pair.session_id))
         if outcome is not None or pair is None:
             raise outcome or InvalidCredentials()  # after the commit: failures stay counted
         return pair
 
-    def _record_failure(self, user: User, now: datetime) -> None:
+    def _record_failure(self, session: AsyncSession, user: User, login: str, now: datetime) -> None:
         if user.locked_until is not None:  # an expired lock: start counting afresh
             user.locked_until, user.failed_login_count = None, 0
         user.failed_login_count += 1
+        record(session, _login_failed(user.id, login, "wrong password"))
         if user.failed_login_count >= self.settings.login_max_failures:
             user.locked_until = now + timedelta(seconds=self.settings.login_lockout_seconds)
+            record(
+                session,
+                _event(
+                    AuditAction.ACCOUNT_LOCKED, user.id, status=AuditStatus.FAILURE,
+                    description=f"locked after {user.failed_login_count} failed logins",
+                    locked_until=user.locked_until,
+                ),
+            )  # fmt: skip
 
     def _open_session(
         self, session: AsyncSession, user: User, device: Device, now: datetime
@@ -171,6 +187,7 @@ class AuthService:
             found = await session_repo.with_user(session, claims.session_id)
             if found is not None and _only_locked(*found, now):
                 # A lock is temporary: refuse, but keep the session for when it ends.
+                record(session, _refresh_failed(claims.user_id, claims.session_id, "locked"))
                 raise Unauthenticated("The account is temporarily locked.")
             rotated = await session_repo.rotate(
                 session, claims.session_id, old_jti=claims.token_id,
@@ -183,6 +200,21 @@ class AuthService:
                     session, user_id=claims.user_id, session_ids=[claims.session_id],
                     now=now, reason=reason,
                 )  # fmt: skip
+                if not rotated:
+                    action = AuditAction.TOKEN_REUSE
+                    entry = _event(
+                        action, claims.user_id, status=AuditStatus.FAILURE,
+                        description="a spent refresh token was presented; session revoked",
+                        session_id=claims.session_id,
+                    )  # fmt: skip
+                else:
+                    entry = _refresh_failed(claims.user_id, claims.session_id, "session ended")
+                record(session, entry)
+            else:
+                record(
+                    session,
+                    _event(AuditAction.TOKEN_REFRESH, claims.user_id, session_id=claims.session_id),
+                )
         if not usable:
             raise Unauthenticated("The refresh token is no longer valid.")
         access = self.tokens.issue(TokenType.ACCESS, claims.user_id, claims.session_id)
@@ -209,10 +241,18 @@ class AuthService:
     async def logout(self, uow: UnitOfWork, principal: Principal, *, all_sessions: bool) -> int:
         """Revoke the current session, or every session of the user; returns how many."""
         async with uow.write() as session:
-            return await session_repo.revoke(
+            revoked = await session_repo.revoke(
                 session, user_id=principal.user_id, now=utcnow(), reason="logout",
                 session_ids=None if all_sessions else [principal.session_id],
             )  # fmt: skip
+            record(
+                session,
+                _event(
+                    AuditAction.LOGOUT, principal.user_id, session_id=principal.session_id,
+                    all_sessions=all_sessions, revoked_sessions=revoked,
+                ),
+            )  # fmt: skip
+            return revoked
 
     async def revoke_session(
         self, uow: UnitOfWork, principal: Principal, session_id: uuid.UUID
@@ -224,6 +264,13 @@ class AuthService:
                 raise NotFound("No such session.", field=["input", "sessionId"])
             if target.revoked_at is None:
                 target.revoked_at, target.revoked_reason = utcnow(), "revoked"
+                record(
+                    session,
+                    _event(
+                        AuditAction.LOGOUT, principal.user_id, session_id=target.id,
+                        description="session revoked",
+                    ),
+                )  # fmt: skip
             return target
 
     async def change_password(
@@ -236,6 +283,14 @@ class AuthService:
                 raise Unauthenticated
             username, email, old_hash = user.username, user.email, user.password_hash
         if not await self.hasher.verify(current, old_hash):
+            await uow.record(
+                [
+                    _event(
+                        AuditAction.PASSWORD_CHANGE, principal.user_id,
+                        status=AuditStatus.FAILURE, error_message="wrong current password",
+                    )
+                ]
+            )  # fmt: skip
             raise ValidationFailed(
                 "The current password is wrong.", field=["input", "currentPassword"]
             )
@@ -255,11 +310,50 @@ class AuthService:
                 raise Unauthenticated
             now = utcnow()
             user.password_hash, user.password_changed_at = new_hash, now
-            await session_repo.revoke(
+            revoked = await session_repo.revoke(
                 session, user_id=user.id, now=now, reason="password_changed",
                 keep=principal.session_id,
             )  # fmt: skip
+            record(
+                session,
+                _event(AuditAction.PASSWORD_CHANGE, user.id, revoked_sessions=revoked),
+            )
             return user
+
+
+def _event(
+    action: AuditAction,
+    user_id: uuid.UUID | None,
+    *,
+    status: AuditStatus = AuditStatus.SUCCESS,
+    description: str | None = None,
+    error_message: str | None = None,
+    **metadata: object,
+) -> AuditEntry:
+    """An authentication event about `user_id`."""
+    return AuditEntry(
+        action=action, status=status, user_id=user_id, entity_type="User",
+        entity_id=str(user_id) if user_id else None, description=description,
+        error_message=error_message, metadata=json_safe(metadata) or None,
+    )  # fmt: skip
+
+
+def _login_failed(user_id: uuid.UUID | None, login: str, reason: str) -> AuditEntry:
+    """A failed login: the attempted name is kept (truncated), the password never."""
+    return _event(
+        AuditAction.LOGIN_FAILED, user_id, status=AuditStatus.FAILURE,
+        error_message=reason, attempted_login=login[:254],
+    )  # fmt: skip
+
+
+def _refresh_failed(user_id: uuid.UUID, session_id: uuid.UUID, reason: str) -> AuditEntry:
+    """A refused token refresh; durable, because the refusal rolls its transaction back."""
+    entry = _event(
+        AuditAction.TOKEN_REFRESH, user_id, status=AuditStatus.FAILURE,
+        error_message=reason, session_id=session_id,
+    )  # fmt: skip
+    entry.durable = True
+    return entry
 
 
 def _retarget(problem: ValidationFailed) -> ValidationFailed:

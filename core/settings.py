@@ -32,6 +32,14 @@ class AppEnv(StrEnum):
         return self in (AppEnv.STAGING, AppEnv.PRODUCTION)
 
 
+class AuditReads(StrEnum):
+    """Which reads write audit rows."""
+
+    SENSITIVE = "sensitive"  # other users' profiles, audit logs, statements, card details
+    ALL = "all"  # every query operation of a signed-in caller, plus the sensitive ones
+    NONE = "none"
+
+
 class SettingsError(ValueError):
     """Configuration that must stop start-up, with a message meant for the operator."""
 
@@ -68,6 +76,7 @@ class Settings(BaseSettings):
     password_hash_concurrency: int = Field(default=2, ge=1, le=64)
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_lockout_seconds: int = Field(default=900, ge=1, le=86_400)
+    audit_reads: AuditReads = AuditReads.SENSITIVE
 
     metrics_token: SecretStr | None = None
 
@@ -88,7 +97,7 @@ class Settings(BaseSettings):
     graphql_max_tokens: int = Field(default=2000, ge=50, le=100_000)
     graphql_cache_size: int = Field(default=256, ge=1, le=100_000)
     ws_max_subscriptions: int = Field(default=10, ge=1, le=1000)
-    ws_connection_init_timeout_seconds: float = Field(default=10.0, gt=0)
+    ws_connection_init_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
     @field_validator("cors_origins", "trusted_proxies", "jwt_previous_secrets", mode="before")
     @classmethod

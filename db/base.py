@@ -108,7 +108,18 @@ class SoftDelete:
 
 
 class Entity(UUIDPrimaryKey, Timestamps, ActorStamps, SoftDelete):
-    """The full set of columns every LedgerQL table carries."""
+    """The full set of columns every LedgerQL table carries, and how changes to it are audited.
+
+    `audited`: whether creates, updates and deletes write audit rows automatically.
+    `audit_quiet`: columns left out of audit values; a change to them alone records nothing.
+    `audit_permission_fields`: columns whose change is a PERMISSION_CHANGE.
+    `audit_grant`: rows that grant something (creating or deleting one is a PERMISSION_CHANGE).
+    """
+
+    audited: ClassVar[bool] = True
+    audit_quiet: ClassVar[frozenset[str]] = frozenset()
+    audit_permission_fields: ClassVar[frozenset[str]] = frozenset()
+    audit_grant: ClassVar[bool] = False
 
 
 ACTOR_KEY = "actor_id"

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -30,7 +30,12 @@ from sqlalchemy.ext.asyncio import (
 
 from core.logging import get_logger
 from core.settings import Settings
+from db.audit import capture as _capture  # noqa: F401 - registers the flush hook
+from db.audit import chain
+from db.audit.entries import AuditContext, AuditEntry, record, take_pending
+from db.audit.events import CHANNEL, AuditEventBus
 from db.base import ACTOR_KEY, AppSession
+from db.models.audit import AuditChainHead, AuditLog
 
 log = get_logger(__name__)
 
@@ -93,6 +98,12 @@ class Database:
             write_options = {"isolation_level": "READ COMMITTED"}
         self._reader = self._sessionmaker(read_options)
         self._writer = self._sessionmaker(write_options)
+        listen_dsn = None
+        if not settings.is_sqlite:
+            listen_dsn = self.engine.url.set(drivername="postgresql").render_as_string(
+                hide_password=False
+            )
+        self.events = AuditEventBus(self._audit_range, self._audit_head, listen_dsn)
 
     def _sessionmaker(self, options: dict[str, Any]) -> async_sessionmaker[AsyncSession]:
         return async_sessionmaker(
@@ -101,6 +112,20 @@ class Database:
             expire_on_commit=False,
             autoflush=False,
         )
+
+    async def _audit_range(self, first: int, last: int) -> Sequence[AuditLog]:
+        async with self._reader() as session:
+            query = (
+                select(AuditLog)
+                .where(AuditLog.sequence.between(first, last))
+                .order_by(AuditLog.sequence)
+            )
+            return (await session.execute(query)).scalars().all()
+
+    async def _audit_head(self) -> int:
+        async with self._reader() as session:
+            query = select(AuditChainHead.sequence).where(AuditChainHead.id == chain.CHAIN_HEAD_ID)
+            return (await session.execute(query)).scalar_one_or_none() or 0
 
     @property
     def dialect(self) -> str:
@@ -159,6 +184,7 @@ class UnitOfWork:
         self._lock = asyncio.Lock()
         self._reader: AsyncSession | None = None
         self.actor_id = actor_id
+        self.audit_context = AuditContext()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -171,16 +197,61 @@ class UnitOfWork:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """One write transaction: committed when the block exits, rolled back if it raises."""
+        """One write transaction: committed when the block exits, rolled back if it raises.
+
+        Audit entries queued in the session are chained and inserted as the transaction's
+        last step. When the block raises, its `durable` entries (failed logins, denials) are
+        still stored, in a transaction of their own.
+        """
         async with self._lock:
             await self._end_read()
             session = self._database.write_session()
             session.info[ACTOR_KEY] = self.actor_id
+            appended: chain.Appended | None = None
             try:
                 async with session.begin():
                     yield session
+                    appended = await self._append_audit(session)
+            except Exception:
+                durable = [entry for entry in take_pending(session) if entry.durable]
+                if durable:
+                    await self._store_durable(durable)
+                raise
             finally:
                 await session.close()
+            if appended is not None:
+                self._database.events.committed(appended.first, appended.last)
+
+    async def record(self, entries: list[AuditEntry]) -> None:
+        """Store audit entries in a transaction of their own (reads, denials)."""
+        if entries:
+            async with self.write() as session:
+                for entry in entries:
+                    record(session, entry)
+
+    async def _append_audit(self, session: AsyncSession) -> chain.Appended | None:
+        await session.flush()
+        appended = await chain.append(session, take_pending(session), self.audit_context)
+        if appended is not None and self._database.events.shared:
+            payload = f"{appended.first}:{appended.last}"
+            await session.execute(select(func.pg_notify(CHANNEL, payload)))
+        return appended
+
+    async def _store_durable(self, entries: list[AuditEntry]) -> None:
+        session = self._database.write_session()
+        try:
+            async with session.begin():
+                appended = await chain.append(session, entries, self.audit_context)
+                if appended is not None and self._database.events.shared:
+                    payload = f"{appended.first}:{appended.last}"
+                    await session.execute(select(func.pg_notify(CHANNEL, payload)))
+        except Exception as error:  # never hide the original failure behind this one
+            log.error("audit_durable_write_failed", error=type(error).__name__)
+            return
+        finally:
+            await session.close()
+        if appended is not None:
+            self._database.events.committed(appended.first, appended.last)
 
     async def __aenter__(self) -> UnitOfWork:
         return self

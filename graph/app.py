@@ -98,10 +98,12 @@ def create_app(
             await database.dispose()
             raise
         await auth.hasher.prepare()
+        await database.events.start()
         log.info("startup_complete", env=settings.app_env.value, database=database.dialect)
         try:
             yield
         finally:
+            await database.events.stop()
             await database.dispose()
             log.info("shutdown_complete")
 

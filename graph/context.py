@@ -29,12 +29,17 @@ from starlette.websockets import WebSocket
 from auth.principal import Principal
 from auth.service import AuthService, Device
 from core.context import RequestInfo
-from core.settings import Settings
+from core.logging import get_logger
+from core.settings import AuditReads, Settings
+from db.audit.entries import AuditContext, AuditEntry, json_safe
 from db.errors import Unauthenticated
+from db.models import AuditAction
 from db.session import Database, UnitOfWork
 from graph.metrics import Metrics
+from graph.ws import ConnectionGuard
 
 LoaderT = TypeVar("LoaderT")
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +88,7 @@ class OperationScope:
     principal: Principal | None = None
     authenticated: bool = False
     loaders: Loaders = field(init=False)
+    audit_queue: list[AuditEntry] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self)
@@ -103,8 +109,12 @@ def open_scope(database: Database) -> tuple[OperationScope, object]:
 
 
 async def close_scope(scope: OperationScope, token: object) -> None:
-    """End the scope opened by `open_scope`."""
+    """End the scope opened by `open_scope`, storing the audit rows it queued."""
     try:
+        try:
+            await scope.uow.record(scope.audit_queue)
+        except Exception as error:  # the response is already built; never lose the reason
+            log.error("audit_queue_write_failed", error=type(error).__name__)
         await scope.uow.close()
     finally:
         _current_scope.reset(token)  # type: ignore[arg-type]
@@ -143,6 +153,7 @@ class Context:
     metrics: Metrics
     auth: AuthService
     connection_params: dict[str, Any] | None = field(default=None)
+    guard: ConnectionGuard | None = field(default=None)
 
     @property
     def uow(self) -> UnitOfWork:
@@ -154,10 +165,14 @@ class Context:
         """The current operation's dataloaders."""
         return current_scope().loaders
 
+    def connection_token(self) -> str | None:
+        """The bearer token of a WebSocket's `connection_init` payload."""
+        params = self.connection_params or {}
+        return bearer_token(params.get("authorization") or params.get("Authorization"))
+
     def _credentials(self) -> str | None:
         if isinstance(self.request, WebSocket):
-            params = self.connection_params or {}
-            return bearer_token(params.get("authorization") or params.get("Authorization"))
+            return self.connection_token()
         return bearer_token(self.request.headers.get("authorization"))
 
     async def principal(self) -> Principal | None:
@@ -181,6 +196,30 @@ class Context:
         scope.loaders.clear()
         self.request_info.user_id = str(scope.principal.user_id)
         return scope.principal
+
+    def audit_context(self) -> AuditContext:
+        """Request id, address and user agent for the audit rows of this operation."""
+        device = self.device()
+        return AuditContext(
+            request_id=self.request_info.request_id,
+            ip_address=device.ip_address or None,
+            user_agent=device.user_agent or None,
+        )
+
+    def audit_read(
+        self, entity_type: str, entity_id: str | None = None, **metadata: object
+    ) -> None:
+        """Record that the caller read sensitive data (unless AUDIT_READS=none)."""
+        if self.settings.audit_reads is AuditReads.NONE:
+            return
+        scope = current_scope()
+        scope.audit_queue.append(
+            AuditEntry(
+                action=AuditAction.READ, entity_type=entity_type, entity_id=entity_id,
+                user_id=scope.principal.user_id if scope.principal else None,
+                metadata=json_safe(metadata) or None,
+            )
+        )  # fmt: skip
 
     async def require_principal(self) -> Principal:
         """The authenticated caller, or UNAUTHENTICATED."""

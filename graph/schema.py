@@ -22,6 +22,8 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from core.settings import Settings
+from graph.audit.queries import AuditQueries
+from graph.audit.subscriptions import AuditSubscriptions
 from graph.errors import UserError
 from graph.extensions.errors import ResponseMetaExtension, shape_errors
 from graph.extensions.observe import OperationObserverExtension
@@ -35,7 +37,7 @@ from graph.users.queries import UserQueries
 
 
 @strawberry.type(description="Read operations.")
-class Query(UserQueries):
+class Query(UserQueries, AuditQueries):
     """The query root."""
 
     health: Health = strawberry.field(
@@ -50,6 +52,11 @@ class Query(UserQueries):
 @strawberry.type(description="Write operations; each takes one `input` and returns a payload.")
 class Mutation(AuthMutations, UserMutations):
     """The mutation root."""
+
+
+@strawberry.type(description="Live events over WebSocket (graphql-transport-ws).")
+class Subscription(AuditSubscriptions):
+    """The subscription root."""
 
 
 class ReportingParserCache(ParserCache):
@@ -116,6 +123,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return LedgerSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[UserError],
         extensions=schema_extensions(settings),
         config=StrawberryConfig(

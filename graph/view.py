@@ -10,8 +10,9 @@ shaped once, for every transport, in `LedgerSchema.process_errors`.
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
@@ -20,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema import BaseSchema
 from strawberry.schema.exceptions import InvalidOperationTypeError
@@ -27,18 +29,24 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
+from strawberry.types.unset import UNSET, UnsetType
 
 from auth.service import AuthService
 from core.context import RequestInfo, current_request, request_id_from_header
 from core.settings import Settings
+from db.errors import AppError, Unauthenticated
 from db.session import Database
 from graph.context import Context
 from graph.errors import ErrorCode, error_document
 from graph.metrics import Metrics
+from graph.ws import ConnectionGuard
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
 _REQUEST_ERROR_KEY = "graphql_request_error_status"
+_connection_contexts: ContextVar[list[Context] | None] = ContextVar(
+    "ledgerql_ws_contexts", default=None
+)
 
 
 def negotiate_media_type(accept: str | None) -> str | None:
@@ -108,6 +116,32 @@ class LedgerGraphQL(GraphQL[Context, None]):
         self.metrics = metrics
         self.auth = auth
 
+    async def _serve_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        contexts: list[Context] = []
+        token = _connection_contexts.set(contexts)
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            _connection_contexts.reset(token)
+            for context in contexts:
+                if context.guard is not None:
+                    await context.guard.close()
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Accept a connection only with the access token of a live session (else 4403)."""
+        if not isinstance(context.request, WebSocket):  # pragma: no cover - WebSocket only
+            raise ConnectionRejectionError
+        try:
+            token = context.connection_token()
+            if token is None:
+                raise Unauthenticated
+            context.guard = await ConnectionGuard.open(
+                context.request, token, self.auth, self.database
+            )
+        except AppError as error:
+            raise ConnectionRejectionError({"code": error.code, "message": error.message}) from None
+        return cast("UnsetType", UNSET)
+
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
@@ -115,7 +149,7 @@ class LedgerGraphQL(GraphQL[Context, None]):
         info = current_request.get() or RequestInfo(
             request_id=request_id_from_header(request.headers.get("x-request-id"))
         )
-        return Context(
+        context = Context(
             request=request,
             response=response,
             settings=self.settings,
@@ -124,10 +158,17 @@ class LedgerGraphQL(GraphQL[Context, None]):
             metrics=self.metrics,
             auth=self.auth,
         )
+        connection = _connection_contexts.get()
+        if isinstance(request, WebSocket) and connection is not None:
+            connection.append(context)
+        return context
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve HTTP with content negotiation; hand WebSockets to Strawberry."""
-        if scope["type"] != "http":
+        if scope["type"] == "websocket":
+            await self._serve_websocket(scope, receive, send)
+            return
+        if scope["type"] != "http":  # pragma: no cover - lifespan is handled by the app
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)

@@ -1,6 +1,7 @@
 """Every model module is imported here so that `Base.metadata` knows all tables."""
 
 from db.base import Base
+from db.models.audit import AuditAction, AuditChainHead, AuditLog, AuditStatus
 from db.models.identity import (
     ADMIN_ROLE,
     AuthSession,
@@ -13,6 +14,10 @@ from db.models.identity import (
 
 __all__ = [
     "ADMIN_ROLE",
+    "AuditAction",
+    "AuditChainHead",
+    "AuditLog",
+    "AuditStatus",
     "AuthSession",
     "Base",
     "Permission",

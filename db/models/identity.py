@@ -35,6 +35,7 @@ class RolePermission(Entity, Base):
     """Junction: a permission granted to a role."""
 
     __tablename__ = "role_permissions"
+    audit_grant = True
     role_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"))
     permission_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("permissions.id", ondelete="CASCADE"), index=True
@@ -45,6 +46,7 @@ class UserRole(Entity, Base):
     """Junction: a role granted to a user; revoking soft-deletes the row."""
 
     __tablename__ = "user_roles"
+    audit_grant = True
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     role_id: Mapped[uuid.UUID] = mapped_column(
@@ -56,6 +58,11 @@ class User(Entity, Base):
     """A person who can sign in; `is_admin` is derived from the admin role, never stored."""
 
     __tablename__ = "users"
+    # Sign-in bookkeeping is recorded as LOGIN / LOGIN_FAILED / ACCOUNT_LOCKED rows instead.
+    audit_quiet = frozenset(
+        {"last_login_at", "failed_login_count", "locked_until", "password_changed_at"}
+    )
+    audit_permission_fields = frozenset({"is_active"})
 
     username: Mapped[str] = mapped_column(String(50))
     email: Mapped[str] = mapped_column(String(254))
@@ -110,6 +117,7 @@ class AuthSession(Entity, Base):
     """A signed-in device: one refresh-token family, rotated on every refresh."""
 
     __tablename__ = "auth_sessions"
+    audited = False  # recorded as LOGIN, TOKEN_REFRESH and LOGOUT rows
 
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True

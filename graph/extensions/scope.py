@@ -1,12 +1,22 @@
-"""Opens one unit of work and one set of loaders per operation (see graph/context.py)."""
+"""Opens one unit of work and one set of loaders per operation (see graph/context.py).
+
+When the operation ends, the audit rows it queued are stored: sensitive reads, every
+FORBIDDEN refusal, and with AUDIT_READS=all a READ row for each query of a signed-in caller.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from graphql import GraphQLError, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
-from graph.context import Context, close_scope, open_scope
+from core.settings import AuditReads
+from db.audit.entries import AuditEntry
+from db.errors import Forbidden
+from db.models import AuditAction, AuditStatus
+from graph.context import Context, OperationScope, close_scope, open_scope
 
 
 class OperationScopeExtension(SchemaExtension):
@@ -19,7 +29,53 @@ class OperationScopeExtension(SchemaExtension):
             msg = "the schema must be executed with a graph.context.Context"
             raise TypeError(msg)
         scope, token = open_scope(context.database)
+        scope.uow.audit_context = context.audit_context()
         try:
             yield
+            self._queue_denials(scope)
+            if context.settings.audit_reads is AuditReads.ALL:
+                self._queue_read(scope)
         finally:
             await close_scope(scope, token)
+
+    def _queue_denials(self, scope: OperationScope) -> None:
+        result = self.execution_context.result
+        errors: list[GraphQLError] = list(getattr(result, "errors", None) or [])
+        user_id = scope.principal.user_id if scope.principal else None
+        for error in errors:
+            if isinstance(error.original_error, Forbidden):
+                scope.audit_queue.append(
+                    AuditEntry(
+                        action=AuditAction.ACCESS_DENIED, status=AuditStatus.FAILURE,
+                        user_id=user_id, error_message=error.message,
+                        description=self._operation_name(),
+                        metadata={"path": [str(part) for part in error.path or []]},
+                    )
+                )  # fmt: skip
+
+    def _queue_read(self, scope: OperationScope) -> None:
+        try:
+            is_query = self.execution_context.operation_type == OperationType.QUERY
+        except RuntimeError:  # no executable operation in the document
+            return
+        if scope.principal is None or not is_query:
+            return
+        document = self.execution_context.graphql_document
+        fields = sorted(
+            {
+                selection.name.value
+                for definition in (document.definitions if document else [])
+                if isinstance(definition, OperationDefinitionNode)
+                for selection in definition.selection_set.selections
+                if hasattr(selection, "name")
+            }
+        )
+        scope.audit_queue.append(
+            AuditEntry(
+                action=AuditAction.READ, user_id=scope.principal.user_id,
+                description=self._operation_name(), metadata={"fields": fields},
+            )
+        )  # fmt: skip
+
+    def _operation_name(self) -> str | None:
+        return self.execution_context.operation_name

@@ -28,7 +28,7 @@ class ViewerSource(Protocol):
         ...
 
 
-class _ScopedLoader(DataLoader[uuid.UUID, ValueT], Generic[ValueT]):
+class ScopedLoader(DataLoader[uuid.UUID, ValueT], Generic[ValueT]):
     """A loader bound to one operation's unit of work and caller."""
 
     def __init__(self, uow: UnitOfWork, scope: ViewerSource) -> None:
@@ -42,7 +42,7 @@ class _ScopedLoader(DataLoader[uuid.UUID, ValueT], Generic[ValueT]):
         return self.scope.viewer
 
 
-class UsersById(_ScopedLoader[User | None]):
+class UsersById(ScopedLoader[User | None]):
     """Users the caller may see, by id (None for unknown and hidden alike)."""
 
     async def batch_load_fn(self, ids: Sequence[uuid.UUID]) -> list[User | None]:
@@ -52,7 +52,7 @@ class UsersById(_ScopedLoader[User | None]):
         return [found.get(user_id) for user_id in ids]
 
 
-class RolesByUser(_ScopedLoader[list[Role]]):
+class RolesByUser(ScopedLoader[list[Role]]):
     """The live roles of users (callers only reach users they may see)."""
 
     async def batch_load_fn(self, ids: Sequence[uuid.UUID]) -> list[list[Role]]:
@@ -62,7 +62,7 @@ class RolesByUser(_ScopedLoader[list[Role]]):
         return [found.get(user_id, []) for user_id in ids]
 
 
-class PermissionsByRole(_ScopedLoader[list[str]]):
+class PermissionsByRole(ScopedLoader[list[str]]):
     """The permission names each role grants."""
 
     async def batch_load_fn(self, ids: Sequence[uuid.UUID]) -> list[list[str]]:
@@ -72,7 +72,7 @@ class PermissionsByRole(_ScopedLoader[list[str]]):
         return [found.get(role_id, []) for role_id in ids]
 
 
-class SessionsByUser(_ScopedLoader[list[AuthSession]]):
+class SessionsByUser(ScopedLoader[list[AuthSession]]):
     """Live sessions of users: the caller's own, or anyone's with sessions:read."""
 
     async def batch_load_fn(self, ids: Sequence[uuid.UUID]) -> list[list[AuthSession]]:

@@ -45,6 +45,9 @@ class UserQueries:
         user = await info.context.loaders.get(UsersById).load(user_id) if user_id else None
         if user is None:
             raise NotFound("No such user.")
+        principal = await info.context.require_principal()
+        if user.id != principal.user_id:
+            info.context.audit_read("User", str(user.id))
         return UserNode.from_model(user)
 
     @strawberry.field(
@@ -63,6 +66,7 @@ class UserQueries:
         query = (filter or UserFilter()).to_query(order_by)
         async with info.context.uow.read() as session:
             page = await user_repo.list_page(session, query, first, after)
+        info.context.audit_read("User", None, rows=len(page.items))
         return UserConnection.from_page(page, query)
 
     @strawberry.field(permission_classes=[HasPermission("roles:read")], description="Every role.")

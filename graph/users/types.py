@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
 
 from db.models import AuthSession, Role, User
+from db.repositories import audit as audit_repo
 from db.repositories import users as user_repo
 from db.repositories.pages import Page
 from graph.context import Context
 from graph.users.loaders import PermissionsByRole, RolesByUser, SessionsByUser, UsersById
+
+if TYPE_CHECKING:
+    from graph.audit.types import AuditLogConnection, AuditLogFilter
 
 Info = strawberry.Info[Context, None]
 
@@ -126,6 +131,30 @@ class UserNode(relay.Node):
         rows = await info.context.loaders.get(SessionsByUser).load(uuid.UUID(self.id))
         current = principal.session_id if principal else None
         return [SessionNode.from_model(row, current) for row in rows]
+
+    @strawberry.field(
+        description=(
+            "Audit rows of this user's actions, newest first: your own, or anyone's with "
+            "`audit:read` (else empty)."
+        )
+    )
+    async def audit_logs(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: Annotated[AuditLogFilter, strawberry.lazy("graph.audit.types")] | None = None,
+    ) -> Annotated[AuditLogConnection, strawberry.lazy("graph.audit.types")]:
+        """One statement for the page; the repository applies the visibility rule."""
+        from graph.audit.types import AuditLogConnection, audit_query  # noqa: PLC0415 - cycle
+
+        principal = await info.context.require_principal()
+        query = replace(audit_query(filter), user_id=uuid.UUID(self.id))
+        async with info.context.uow.read() as session:
+            page = await audit_repo.list_page(session, principal, query, first, after)
+        if query.user_id != principal.user_id:
+            info.context.audit_read("AuditLog", None, user_id=self.id, rows=len(page.items))
+        return AuditLogConnection.from_page(page, query)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]

@@ -1,0 +1,141 @@
+"""The hash chain: appending entries under a short lock, and verifying the stored chain.
+
+Each row's hash is SHA-256 over the previous row's hash and a canonical JSON serialization of
+the row, so altering, deleting or inserting a row breaks the chain at that row. The chain's tip
+lives in `audit_chain_head`; a writer locks that one row only while it appends, as the last
+step before COMMIT, so business work of concurrent transactions still runs in parallel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.audit.entries import AuditContext, AuditEntry, json_safe
+from db.base import utcnow
+from db.models.audit import GENESIS_HASH, AuditChainHead, AuditLog
+
+CHAIN_HEAD_ID = 1
+VERIFY_BATCH = 2000
+HASHED_FIELDS = (
+    "sequence", "id", "user_id", "action", "entity_type", "entity_id", "old_values",
+    "new_values", "description", "ip_address", "user_agent", "status", "error_message",
+    "request_id", "created_at", "extra",
+)  # fmt: skip
+
+
+def canonical(row: Mapping[Any, Any]) -> bytes:
+    """The bytes a row's hash covers: its fields as sorted, compact JSON."""
+    document = {name: json_safe(row[name]) for name in HASHED_FIELDS}
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def chain_hash(previous_hash: str, row: Mapping[Any, Any]) -> str:
+    """The hash of a row given the hash of the row before it."""
+    return hashlib.sha256(previous_hash.encode() + b"\n" + canonical(row)).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """The range of sequences one transaction appended."""
+
+    first: int
+    last: int
+
+
+def _row(entry: AuditEntry, context: AuditContext, sequence: int) -> dict[str, Any]:
+    return {
+        "sequence": sequence,
+        "id": uuid.uuid4(),
+        "user_id": entry.user_id,
+        "action": str(entry.action),
+        "entity_type": entry.entity_type,
+        "entity_id": entry.entity_id,
+        "old_values": json_safe(entry.old_values),
+        "new_values": json_safe(entry.new_values),
+        "description": (entry.description or None) and entry.description[:500],
+        "ip_address": (context.ip_address or None) and context.ip_address[:64],
+        "user_agent": (context.user_agent or None) and context.user_agent[:512],
+        "status": str(entry.status),
+        "error_message": entry.error_message,
+        "request_id": context.request_id,
+        "created_at": utcnow(),
+        "extra": json_safe(entry.metadata),
+    }
+
+
+async def append(
+    session: AsyncSession, entries: Sequence[AuditEntry], context: AuditContext
+) -> Appended | None:
+    """Chain and insert entries as the last step of the session's transaction."""
+    if not entries:
+        return None
+    head_query = (
+        select(AuditChainHead.sequence, AuditChainHead.hash)
+        .where(AuditChainHead.id == CHAIN_HEAD_ID)
+        .with_for_update()
+    )
+    sequence, previous = (await session.execute(head_query)).one()
+    rows = []
+    for entry in entries:
+        sequence += 1
+        row = _row(entry, context, sequence)
+        row["previous_hash"] = previous
+        row["hash"] = previous = chain_hash(previous, row)
+        rows.append(row)
+    await session.execute(insert(AuditLog), rows)
+    await session.execute(
+        update(AuditChainHead)
+        .where(AuditChainHead.id == CHAIN_HEAD_ID)
+        .values(sequence=sequence, hash=previous)
+    )
+    return Appended(first=rows[0]["sequence"], last=sequence)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainStatus:
+    """The outcome of a chain verification."""
+
+    valid: bool
+    checked_entries: int
+    first_broken_sequence: int | None
+    head_hash: str
+
+
+async def verify(session: AsyncSession) -> ChainStatus:
+    """Recompute the whole chain in sequence order; report the first row that does not fit."""
+    head_sequence, head_hash = (
+        await session.execute(
+            select(AuditChainHead.sequence, AuditChainHead.hash).where(
+                AuditChainHead.id == CHAIN_HEAD_ID
+            )
+        )
+    ).one()
+    columns = [getattr(AuditLog, name) for name in (*HASHED_FIELDS, "previous_hash", "hash")]
+    expected, previous, checked, after = 1, GENESIS_HASH, 0, None
+    while True:
+        query = select(*columns).order_by(AuditLog.sequence).limit(VERIFY_BATCH)
+        if after is not None:
+            query = query.where(AuditLog.sequence > after)
+        batch = (await session.execute(query)).mappings().all()
+        for row in batch:
+            if (
+                row["sequence"] != expected
+                or row["previous_hash"] != previous
+                or chain_hash(previous, row) != row["hash"]
+            ):
+                return ChainStatus(False, checked, min(expected, row["sequence"]), head_hash)
+            previous, expected, checked = row["hash"], expected + 1, checked + 1
+        if len(batch) < VERIFY_BATCH:
+            break
+        after = batch[-1]["sequence"]
+    if head_sequence != expected - 1 or head_hash != previous:
+        return ChainStatus(False, checked, min(head_sequence, expected - 1) + 1, head_hash)
+    return ChainStatus(True, checked, None, head_hash)

@@ -1,0 +1,183 @@
+"""GraphQL types of the audit trail: AuditLog, its filter, connection and chain status."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, cast
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+
+from db.audit.chain import ChainStatus
+from db.errors import BadRequest
+from db.models import AuditAction, AuditLog, AuditStatus
+from db.repositories import audit as audit_repo
+from db.repositories.pages import Page
+from graph.audit.loaders import AuditLogsById
+from graph.context import Context
+from graph.relay import parse_global_id
+from graph.scalars import Long
+from graph.users.loaders import UsersById
+from graph.users.types import UserNode, parse_uuid
+
+Info = strawberry.Info[Context, None]
+
+AuditActionEnum = strawberry.enum(AuditAction, name="AuditAction", description="Kinds of action.")
+AuditStatusEnum = strawberry.enum(
+    AuditStatus, name="AuditStatus", description="Whether the action succeeded."
+)
+
+
+@strawberry.type(name="AuditLog", description="One immutable, hash-chained audit row.")
+class AuditLogNode(relay.Node):
+    """An audit row as the caller may see it."""
+
+    id: relay.NodeID[str]
+    sequence: Long = strawberry.field(description="Position in the chain, from 1, gapless.")
+    action: AuditActionEnum  # type: ignore[valid-type]
+    entity_type: str | None
+    entity_id: str | None
+    old_values: JSON | None
+    new_values: JSON | None
+    description: str | None
+    ip_address: str | None
+    user_agent: str | None
+    status: AuditStatusEnum  # type: ignore[valid-type]
+    error_message: str | None
+    request_id: str | None
+    created_at: datetime
+    metadata: JSON | None
+    hash: str = strawberry.field(description="SHA-256 over the previous hash and this row.")
+    user_id: strawberry.Private[uuid.UUID | None]
+
+    @classmethod
+    def from_model(cls, row: AuditLog) -> AuditLogNode:
+        """The GraphQL view of an audit row."""
+        return cls(
+            id=str(row.id), sequence=Long(row.sequence), action=AuditAction(row.action),
+            entity_type=row.entity_type, entity_id=row.entity_id,
+            old_values=cast("JSON", row.old_values), new_values=cast("JSON", row.new_values),
+            description=row.description, ip_address=row.ip_address, user_agent=row.user_agent,
+            status=AuditStatus(row.status), error_message=row.error_message,
+            request_id=row.request_id, created_at=row.created_at,
+            metadata=cast("JSON", row.extra), hash=row.hash, user_id=row.user_id,
+        )  # fmt: skip
+
+    @strawberry.field(description="Who acted, when the caller may see that user.")
+    async def user(self, info: Info) -> UserNode | None:
+        """Batched through the caller-scoped UsersById loader."""
+        if self.user_id is None:
+            return None
+        row = await info.context.loaders.get(UsersById).load(self.user_id)
+        return UserNode.from_model(row) if row is not None else None
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[AuditLogNode | None]:
+        """Rows by id: your own, or any with `audit:read`; others are None."""
+        await info.context.principal()
+        ids = [parse_uuid(node_id) for node_id in node_ids]
+        rows = await info.context.loaders.get(AuditLogsById).load_many(
+            [row_id for row_id in ids if row_id is not None]
+        )
+        found = {row.id: row for row in rows if row is not None}
+        return [cls.from_model(found[row_id]) if row_id in found else None for row_id in ids]
+
+
+@strawberry.input(description="Filters of audit rows; all optional and combined with AND.")
+class AuditLogFilter:
+    """What to include in `auditLogs`, `me.auditLogs` and `auditEvents`."""
+
+    user_id: strawberry.ID | None = strawberry.field(default=None, description="A User id.")
+    action: AuditActionEnum | None = None  # type: ignore[valid-type]
+    entity_type: str | None = None
+    entity_id: str | None = None
+    status: AuditStatusEnum | None = None  # type: ignore[valid-type]
+    from_: datetime | None = strawberry.field(
+        default=None, name="from", description="Rows created at or after this instant."
+    )
+    to: datetime | None = strawberry.field(
+        default=None, description="Rows created before this instant."
+    )
+
+    def to_query(self) -> audit_repo.AuditQuery:
+        """The repository query for this filter; BAD_REQUEST for a malformed user id."""
+        user_id = None
+        if self.user_id is not None:
+            global_id = parse_global_id(self.user_id, "userId")
+            user_id = parse_uuid(global_id.node_id) if global_id.type_name == "User" else None
+            if user_id is None:
+                raise BadRequest("`userId` is not a User id", field=["filter", "userId"])
+        return audit_repo.AuditQuery(
+            user_id=user_id, action=self.action.value if self.action else None,
+            entity_type=self.entity_type, entity_id=self.entity_id,
+            status=self.status.value if self.status else None, since=self.from_, until=self.to,
+        )  # fmt: skip
+
+
+def audit_query(filter: AuditLogFilter | None) -> audit_repo.AuditQuery:
+    """The repository query for an optional filter."""
+    return filter.to_query() if filter is not None else audit_repo.AuditQuery()
+
+
+@strawberry.type(description="An edge of an audit log connection.")
+class AuditLogEdge:
+    """One audit row and its cursor."""
+
+    cursor: str
+    node: AuditLogNode
+
+
+@strawberry.type(description="A page of audit rows, newest first.")
+class AuditLogConnection:
+    """Audit rows, keyset-paginated, with the total number of matches."""
+
+    edges: list[AuditLogEdge]
+    page_info: relay.PageInfo
+    query: strawberry.Private[audit_repo.AuditQuery]
+
+    @classmethod
+    def from_page(cls, page: Page[Any], query: audit_repo.AuditQuery) -> AuditLogConnection:
+        """Build a connection from a repository page."""
+        edges = [
+            AuditLogEdge(cursor=cursor, node=AuditLogNode.from_model(row))
+            for cursor, row in page.items
+        ]
+        info = relay.PageInfo(
+            has_next_page=page.has_next,
+            has_previous_page=page.has_previous,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        )
+        return cls(edges=edges, page_info=info, query=query)
+
+    @strawberry.field(description="How many rows match the filter, across all pages.")
+    async def total_count(self, info: Info) -> int:
+        """One COUNT statement, only when asked for."""
+        principal = await info.context.require_principal()
+        async with info.context.uow.read() as session:
+            return await audit_repo.count(session, principal, self.query)
+
+
+@strawberry.type(description="The outcome of recomputing the audit hash chain.")
+class AuditChainStatus:
+    """Whether every row still fits the chain, and where it first does not."""
+
+    valid: bool
+    checked_entries: int
+    first_broken_sequence: Long | None
+    head_hash: str
+
+    @classmethod
+    def from_status(cls, status: ChainStatus) -> AuditChainStatus:
+        """The GraphQL view of a verification result."""
+        broken = status.first_broken_sequence
+        return cls(
+            valid=status.valid, checked_entries=status.checked_entries,
+            first_broken_sequence=Long(broken) if broken is not None else None,
+            head_hash=status.head_hash,
+        )  # fmt: skip
