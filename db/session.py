@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -231,20 +231,21 @@ class UnitOfWork:
 
     async def _append_audit(self, session: AsyncSession) -> chain.Appended | None:
         await session.flush()
-        appended = await chain.append(session, take_pending(session), self.audit_context)
-        if appended is not None and self._database.events.shared:
-            payload = f"{appended.first}:{appended.last}"
-            await session.execute(select(func.pg_notify(CHANNEL, payload)))
-        return appended
+        return await chain.append(
+            session, take_pending(session), self.audit_context, notify_channel=self._channel
+        )
+
+    @property
+    def _channel(self) -> str | None:
+        return CHANNEL if self._database.events.shared else None
 
     async def _store_durable(self, entries: list[AuditEntry]) -> None:
         session = self._database.write_session()
         try:
             async with session.begin():
-                appended = await chain.append(session, entries, self.audit_context)
-                if appended is not None and self._database.events.shared:
-                    payload = f"{appended.first}:{appended.last}"
-                    await session.execute(select(func.pg_notify(CHANNEL, payload)))
+                appended = await chain.append(
+                    session, entries, self.audit_context, notify_channel=self._channel
+                )
         except Exception as error:  # never hide the original failure behind this one
             log.error("audit_durable_write_failed", error=type(error).__name__)
             return

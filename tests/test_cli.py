@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -22,68 +18,7 @@ from db.session import Database
 from graph.app import build_auth_service
 from graph.cli import SCHEMA_FILE, main, schema_sdl
 from tests.conftest import TEST_SECRET, make_settings
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _env(database_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {
-        key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "APP_ENV")
-    }
-    env.update(
-        {
-            "APP_ENV": "test",
-            "DATABASE_URL": database_url,
-            "JWT_SECRET": TEST_SECRET,
-            "DEV_SECRET_FILE": str(tmp_path / "dev-secret"),
-            "LOG_FORMAT": "json",
-        }
-    )
-    env.update(extra)
-    return env
-
-
-def _ledgerql(*args: str) -> list[str]:
-    return [sys.executable, "-m", "graph.cli", *args]
-
-
-@contextmanager
-def running_server(
-    env: dict[str, str], log_file: Path
-) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """Run `ledgerql serve` with its output going to `log_file` (a pipe could fill and block)."""
-    port = _free_port()
-    with log_file.open("w") as log:
-        process = subprocess.Popen(
-            _ledgerql("serve", "--port", str(port)),
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(
-                    f"server exited early:\n{process.stdout.read() if process.stdout else ''}"
-                )
-            try:
-                if httpx.get(f"{base}/health/live", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("server did not become live in 30s")
-        yield process, base
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
+from tests.support.processes import ROOT, free_port, ledgerql_command, running_server, server_env
 
 
 @pytest.mark.slow
@@ -91,7 +26,7 @@ def test_serve_answers_graphql_and_stops_cleanly_on_sigterm(
     database_url: str, tmp_path: Path
 ) -> None:
     log_file = tmp_path / "server.log"
-    with running_server(_env(database_url, tmp_path), log_file) as (process, base):
+    with running_server(server_env(database_url, tmp_path), log_file) as (process, base):
         response = httpx.post(f"{base}/graphql", json={"query": "{ health { status database } }"})
         assert response.json()["data"] == {"health": {"status": "OK", "database": True}}
         assert httpx.get(f"{base}/health/ready").status_code == 200
@@ -108,7 +43,10 @@ def test_serve_answers_graphql_and_stops_cleanly_on_sigterm(
 def test_graceful_shutdown_finishes_the_request_in_flight(
     database_url: str, tmp_path: Path
 ) -> None:
-    with running_server(_env(database_url, tmp_path), tmp_path / "server.log") as (process, base):
+    with running_server(server_env(database_url, tmp_path), tmp_path / "server.log") as (
+        process,
+        base,
+    ):
         port = int(base.rsplit(":", 1)[1])
         body = b'{"query": "{ health { status } }"}'
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
@@ -133,14 +71,14 @@ def test_graceful_shutdown_finishes_the_request_in_flight(
 def test_serve_exits_non_zero_with_a_clear_message_when_the_database_is_unreachable(
     tmp_path: Path,
 ) -> None:
-    env = _env(
+    env = server_env(
         "postgresql+asyncpg://nobody:topsecret@127.0.0.1:9/ledgerql",
         tmp_path,
         DATABASE_CONNECT_ATTEMPTS="2",
         DATABASE_CONNECT_RETRY_SECONDS="0.05",
     )
     result = subprocess.run(
-        _ledgerql("serve", "--port", str(_free_port())),
+        ledgerql_command("serve", "--port", str(free_port())),
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 1
@@ -151,10 +89,12 @@ def test_serve_exits_non_zero_with_a_clear_message_when_the_database_is_unreacha
 
 @pytest.mark.slow
 def test_invalid_configuration_is_refused_before_anything_starts(tmp_path: Path) -> None:
-    env = _env("sqlite+aiosqlite:///" + str(tmp_path / "x.db"), tmp_path, APP_ENV="production")
+    env = server_env(
+        "sqlite+aiosqlite:///" + str(tmp_path / "x.db"), tmp_path, APP_ENV="production"
+    )
     env["JWT_SECRET"] = "too-short-secret"
     result = subprocess.run(
-        _ledgerql("serve"),
+        ledgerql_command("serve"),
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -208,9 +148,9 @@ def test_migrate_creates_and_upgrades_a_sqlite_database(
 def test_create_admin_creates_then_is_idempotent_and_never_takes_the_password_as_argument(
     database_url: str, tmp_path: Path
 ) -> None:
-    env = _env(database_url, tmp_path, LEDGERQL_ADMIN_PASSWORD="Adm1n!Sufficiently-Long")
+    env = server_env(database_url, tmp_path, LEDGERQL_ADMIN_PASSWORD="Adm1n!Sufficiently-Long")
     env["BCRYPT_ROUNDS"] = "4"
-    command = _ledgerql("create-admin", "--username", "root", "--email", "Root@Example.com")
+    command = ledgerql_command("create-admin", "--username", "root", "--email", "Root@Example.com")
 
     def run(
         environment: dict[str, str], argv: list[str] = command
@@ -228,7 +168,8 @@ def test_create_admin_creates_then_is_idempotent_and_never_takes_the_password_as
 
     no_password = {key: value for key, value in env.items() if key != "LEDGERQL_ADMIN_PASSWORD"}
     refused = run(
-        no_password, _ledgerql("create-admin", "--username", "other", "--email", "o@example.com")
+        no_password,
+        ledgerql_command("create-admin", "--username", "other", "--email", "o@example.com"),
     )
     assert refused.returncode == 1
     assert "LEDGERQL_ADMIN_PASSWORD" in refused.stderr
@@ -238,7 +179,7 @@ def test_create_admin_creates_then_is_idempotent_and_never_takes_the_password_as
 
     weak = dict(env, LEDGERQL_ADMIN_PASSWORD="short")
     rejected = run(
-        weak, _ledgerql("create-admin", "--username", "weakling", "--email", "w@example.com")
+        weak, ledgerql_command("create-admin", "--username", "weakling", "--email", "w@example.com")
     )
     assert rejected.returncode == 1
     assert "at least 8 characters" in rejected.stderr
@@ -254,11 +195,11 @@ async def test_create_admin_promotes_an_existing_user(database_url: str, tmp_pat
                 uow, username="someone", email="someone@example.com",
                 password="Plain!User-Passw0rd", full_name="",
             )  # fmt: skip
-        env = _env(database_url, tmp_path)  # no LEDGERQL_ADMIN_PASSWORD: none is needed
+        env = server_env(database_url, tmp_path)  # no LEDGERQL_ADMIN_PASSWORD: none is needed
         for expected in ("someone: promoted", "someone: already an admin"):
             result = await asyncio.to_thread(
                 subprocess.run,
-                _ledgerql("create-admin", "--username", "someone"),
+                ledgerql_command("create-admin", "--username", "someone"),
                 cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
                 stdin=subprocess.DEVNULL,
             )  # fmt: skip

@@ -15,11 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.audit.entries import AuditContext, AuditEntry, json_safe
-from db.base import utcnow
+from db.base import Base, utcnow
 from db.models.audit import GENESIS_HASH, AuditChainHead, AuditLog
 
 CHAIN_HEAD_ID = 1
@@ -72,9 +72,17 @@ def _row(entry: AuditEntry, context: AuditContext, sequence: int) -> dict[str, A
 
 
 async def append(
-    session: AsyncSession, entries: Sequence[AuditEntry], context: AuditContext
+    session: AsyncSession,
+    entries: Sequence[AuditEntry],
+    context: AuditContext,
+    *,
+    notify_channel: str | None = None,
 ) -> Appended | None:
-    """Chain and insert entries as the last step of the session's transaction."""
+    """Chain and insert entries as the last step of the session's transaction.
+
+    With `notify_channel` (PostgreSQL) the insert, the move of the tip and the NOTIFY go out
+    as one statement, so the tip's row lock is held for two round trips and the COMMIT.
+    """
     if not entries:
         return None
     head_query = (
@@ -90,13 +98,33 @@ async def append(
         row["previous_hash"] = previous
         row["hash"] = previous = chain_hash(previous, row)
         rows.append(row)
-    await session.execute(insert(AuditLog), rows)
-    await session.execute(
-        update(AuditChainHead)
-        .where(AuditChainHead.id == CHAIN_HEAD_ID)
+    head_table, audit_table = (
+        Base.metadata.tables["audit_chain_head"],
+        Base.metadata.tables["audit_logs"],
+    )
+    move_tip = (
+        update(head_table)
+        .where(head_table.c.id == CHAIN_HEAD_ID)
         .values(sequence=sequence, hash=previous)
     )
-    return Appended(first=rows[0]["sequence"], last=sequence)
+    appended = Appended(first=rows[0]["sequence"], last=sequence)
+    if notify_channel is None:
+        await session.execute(insert(AuditLog), rows)
+        await session.execute(move_tip)
+        return appended
+    columns = [_column_values(row) for row in rows]
+    inserted = insert(audit_table).values(columns).cte("inserted")
+    moved = move_tip.cte("moved")
+    payload = f"{appended.first}:{appended.last}"
+    notify = select(func.pg_notify(notify_channel, payload)).add_cte(inserted).add_cte(moved)
+    await session.execute(notify)
+    return appended
+
+
+def _column_values(row: dict[str, Any]) -> dict[str, Any]:
+    values = dict(row)
+    values["metadata"] = values.pop("extra")
+    return values
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,82 @@
+"""Server processes for tests: `ledgerql serve` on a free port with a test environment."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import TEST_SECRET
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def free_port() -> int:
+    """A TCP port that is free right now on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_env(database_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `ledgerql serve` process in tests."""
+    env = {
+        key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "APP_ENV")
+    }
+    env.update(
+        {
+            "APP_ENV": "test",
+            "DATABASE_URL": database_url,
+            "JWT_SECRET": TEST_SECRET,
+            "DEV_SECRET_FILE": str(tmp_path / "dev-secret"),
+            "LOG_FORMAT": "json",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def ledgerql_command(*args: str) -> list[str]:
+    """The `ledgerql` command line, run by this interpreter."""
+    return [sys.executable, "-m", "graph.cli", *args]
+
+
+@contextmanager
+def running_server(
+    env: dict[str, str], log_file: Path
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """Run `ledgerql serve` with its output going to `log_file` (a pipe could fill and block)."""
+    port = free_port()
+    with log_file.open("w") as log:
+        process = subprocess.Popen(
+            ledgerql_command("serve", "--port", str(port)),
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(
+                    f"server exited early:\n{process.stdout.read() if process.stdout else ''}"
+                )
+            try:
+                if httpx.get(f"{base}/health/live", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("server did not become live in 30s")
+        yield process, base
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
