@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from db.models import AuditLog
-from db.repositories.pages import Page, keyset_page
+from db.repositories.pages import Page, keyset_page, page_of, page_size
 from db.repositories.scope import Viewer
 
 READ_ALL_AUDIT = "audit:read"
+NEWEST_FIRST = "sequence:desc"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +77,57 @@ async def list_page(
 ) -> Page[AuditLog]:
     """One newest-first keyset page of the rows the viewer may see."""
     statement = _filtered(query, viewer).order_by(AuditLog.sequence.desc())
-    return await keyset_page(session, statement, first, after, ordering="sequence:desc")
+    return await keyset_page(session, statement, first, after, ordering=NEWEST_FIRST)
+
+
+async def first_pages_by_user(
+    session: AsyncSession,
+    viewer: Viewer,
+    query: AuditQuery,
+    user_ids: Sequence[uuid.UUID],
+    first: int | None,
+) -> dict[uuid.UUID, Page[AuditLog]]:
+    """The first newest-first page of several users' rows, in one statement."""
+    size = page_size(first)
+    rank = func.row_number().over(partition_by=AuditLog.user_id, order_by=AuditLog.sequence.desc())
+    ranked = (
+        _filtered(replace(query, user_id=None), viewer)
+        .where(AuditLog.user_id.in_(user_ids))
+        .add_columns(rank.label("rank"))
+        .subquery()
+    )
+    row = aliased(AuditLog, ranked)
+    statement = (
+        select(row)
+        .where(ranked.c.rank <= size + 1)
+        .order_by(ranked.c.user_id, ranked.c.sequence.desc())
+    )
+    grouped: dict[uuid.UUID, list[AuditLog]] = defaultdict(list)
+    for found in (await session.execute(statement)).scalars():
+        grouped[found.user_id].append(found)  # type: ignore[index]
+    return {
+        user_id: page_of(grouped.get(user_id, []), _place, NEWEST_FIRST, size)
+        for user_id in user_ids
+    }
+
+
+async def counts_by_user(
+    session: AsyncSession, viewer: Viewer, query: AuditQuery, user_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """How many rows of each user match the query, in one statement."""
+    inner = (
+        _filtered(replace(query, user_id=None), viewer)
+        .where(AuditLog.user_id.in_(user_ids))
+        .with_only_columns(AuditLog.user_id)
+        .subquery()
+    )
+    statement = select(inner.c.user_id, func.count()).group_by(inner.c.user_id)
+    found = {user_id: int(total) for user_id, total in await session.execute(statement)}
+    return {user_id: found.get(user_id, 0) for user_id in user_ids}
+
+
+def _place(row: AuditLog) -> tuple[int]:
+    return (row.sequence,)
 
 
 async def count(session: AsyncSession, viewer: Viewer, query: AuditQuery) -> int:

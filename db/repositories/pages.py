@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlakeyset.asyncio import select_page
-from sqlakeyset.results import unserialize_bookmark
+from sqlakeyset.results import serialize_bookmark, unserialize_bookmark
 from sqlalchemy import Select
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -83,3 +84,18 @@ async def keyset_page(
         for index, row in enumerate(page)
     ]
     return Page(items=items, has_next=page.paging.has_next, has_previous=bookmark is not None)
+
+
+def page_of(
+    rows: list[Any], place: Callable[[Any], tuple[Any, ...]], ordering: str, size: int
+) -> Page[Any]:
+    """A first page built from rows fetched elsewhere (e.g. one window query for many lists).
+
+    `rows` holds up to `size + 1` rows in page order; `place` gives a row's ORDER BY values, so
+    its cursors are the ones `keyset_page` makes and continue with it.
+    """
+    shown = rows[:size]
+    items = [
+        (encode_cursor(serialize_bookmark((place(row), False)), ordering), row) for row in shown
+    ]
+    return Page(items=items, has_next=len(rows) > size, has_previous=False)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 
 from db.models import AuditLog
 from db.repositories import audit as audit_repo
-from graph.users.loaders import ScopedLoader
+from db.repositories.pages import Page
+from graph.users.loaders import KeyedScopedLoader, ScopedLoader
 
 
 class AuditLogsById(ScopedLoader[AuditLog | None]):
@@ -18,3 +20,44 @@ class AuditLogsById(ScopedLoader[AuditLog | None]):
         async with self.uow.read() as session:
             found = await audit_repo.visible_by_ids(session, self.viewer, ids)
         return [found.get(row_id) for row_id in ids]
+
+
+PageKey = tuple[uuid.UUID, audit_repo.AuditQuery, int | None]
+"""(user id, filters without the user, `first`)."""
+
+
+class AuditFirstPagesByUser(KeyedScopedLoader[PageKey, Page[AuditLog]]):
+    """First pages of many users' audit rows (`User.auditLogs` in lists)."""
+
+    async def batch_load_fn(self, keys: Sequence[PageKey]) -> list[Page[AuditLog]]:
+        """One window-function statement per distinct (filter, first) in the batch."""
+        groups: dict[tuple[audit_repo.AuditQuery, int | None], list[uuid.UUID]] = defaultdict(list)
+        for user_id, query, first in keys:
+            groups[query, first].append(user_id)
+        pages: dict[PageKey, Page[AuditLog]] = {}
+        async with self.uow.read() as session:
+            for (query, first), user_ids in groups.items():
+                found = await audit_repo.first_pages_by_user(
+                    session, self.viewer, query, user_ids, first
+                )
+                pages.update({(user_id, query, first): found[user_id] for user_id in user_ids})
+        return [pages[key] for key in keys]
+
+
+CountKey = tuple[uuid.UUID, audit_repo.AuditQuery]
+
+
+class AuditCountsByUser(KeyedScopedLoader[CountKey, int]):
+    """Row counts of many users' audit lists (`totalCount` in lists)."""
+
+    async def batch_load_fn(self, keys: Sequence[CountKey]) -> list[int]:
+        """One GROUP BY statement per distinct filter in the batch."""
+        groups: dict[audit_repo.AuditQuery, list[uuid.UUID]] = defaultdict(list)
+        for user_id, query in keys:
+            groups[query].append(user_id)
+        counts: dict[CountKey, int] = {}
+        async with self.uow.read() as session:
+            for query, user_ids in groups.items():
+                found = await audit_repo.counts_by_user(session, self.viewer, query, user_ids)
+                counts.update({(user_id, query): found[user_id] for user_id in user_ids})
+        return [counts[key] for key in keys]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -16,7 +17,7 @@ from db.errors import BadRequest
 from db.models import AuditAction, AuditLog, AuditStatus
 from db.repositories import audit as audit_repo
 from db.repositories.pages import Page
-from graph.audit.loaders import AuditLogsById
+from graph.audit.loaders import AuditCountsByUser, AuditLogsById
 from graph.context import Context
 from graph.relay import parse_global_id
 from graph.scalars import Long
@@ -159,6 +160,10 @@ class AuditLogConnection:
     async def total_count(self, info: Info) -> int:
         """One COUNT statement, only when asked for."""
         principal = await info.context.require_principal()
+        if self.query.user_id is not None:  # one user's list, maybe one of many: batched
+            key = (self.query.user_id, replace(self.query, user_id=None))
+            total: int = await info.context.loaders.get(AuditCountsByUser).load(key)
+            return total
         async with info.context.uow.read() as session:
             return await audit_repo.count(session, principal, self.query)
 

@@ -16,6 +16,7 @@ from db.repositories import users as user_repo
 from db.repositories.scope import Viewer
 from db.session import UnitOfWork
 
+KeyT = TypeVar("KeyT")
 ValueT = TypeVar("ValueT")
 
 
@@ -28,8 +29,8 @@ class ViewerSource(Protocol):
         ...
 
 
-class ScopedLoader(DataLoader[uuid.UUID, ValueT], Generic[ValueT]):
-    """A loader bound to one operation's unit of work and caller."""
+class KeyedScopedLoader(DataLoader[KeyT, ValueT], Generic[KeyT, ValueT]):
+    """A loader bound to one operation's unit of work and caller, with any key type."""
 
     def __init__(self, uow: UnitOfWork, scope: ViewerSource) -> None:
         super().__init__()
@@ -40,6 +41,10 @@ class ScopedLoader(DataLoader[uuid.UUID, ValueT], Generic[ValueT]):
     def viewer(self) -> Viewer:
         """The operation's caller at the time of the batch."""
         return self.scope.viewer
+
+
+class ScopedLoader(KeyedScopedLoader[uuid.UUID, ValueT], Generic[ValueT]):
+    """A scoped loader keyed by row id."""
 
 
 class UsersById(ScopedLoader[User | None]):

@@ -146,14 +146,23 @@ class UserNode(relay.Node):
         filter: Annotated[AuditLogFilter, strawberry.lazy("graph.audit.types")] | None = None,
     ) -> Annotated[AuditLogConnection, strawberry.lazy("graph.audit.types")]:
         """One statement for the page; the repository applies the visibility rule."""
-        from graph.audit.types import AuditLogConnection, audit_query  # noqa: PLC0415 - cycle
+        from graph.audit.loaders import AuditFirstPagesByUser  # noqa: PLC0415 - import cycle
+        from graph.audit.types import AuditLogConnection, audit_query  # noqa: PLC0415
 
         principal = await info.context.require_principal()
-        query = replace(audit_query(filter), user_id=uuid.UUID(self.id))
-        async with info.context.uow.read() as session:
-            page = await audit_repo.list_page(session, principal, query, first, after)
-        if query.user_id != principal.user_id:
+        user_id = uuid.UUID(self.id)
+        query = replace(audit_query(filter), user_id=None)
+        if after is None:  # lists of users: one statement for all their first pages
+            loader = info.context.loaders.get(AuditFirstPagesByUser)
+            page = await loader.load((user_id, query, first))
+        else:
+            async with info.context.uow.read() as session:
+                page = await audit_repo.list_page(
+                    session, principal, replace(query, user_id=user_id), first, after
+                )
+        if user_id != principal.user_id:
             info.context.audit_read("AuditLog", None, user_id=self.id, rows=len(page.items))
+        query = replace(query, user_id=user_id)
         return AuditLogConnection.from_page(page, query)
 
     @classmethod
