@@ -106,7 +106,7 @@ class AuditEventBus:
 
     def committed(self, first: int, last: int) -> None:
         """Announce a committed range (in-process delivery; PostgreSQL uses NOTIFY instead)."""
-        if self._listen_dsn is None:
+        if self._listen_dsn is None and self._tasks:  # nobody delivers before start()
             self._ranges.put_nowait((first, last))
 
     @asynccontextmanager

@@ -170,11 +170,14 @@ class UserNode(relay.Node):
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[UserNode | None]:
         """Users by id through the caller-scoped loader: hidden and unknown are both None."""
-        await info.context.principal()
+        principal = await info.context.principal()  # before the loader reads the viewer
         ids = [parse_uuid(node_id) for node_id in node_ids]
         loader = info.context.loaders.get(UsersById)
         rows = await loader.load_many([user_id for user_id in ids if user_id is not None])
         found = {row.id: row for row in rows if row is not None}
+        for user_id in found:
+            if principal is not None and user_id != principal.user_id:
+                info.context.audit_read("User", str(user_id))
         return [
             UserNode.from_model(found[user_id]) if user_id in found else None for user_id in ids
         ]
