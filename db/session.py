@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import event, select, text
 from sqlalchemy.engine import Connection
@@ -38,6 +38,8 @@ from db.base import ACTOR_KEY, AppSession
 from db.models.audit import AuditChainHead, AuditLog
 
 log = get_logger(__name__)
+ParamsT = ParamSpec("ParamsT")
+ResultT = TypeVar("ResultT")
 
 SQLITE_BEGIN_IMMEDIATE = "ledgerql_sqlite_begin_immediate"
 """Custom execution option: start SQLite transactions with BEGIN IMMEDIATE (write intent)."""
@@ -194,6 +196,17 @@ class UnitOfWork:
                 self._reader = self._database.read_session()
                 self._reader.info[ACTOR_KEY] = self.actor_id
             yield self._reader
+
+    async def query(
+        self,
+        read: Callable[Concatenate[AsyncSession, ParamsT], Awaitable[ResultT]],
+        /,
+        *args: ParamsT.args,
+        **kwargs: ParamsT.kwargs,
+    ) -> ResultT:
+        """Run one repository read on the operation's snapshot (e.g. from a resolver)."""
+        async with self.read() as session:
+            return await read(session, *args, **kwargs)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:

@@ -32,8 +32,7 @@ class Health:
 async def resolve_health(info: strawberry.Info[Context, None]) -> Health:
     """Check the database through the operation's unit of work."""
     try:
-        async with info.context.uow.read() as session:
-            reachable = await database_answers(session)
+        reachable = await info.context.uow.query(database_answers)
     except Exception:
         reachable = False
     status = HealthStatus.OK if reachable else HealthStatus.DEGRADED

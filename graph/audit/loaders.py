@@ -17,8 +17,7 @@ class AuditLogsById(ScopedLoader[AuditLog | None]):
 
     async def batch_load_fn(self, ids: Sequence[uuid.UUID]) -> list[AuditLog | None]:
         """One statement for the whole batch, results in key order."""
-        async with self.uow.read() as session:
-            found = await audit_repo.visible_by_ids(session, self.viewer, ids)
+        found = await self.uow.query(audit_repo.visible_by_ids, self.viewer, ids)
         return [found.get(row_id) for row_id in ids]
 
 
@@ -35,12 +34,11 @@ class AuditFirstPagesByUser(KeyedScopedLoader[PageKey, Page[AuditLog]]):
         for user_id, query, first in keys:
             groups[query, first].append(user_id)
         pages: dict[PageKey, Page[AuditLog]] = {}
-        async with self.uow.read() as session:
-            for (query, first), user_ids in groups.items():
-                found = await audit_repo.first_pages_by_user(
-                    session, self.viewer, query, user_ids, first
-                )
-                pages.update({(user_id, query, first): found[user_id] for user_id in user_ids})
+        for (query, first), user_ids in groups.items():
+            found = await self.uow.query(
+                audit_repo.first_pages_by_user, self.viewer, query, user_ids, first
+            )
+            pages.update({(user_id, query, first): found[user_id] for user_id in user_ids})
         return [pages[key] for key in keys]
 
 
@@ -56,8 +54,7 @@ class AuditCountsByUser(KeyedScopedLoader[CountKey, int]):
         for user_id, query in keys:
             groups[query].append(user_id)
         counts: dict[CountKey, int] = {}
-        async with self.uow.read() as session:
-            for query, user_ids in groups.items():
-                found = await audit_repo.counts_by_user(session, self.viewer, query, user_ids)
-                counts.update({(user_id, query): found[user_id] for user_id in user_ids})
+        for query, user_ids in groups.items():
+            found = await self.uow.query(audit_repo.counts_by_user, self.viewer, query, user_ids)
+            counts.update({(user_id, query): found[user_id] for user_id in user_ids})
         return [counts[key] for key in keys]

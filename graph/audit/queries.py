@@ -31,8 +31,7 @@ class AuditQueries:
         """One statement for the page (plus one for totalCount when asked)."""
         principal = await info.context.require_principal()
         query = audit_query(filter)
-        async with info.context.uow.read() as session:
-            page = await audit_repo.list_page(session, principal, query, first, after)
+        page = await info.context.uow.query(audit_repo.list_page, principal, query, first, after)
         info.context.audit_read("AuditLog", None, rows=len(page.items))
         return AuditLogConnection.from_page(page, query)
 
@@ -42,7 +41,6 @@ class AuditQueries:
     )
     async def audit_chain(self, info: Info) -> AuditChainStatus:
         """Walks every row in sequence order within one snapshot."""
-        async with info.context.uow.read() as session:
-            status = await chain.verify(session)
+        status = await info.context.uow.query(chain.verify)
         info.context.audit_read("AuditChain", None, valid=status.valid)
         return AuditChainStatus.from_status(status)

@@ -164,8 +164,7 @@ class AuditLogConnection:
             key = (self.query.user_id, replace(self.query, user_id=None))
             total: int = await info.context.loaders.get(AuditCountsByUser).load(key)
             return total
-        async with info.context.uow.read() as session:
-            return await audit_repo.count(session, principal, self.query)
+        return await info.context.uow.query(audit_repo.count, principal, self.query)
 
 
 @strawberry.type(description="The outcome of recomputing the audit hash chain.")

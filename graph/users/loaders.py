@@ -52,8 +52,7 @@ class UsersById(ScopedLoader[User | None]):
 
     async def batch_load_fn(self, ids: Sequence[uuid.UUID]) -> list[User | None]:
         """One statement for the whole batch, results in key order."""
-        async with self.uow.read() as session:
-            found = await user_repo.visible_by_ids(session, self.viewer, ids)
+        found = await self.uow.query(user_repo.visible_by_ids, self.viewer, ids)
         return [found.get(user_id) for user_id in ids]
 
 
@@ -62,8 +61,7 @@ class RolesByUser(ScopedLoader[list[Role]]):
 
     async def batch_load_fn(self, ids: Sequence[uuid.UUID]) -> list[list[Role]]:
         """One statement for the whole batch."""
-        async with self.uow.read() as session:
-            found = await user_repo.roles_of(session, ids)
+        found = await self.uow.query(user_repo.roles_of, ids)
         return [found.get(user_id, []) for user_id in ids]
 
 
@@ -72,8 +70,7 @@ class PermissionsByRole(ScopedLoader[list[str]]):
 
     async def batch_load_fn(self, ids: Sequence[uuid.UUID]) -> list[list[str]]:
         """One statement for the whole batch."""
-        async with self.uow.read() as session:
-            found = await role_repo.permissions_of_roles(session, ids)
+        found = await self.uow.query(role_repo.permissions_of_roles, ids)
         return [found.get(role_id, []) for role_id in ids]
 
 
@@ -82,6 +79,5 @@ class SessionsByUser(ScopedLoader[list[AuthSession]]):
 
     async def batch_load_fn(self, ids: Sequence[uuid.UUID]) -> list[list[AuthSession]]:
         """One statement for the whole batch."""
-        async with self.uow.read() as session:
-            found = await session_repo.live_of_users(session, self.viewer, ids, utcnow())
+        found = await self.uow.query(session_repo.live_of_users, self.viewer, ids, utcnow())
         return [found.get(user_id, []) for user_id in ids]

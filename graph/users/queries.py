@@ -64,14 +64,12 @@ class UserQueries:
     ) -> UserConnection:
         """One statement for the page (plus one for totalCount when asked)."""
         query = (filter or UserFilter()).to_query(order_by)
-        async with info.context.uow.read() as session:
-            page = await user_repo.list_page(session, query, first, after)
+        page = await info.context.uow.query(user_repo.list_page, query, first, after)
         info.context.audit_read("User", None, rows=len(page.items))
         return UserConnection.from_page(page, query)
 
     @strawberry.field(permission_classes=[HasPermission("roles:read")], description="Every role.")
     async def roles(self, info: Info) -> list[RoleNode]:
         """All live roles by name."""
-        async with info.context.uow.read() as session:
-            rows = await role_repo.all_roles(session)
+        rows = await info.context.uow.query(role_repo.all_roles)
         return [RoleNode.from_model(row) for row in rows]

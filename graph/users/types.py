@@ -156,10 +156,9 @@ class UserNode(relay.Node):
             loader = info.context.loaders.get(AuditFirstPagesByUser)
             page = await loader.load((user_id, query, first))
         else:
-            async with info.context.uow.read() as session:
-                page = await audit_repo.list_page(
-                    session, principal, replace(query, user_id=user_id), first, after
-                )
+            page = await info.context.uow.query(
+                audit_repo.list_page, principal, replace(query, user_id=user_id), first, after
+            )
         if user_id != principal.user_id:
             info.context.audit_read("AuditLog", None, user_id=self.id, rows=len(page.items))
         query = replace(query, user_id=user_id)
@@ -266,5 +265,4 @@ class UserConnection:
     @strawberry.field(description="How many users match the filter, across all pages.")
     async def total_count(self, info: Info) -> int:
         """One COUNT statement, only when asked for."""
-        async with info.context.uow.read() as session:
-            return await user_repo.count(session, self.query)
+        return await info.context.uow.query(user_repo.count, self.query)
