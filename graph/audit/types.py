@@ -140,6 +140,7 @@ class AuditLogConnection:
     edges: list[AuditLogEdge]
     page_info: relay.PageInfo
     query: strawberry.Private[audit_repo.AuditQuery]
+    matches_nothing: strawberry.Private[bool] = False
 
     @classmethod
     def from_page(cls, page: Page[Any], query: audit_repo.AuditQuery) -> AuditLogConnection:
@@ -156,10 +157,19 @@ class AuditLogConnection:
         )
         return cls(edges=edges, page_info=info, query=query)
 
+    @classmethod
+    def empty(cls, query: audit_repo.AuditQuery) -> AuditLogConnection:
+        """A connection with no rows (for filters that cannot match)."""
+        connection = cls.from_page(Page(items=[], has_next=False, has_previous=False), query)
+        connection.matches_nothing = True
+        return connection
+
     @strawberry.field(description="How many rows match the filter, across all pages.")
     async def total_count(self, info: Info) -> int:
         """One COUNT statement, only when asked for."""
         principal = await info.context.require_principal()
+        if self.matches_nothing:
+            return 0
         if self.query.user_id is not None:  # one user's list, maybe one of many: batched
             key = (self.query.user_id, replace(self.query, user_id=None))
             total: int = await info.context.loaders.get(AuditCountsByUser).load(key)

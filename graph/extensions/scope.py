@@ -17,6 +17,7 @@ from db.audit.entries import AuditEntry
 from db.errors import Forbidden
 from db.models import AuditAction, AuditStatus
 from graph.context import Context, OperationScope, close_scope, open_scope
+from graph.errors import ErrorCode
 
 
 class OperationScopeExtension(SchemaExtension):
@@ -43,7 +44,9 @@ class OperationScopeExtension(SchemaExtension):
         errors: list[GraphQLError] = list(getattr(result, "errors", None) or [])
         user_id = scope.principal.user_id if scope.principal else None
         for error in errors:
-            if isinstance(error.original_error, Forbidden):
+            # Errors are shaped before this runs: the code survives, the exception may not.
+            code = (error.extensions or {}).get("code")
+            if isinstance(error.original_error, Forbidden) or code == ErrorCode.FORBIDDEN.value:
                 scope.audit_queue.append(
                     AuditEntry(
                         action=AuditAction.ACCESS_DENIED, status=AuditStatus.FAILURE,

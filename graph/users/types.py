@@ -151,7 +151,10 @@ class UserNode(relay.Node):
 
         principal = await info.context.require_principal()
         user_id = uuid.UUID(self.id)
-        query = replace(audit_query(filter), user_id=None)
+        requested = audit_query(filter)
+        query = replace(requested, user_id=None)
+        if requested.user_id not in (None, user_id):  # filters AND together: nothing matches
+            return AuditLogConnection.empty(requested)
         if after is None:  # lists of users: one statement for all their first pages
             loader = info.context.loaders.get(AuditFirstPagesByUser)
             page = await loader.load((user_id, query, first))
