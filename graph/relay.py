@@ -9,6 +9,7 @@ from strawberry import relay
 from strawberry.relay.types import GlobalIDValueError
 
 from db.errors import BadRequest
+from db.repositories.pages import Page
 
 
 def parse_global_id(value: str, field: str = "id") -> relay.GlobalID:
@@ -18,6 +19,17 @@ def parse_global_id(value: str, field: str = "id") -> relay.GlobalID:
     except GlobalIDValueError:
         msg = f"`{field}` is not a valid ID"
         raise BadRequest(msg, field=[field]) from None
+
+
+def page_info(page: Page[Any]) -> relay.PageInfo:
+    """Relay page info for a repository page."""
+    cursors = [cursor for cursor, _ in page.items]
+    return relay.PageInfo(
+        has_next_page=page.has_next,
+        has_previous_page=page.has_previous,
+        start_cursor=cursors[0] if cursors else None,
+        end_cursor=cursors[-1] if cursors else None,
+    )
 
 
 async def resolve_node(info: strawberry.Info[Any, Any], id: strawberry.ID) -> relay.Node | None:

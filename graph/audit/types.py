@@ -19,7 +19,7 @@ from db.repositories import audit as audit_repo
 from db.repositories.pages import Page
 from graph.audit.loaders import AuditCountsByUser, AuditLogsById
 from graph.context import Context
-from graph.relay import parse_global_id
+from graph.relay import page_info, parse_global_id
 from graph.scalars import Long
 from graph.users.loaders import UsersById
 from graph.users.types import UserNode, parse_uuid
@@ -149,13 +149,7 @@ class AuditLogConnection:
             AuditLogEdge(cursor=cursor, node=AuditLogNode.from_model(row))
             for cursor, row in page.items
         ]
-        info = relay.PageInfo(
-            has_next_page=page.has_next,
-            has_previous_page=page.has_previous,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        )
-        return cls(edges=edges, page_info=info, query=query)
+        return cls(edges=edges, page_info=page_info(page), query=query)
 
     @classmethod
     def empty(cls, query: audit_repo.AuditQuery) -> AuditLogConnection:

@@ -17,6 +17,7 @@ from db.repositories import audit as audit_repo
 from db.repositories import users as user_repo
 from db.repositories.pages import Page
 from graph.context import Context
+from graph.relay import page_info
 from graph.users.loaders import PermissionsByRole, RolesByUser, SessionsByUser, UsersById
 
 if TYPE_CHECKING:
@@ -257,13 +258,7 @@ class UserConnection:
         edges = [
             UserEdge(cursor=cursor, node=UserNode.from_model(row)) for cursor, row in page.items
         ]
-        info = relay.PageInfo(
-            has_next_page=page.has_next,
-            has_previous_page=page.has_previous,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        )
-        return cls(edges=edges, page_info=info, query=query)
+        return cls(edges=edges, page_info=page_info(page), query=query)
 
     @strawberry.field(description="How many users match the filter, across all pages.")
     async def total_count(self, info: Info) -> int:
