@@ -98,6 +98,13 @@ class OperationScope:
         """The caller as loaders and repositories see it."""
         return self.principal or ANONYMOUS
 
+    def act_as(self, principal: Principal) -> None:
+        """Resolve what follows for `principal`, with fresh loaders (each subscription event)."""
+        self.principal = principal
+        self.authenticated = True
+        self.uow.actor_id = principal.user_id
+        self.loaders.clear()
+
 
 _current_scope: ContextVar[OperationScope | None] = ContextVar("operation_scope", default=None)
 

@@ -4,8 +4,9 @@ A connection is accepted only with a valid access token of a live session. A wat
 closes it with 4401 when that token expires, and with 4403 as soon as the session stops
 authenticating (logout, password change, deactivation, deletion, refresh-token reuse): it
 follows the audit events about the caller and re-authenticates when one may have ended the
-session or changed its permissions. Subscriptions read the guard's principal for every event,
-so permission changes apply to the very next event.
+session or changed its permissions. Subscriptions ask the guard for the caller's principal as of
+each event's sequence (`principal_at`), which waits until the guard has checked every earlier
+event, so a permission change applies to the very next event.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ class ConnectionGuard:
         self.principal: Principal | None = principal
         self.expires_at = expires_at
         self._watcher: asyncio.Task[None] | None = None
+        self._checked = 0
+        self._progress = asyncio.Event()
 
     @classmethod
     async def open(
@@ -81,6 +84,21 @@ class ConnectionGuard:
         """Whether the caller may still receive anything on this connection."""
         return self.principal is not None and utcnow() < self.expires_at
 
+    async def principal_at(self, sequence: int) -> Principal | None:
+        """The caller once every event up to `sequence` has been checked; None when access ended."""
+        while self._checked < sequence and self.active and self._watching:
+            self._progress.clear()
+            await self._progress.wait()
+        return self.principal if self.active else None
+
+    @property
+    def _watching(self) -> bool:
+        return self._watcher is not None and not self._watcher.done()
+
+    def _mark_checked(self, sequence: int) -> None:
+        self._checked = max(self._checked, sequence)
+        self._progress.set()
+
     async def close(self) -> None:
         """Stop watching (the connection has ended)."""
         if self._watcher is not None:
@@ -96,7 +114,9 @@ class ConnectionGuard:
                     try:
                         await self._follow(events)
                     except SubscriberTooSlow:
+                        seen = events.delivered
                         await self._reauthenticate()  # events were dropped: check directly
+                        self._mark_checked(seen)
         except TimeoutError:
             self.principal = None
             await self._shut(CLOSE_EXPIRED, "Access token expired")
@@ -104,17 +124,23 @@ class ConnectionGuard:
             log.error("ws_guard_failed", error=type(error).__name__)
             self.principal = None
             await self._shut(CLOSE_REVOKED, "Session check failed")
+        finally:
+            self._progress.set()
 
     async def _follow(self, events: AuditEventBus) -> None:
         async with events.subscribe() as subscription:
+            self._mark_checked(events.delivered)  # earlier rows never reach this subscription
             while self.principal is not None:
                 row = await subscription.next()
                 if self._concerns_caller(row):
                     await self._reauthenticate()
+                self._mark_checked(row.sequence)
 
     def _concerns_caller(self, row: AuditLog) -> bool:
         if self.principal is None or row.action not in ACCESS_CHANGING:
             return False
+        if row.action == AuditAction.PERMISSION_CHANGE:
+            return True  # grants name a junction row, and a role's change reaches all its holders
         user_id = self.principal.user_id
         return row.user_id == user_id or row.entity_id == str(user_id)
 
@@ -124,6 +150,7 @@ class ConnectionGuard:
                 self.principal = await self._auth.authenticate(uow, self._token)
         except AppError:
             self.principal = None
+            self._progress.set()
             await self._shut(CLOSE_REVOKED, "Session ended")
 
     async def _shut(self, code: int, reason: str) -> None:

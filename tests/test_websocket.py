@@ -2,85 +2,108 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
-from graph.app import create_app
-from tests.conftest import make_settings
-from tests.support.server import live_server
+from tests.support.identity import signed_in
+from tests.support.ws import (
+    PROTOCOL,
+    LiveApp,
+    bearer,
+    closed_with,
+    init,
+    live_app,
+    receive,
+    send,
+)
 
-PROTOCOL = "graphql-transport-ws"
+INIT_TIMEOUT_SECONDS = 0.5
 
 
 @pytest.fixture
-async def ws_url(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
-    settings = make_settings(database_url, tmp_path, ws_connection_init_timeout_seconds=0.5)
-    app = create_app(settings)
-    async with LifespanManager(app), live_server(app) as address:
-        yield f"ws://{address}/graphql"
+async def live(database_url: str, tmp_path: Path) -> AsyncIterator[LiveApp]:
+    async with live_app(
+        database_url, tmp_path, ws_connection_init_timeout_seconds=INIT_TIMEOUT_SECONDS
+    ) as app:
+        yield app
 
 
-async def _receive(ws: ClientConnection) -> dict[str, Any]:
-    message: dict[str, Any] = json.loads(await ws.recv(decode=True))
-    return message
+@pytest.fixture
+async def token(live: LiveApp) -> str:
+    """The access token of a signed-in user."""
+    return (await signed_in(live.http, "socket")).access_token
 
 
-async def _init(ws: ClientConnection) -> None:
-    await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
-    assert await _receive(ws) == {"type": "connection_ack"}
-
-
-async def test_operations_run_over_graphql_transport_ws(ws_url: str) -> None:
-    async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
+async def test_operations_run_over_graphql_transport_ws(live: LiveApp, token: str) -> None:
+    async with live.connect() as ws:
         assert ws.subprotocol == PROTOCOL
-        await _init(ws)
-        await ws.send(
-            json.dumps(
-                {
-                    "id": "1",
-                    "type": "subscribe",
-                    "payload": {"query": "{ health { status database } }"},
-                }
-            )
+        await init(ws, bearer(token))
+        await send(
+            ws,
+            {
+                "id": "1",
+                "type": "subscribe",
+                "payload": {"query": "{ health { status database } }"},
+            },
         )
-        result = await _receive(ws)
+        result = await receive(ws)
         assert result["type"] == "next"
         assert result["id"] == "1"
         assert result["payload"]["data"] == {"health": {"status": "OK", "database": True}}
-        assert await _receive(ws) == {"id": "1", "type": "complete"}
+        assert await receive(ws) == {"id": "1", "type": "complete"}
 
 
-async def test_invalid_operations_get_shaped_errors(ws_url: str) -> None:
-    async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
-        await _init(ws)
-        await ws.send(
-            json.dumps({"id": "7", "type": "subscribe", "payload": {"query": "{ nope }"}})
-        )
-        message = await _receive(ws)
+async def test_ping_gets_a_pong(live: LiveApp, token: str) -> None:
+    async with live.connect() as ws:
+        await init(ws, bearer(token))
+        await send(ws, {"type": "ping"})
+        assert await receive(ws) == {"type": "pong"}
+
+
+async def test_invalid_operations_get_shaped_errors(live: LiveApp, token: str) -> None:
+    async with live.connect() as ws:
+        await init(ws, bearer(token))
+        await send(ws, {"id": "7", "type": "subscribe", "payload": {"query": "{ nope }"}})
+        message = await receive(ws)
         assert message["type"] == "error"
         assert message["id"] == "7"
         [error] = message["payload"]
         assert error["extensions"]["code"] == "BAD_REQUEST"
 
 
-async def test_the_legacy_graphql_ws_protocol_is_refused(ws_url: str) -> None:
-    async with connect(ws_url, subprotocols=["graphql-ws"]) as ws:
+async def test_the_legacy_graphql_ws_protocol_is_refused(live: LiveApp) -> None:
+    async with connect(live.ws_url, subprotocols=[Subprotocol("graphql-ws")]) as ws:
         with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4406
 
 
-async def test_a_connection_without_init_is_closed(ws_url: str) -> None:
-    async with connect(ws_url, subprotocols=[PROTOCOL]) as ws:
-        with pytest.raises(ConnectionClosed) as closed:
-            await ws.recv()
-    assert closed.value.rcvd is not None
-    assert closed.value.rcvd.code == 4408
+async def test_a_connection_without_init_is_closed(live: LiveApp) -> None:
+    async with live.connect() as ws:
+        code, before = await closed_with(ws, within=INIT_TIMEOUT_SECONDS + 2)
+    assert (code, before) == (4408, [])
+
+
+async def test_a_second_connection_init_is_refused(live: LiveApp, token: str) -> None:
+    async with live.connect() as ws:
+        await init(ws, bearer(token))
+        await send(ws, {"type": "connection_init", "payload": bearer(token)})
+        code, before = await closed_with(ws)
+    assert (code, before) == (4429, [])
+
+
+async def test_an_acknowledged_connection_outlives_the_init_timeout(
+    live: LiveApp, token: str
+) -> None:
+    async with live.connect() as ws:
+        await init(ws, bearer(token))
+        await asyncio.sleep(INIT_TIMEOUT_SECONDS + 0.2)
+        await send(ws, {"type": "ping"})
+        assert await receive(ws) == {"type": "pong"}

@@ -77,6 +77,11 @@ class AuditEventBus:
         self._connected = asyncio.Event()
 
     @property
+    def delivered(self) -> int:
+        """The sequence of the last row handed to subscribers."""
+        return self._delivered
+
+    @property
     def shared(self) -> bool:
         """Whether events travel through PostgreSQL NOTIFY (shared by every instance)."""
         return self._listen_dsn is not None

@@ -10,7 +10,7 @@ from db.audit.events import SubscriberTooSlow
 from db.errors import Unauthenticated
 from db.repositories import audit as audit_repo
 from graph.audit.types import AuditLogFilter, AuditLogNode, audit_query
-from graph.context import Context
+from graph.context import Context, current_scope
 from graph.permissions import IsAuthenticated
 
 Info = strawberry.Info[Context, None]
@@ -35,16 +35,21 @@ class AuditSubscriptions:
         guard = info.context.guard
         if guard is None:  # pragma: no cover - connections are authenticated at init
             raise Unauthenticated
+        scope = current_scope()
         # The operation's read snapshot is not needed while streaming: give it back.
-        await info.context.uow.close()
+        await scope.uow.close()
         async with info.context.database.events.subscribe() as subscription:
             while True:
                 try:
                     row = await subscription.next()
                 except SubscriberTooSlow:  # ends with `complete`; the client subscribes again
                     return
-                principal = guard.principal
-                if principal is None or not guard.active:
+                principal = await guard.principal_at(row.sequence)
+                if principal is None:
                     return
                 if audit_repo.may_see(principal, row) and query.matches(row):
+                    # Nested fields resolve for the caller as of this event, on fresh loaders,
+                    # and the connection they used goes back to the pool before the next one.
+                    scope.act_as(principal)
                     yield AuditLogNode.from_model(row)
+                    await scope.uow.close()
