@@ -101,7 +101,10 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     renderer: Processor = (
         structlog.processors.JSONRenderer()
         if json
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        # Plain tracebacks: rich's would print local variables, which can hold secrets.
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
     final: list[Processor] = [
         structlog.stdlib.ProcessorFormatter.remove_processors_meta,

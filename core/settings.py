@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 import time
@@ -77,6 +79,7 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_lockout_seconds: int = Field(default=900, ge=1, le=86_400)
     audit_reads: AuditReads = AuditReads.SENSITIVE
+    card_fingerprint_secret: SecretStr | None = None
 
     metrics_token: SecretStr | None = None
 
@@ -185,6 +188,17 @@ class Settings(BaseSettings):
         if self.migrate_on_start is not None:
             return self.migrate_on_start
         return not self.app_env.is_deployed
+
+    def card_fingerprint_key(self) -> bytes:
+        """The HMAC key of card-number fingerprints (CARD_FINGERPRINT_SECRET, else derived)."""
+        if (
+            self.card_fingerprint_secret is not None
+            and self.card_fingerprint_secret.get_secret_value()
+        ):
+            return self.card_fingerprint_secret.get_secret_value().encode()
+        return hmac.new(
+            self.signing_secret().encode(), b"ledgerql card fingerprint v1", hashlib.sha256
+        ).digest()
 
     def signing_secret(self) -> str:
         """The JWT signing secret; locally a generated one, persisted so restarts agree."""

@@ -133,6 +133,13 @@ class RateLimited(RetryLater):
     default_message = "Too many requests; try again later."
 
 
+class Unavailable(RetryLater):
+    """The service is overloaded (e.g. no database connection came free in time)."""
+
+    code = "UNAVAILABLE"
+    default_message = "The service is busy; try again shortly."
+
+
 class InputErrors(Exception):
     """Several business-rule failures reported together (e.g. every unmet password rule)."""
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import event, select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -35,9 +36,12 @@ from db.audit import chain
 from db.audit.entries import AuditContext, AuditEntry, record, take_pending
 from db.audit.events import CHANNEL, AuditEventBus
 from db.base import ACTOR_KEY, AppSession
+from db.errors import Unavailable
 from db.models.audit import AuditChainHead, AuditLog
 
 log = get_logger(__name__)
+POOL_RETRY_SECONDS = 1
+"""`retryAfter` when no pooled connection came free in time."""
 ParamsT = ParamSpec("ParamsT")
 ResultT = TypeVar("ResultT")
 
@@ -178,6 +182,16 @@ class Database:
         await self.engine.dispose()
 
 
+@contextmanager
+def _pool_exhaustion_is_unavailable() -> Iterator[None]:
+    """No pooled connection within the pool timeout: UNAVAILABLE (503), not an internal error."""
+    try:
+        yield
+    except PoolTimeout as error:
+        log.warning("database_pool_exhausted")
+        raise Unavailable(POOL_RETRY_SECONDS) from error
+
+
 class UnitOfWork:
     """One operation's database access: a single read snapshot plus serialized write units."""
 
@@ -195,7 +209,8 @@ class UnitOfWork:
             if self._reader is None:
                 self._reader = self._database.read_session()
                 self._reader.info[ACTOR_KEY] = self.actor_id
-            yield self._reader
+            with _pool_exhaustion_is_unavailable():
+                yield self._reader
 
     async def query(
         self,
@@ -222,9 +237,10 @@ class UnitOfWork:
             session.info[ACTOR_KEY] = self.actor_id
             appended: chain.Appended | None = None
             try:
-                async with session.begin():
-                    yield session
-                    appended = await self._append_audit(session)
+                with _pool_exhaustion_is_unavailable():
+                    async with session.begin():
+                        yield session
+                        appended = await self._append_audit(session)
             except Exception:
                 durable = [entry for entry in take_pending(session) if entry.durable]
                 if durable:

@@ -1,10 +1,11 @@
-"""The `ledgerql` command line: serve, migrate, export-schema."""
+"""The `ledgerql` command line: serve, migrate, export-schema, create-admin, seed-demo."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from core.settings import PROJECT_ROOT, Settings, describe_settings_error, get_s
 from db.migrations import upgrade_to_head
 from db.session import Database, DatabaseUnavailable
 from graph.app import build_auth_service
+from graph.demo import DEMO_PASSWORD, seed_demo
 from graph.schema import build_schema
 
 log = get_logger("ledgerql.cli")
@@ -113,6 +115,29 @@ def cmd_create_admin(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_seed_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Fill the database with demo users, accounts, cards and transactions (not in production)."""
+    if settings.app_env.is_deployed:
+        print("ledgerql: seed-demo refuses to run in staging or production", file=sys.stderr)
+        return 2
+    _prepare_database(settings, migrate=settings.should_migrate_on_start)
+    password = os.environ.get("LEDGERQL_DEMO_PASSWORD") or DEMO_PASSWORD
+    report = asyncio.run(
+        seed_demo(
+            settings, build_auth_service(settings), users=args.users,
+            operations=args.operations, password=password,
+        )
+    )  # fmt: skip
+    print(
+        f"demo users created: {report.users} (existing, skipped: {report.skipped}); "
+        f"accounts: {report.accounts}; cards: {report.cards}; movements: {report.movements}"
+    )
+    if report.users:
+        shown = "LEDGERQL_DEMO_PASSWORD" if password != DEMO_PASSWORD else f"'{DEMO_PASSWORD}'"
+        print(f"sign in as demo1..demo{args.users} with the password {shown}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="ledgerql", description=__doc__)
@@ -136,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--email", default=None, help="needed when the user does not exist yet")
     admin.add_argument("--full-name", default="", help="display name of a new admin")
     admin.set_defaults(handler=cmd_create_admin)
+    demo = commands.add_parser(
+        "seed-demo", help="add demo users with accounts and transactions (local use only)"
+    )
+    demo.add_argument("--users", type=int, default=5, help="demo users (demo1, demo2, ...)")
+    demo.add_argument("--operations", type=int, default=400, help="movements per user")
+    demo.set_defaults(handler=cmd_seed_demo)
     return parser
 
 

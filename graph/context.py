@@ -228,6 +228,25 @@ class Context:
             )
         )  # fmt: skip
 
+    def audit_read_within(self, entity_type: str, parent_key: str, parent_id: str) -> None:
+        """Record reads of `entity_type` lists under many parents as one READ row per operation.
+
+        E.g. `cards` of 50 accounts in one query: one row whose metadata lists the 50 accounts.
+        """
+        if self.settings.audit_reads is AuditReads.NONE:
+            return
+        for entry in current_scope().audit_queue:
+            metadata = entry.metadata or {}
+            if (
+                entry.entity_type == entity_type
+                and entry.entity_id is None
+                and parent_key in metadata
+            ):
+                metadata[parent_key].append(parent_id)
+                return
+        self.audit_read(entity_type, None)
+        current_scope().audit_queue[-1].metadata = {parent_key: [parent_id]}
+
     async def require_principal(self) -> Principal:
         """The authenticated caller, or UNAUTHENTICATED."""
         principal = await self.principal()

@@ -31,6 +31,7 @@ class ErrorCode(Enum):
     ACCOUNT_NOT_ACTIVE = "ACCOUNT_NOT_ACTIVE"
     CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    UNAVAILABLE = "UNAVAILABLE"
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -49,6 +50,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.ACCOUNT_NOT_ACTIVE: 422,
     ErrorCode.CURRENCY_MISMATCH: 422,
     ErrorCode.IDEMPOTENCY_KEY_REUSED: 409,
+    ErrorCode.UNAVAILABLE: 503,
 }
 
 INTERNAL_MESSAGE = "An unexpected error occurred. Quote the request id when reporting it."
@@ -68,11 +70,22 @@ class UserError:
         return cls(code=ErrorCode(error.code), message=error.message, field=error.field)
 
 
+def _domain_cause(error: GraphQLError) -> AppError | None:
+    """The domain exception at the bottom of a chain of wrapped GraphQL errors, if any."""
+    cause: BaseException | None = error.original_error
+    while isinstance(cause, GraphQLError):
+        cause = cause.original_error
+    return cause if isinstance(cause, AppError) else None
+
+
 def classify(error: GraphQLError) -> tuple[ErrorCode, bool]:
     """The code for a top-level error, and whether it is unexpected (to be masked and logged)."""
     original = error.original_error
     if isinstance(original, AppError):
         return ErrorCode(original.code), False
+    cause = _domain_cause(error)
+    if cause is not None:  # e.g. a scalar refusing a variable, wrapped twice by graphql-core
+        return ErrorCode(cause.code), False
     if original is None or isinstance(error, GraphQLSyntaxError):
         # Parse and validation errors come straight from graphql-core.
         return ErrorCode.BAD_REQUEST, False

@@ -8,27 +8,47 @@ from typing import NewType
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
+from db.errors import ValidationFailed
+
 MAX_SAFE_INTEGER = 2**53 - 1
 
 Long = NewType("Long", int)
 """An integer in ±(2^53 - 1): amounts in minor units, sequences."""
 
 
-def _parse_long(value: object) -> Long:
-    """Accept only integers within ±(2^53 - 1); anything else is a client error."""
+def _check_long(value: object) -> str | None:
+    """Why `value` is not a Long, or None when it is one."""
     if isinstance(value, bool) or not isinstance(value, int):
-        msg = "Long must be an integer"
-        raise ValueError(msg)  # graphql-core turns ValueError into a variable coercion error
+        return "Long must be an integer"
     if abs(value) > MAX_SAFE_INTEGER:
-        msg = "Long must be within ±(2^53 - 1)"
-        raise ValueError(msg)
-    return Long(value)
+        return "Long must be within ±(2^53 - 1)"
+    return None
+
+
+def _parse_long(value: object) -> Long:
+    """Accept only integers within ±(2^53 - 1); anything else is VALIDATION_FAILED.
+
+    Long carries amounts, and a fractional, overflowing or non-numeric amount is a rejected
+    input value (the issue's VALIDATION_FAILED), not a malformed request.
+    """
+    problem = _check_long(value)
+    if problem is not None:
+        raise ValidationFailed(problem)  # graphql-core keeps it as the error's original_error
+    return Long(value)  # type: ignore[arg-type]
+
+
+def _serialize_long(value: object) -> Long:
+    """Refuse to send an integer a JSON client cannot hold exactly (a server bug)."""
+    problem = _check_long(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return Long(value)  # type: ignore[arg-type]
 
 
 LONG_DEFINITION = strawberry.scalar(
     name="Long",
     description="A 64-bit integer serialized as a JSON number, limited to ±(2^53 - 1).",
-    serialize=_parse_long,
+    serialize=_serialize_long,
     parse_value=_parse_long,
 )
 

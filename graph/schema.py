@@ -24,6 +24,8 @@ from strawberry.types import ExecutionContext
 from core.settings import Settings
 from graph.audit.queries import AuditQueries
 from graph.audit.subscriptions import AuditSubscriptions
+from graph.banking.mutations import BankingMutations
+from graph.banking.queries import BankingQueries
 from graph.errors import UserError
 from graph.extensions.errors import ResponseMetaExtension, shape_errors
 from graph.extensions.observe import OperationObserverExtension
@@ -37,7 +39,7 @@ from graph.users.queries import UserQueries
 
 
 @strawberry.type(description="Read operations.")
-class Query(UserQueries, AuditQueries):
+class Query(UserQueries, AuditQueries, BankingQueries):
     """The query root."""
 
     health: Health = strawberry.field(
@@ -50,7 +52,7 @@ class Query(UserQueries, AuditQueries):
 
 
 @strawberry.type(description="Write operations; each takes one `input` and returns a payload.")
-class Mutation(AuthMutations, UserMutations):
+class Mutation(AuthMutations, UserMutations, BankingMutations):
     """The mutation root."""
 
 

@@ -138,7 +138,10 @@ async def test_long_scalar_accepts_safe_integers_and_rejects_others(
     for bad in (2**53, 1.5, "12", True):
         body = await graphql(failing_client, query, {"v": bad})
         assert "data" not in body
-        assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+        assert body["errors"][0]["extensions"]["code"] == "VALIDATION_FAILED", body
+        assert body["errors"][0]["extensions"]["status"] == 422
+    literal = await graphql(failing_client, "{ echoLong(value: 1.5) }")
+    assert literal["errors"][0]["extensions"]["code"] == "VALIDATION_FAILED", literal
     body = await graphql(failing_client, "{ tooLong }")
     assert body["errors"][0]["extensions"]["code"] == "INTERNAL"
 

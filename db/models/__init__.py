@@ -2,6 +2,19 @@
 
 from db.base import Base
 from db.models.audit import AuditAction, AuditChainHead, AuditLog, AuditStatus
+from db.models.banking import (
+    Account,
+    AccountHolder,
+    AccountStatus,
+    AccountType,
+    Card,
+    CardStatus,
+    CardType,
+    IdempotencyRecord,
+    LedgerTransaction,
+    TransactionType,
+    Transfer,
+)
 from db.models.identity import (
     ADMIN_ROLE,
     AuthSession,
@@ -14,15 +27,26 @@ from db.models.identity import (
 
 __all__ = [
     "ADMIN_ROLE",
+    "Account",
+    "AccountHolder",
+    "AccountStatus",
+    "AccountType",
     "AuditAction",
     "AuditChainHead",
     "AuditLog",
     "AuditStatus",
     "AuthSession",
     "Base",
+    "Card",
+    "CardStatus",
+    "CardType",
+    "IdempotencyRecord",
+    "LedgerTransaction",
     "Permission",
     "Role",
     "RolePermission",
+    "TransactionType",
+    "Transfer",
     "User",
     "UserRole",
 ]

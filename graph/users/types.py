@@ -22,6 +22,7 @@ from graph.users.loaders import PermissionsByRole, RolesByUser, SessionsByUser, 
 
 if TYPE_CHECKING:
     from graph.audit.types import AuditLogConnection, AuditLogFilter
+    from graph.banking.types import AccountConnection, AccountHolderNode
 
 Info = strawberry.Info[Context, None]
 
@@ -167,6 +168,34 @@ class UserNode(relay.Node):
             info.context.audit_read("AuditLog", None, user_id=self.id, rows=len(page.items))
         query = replace(query, user_id=user_id)
         return AuditLogConnection.from_page(page, query)
+
+    @strawberry.field(description="The user's holder profile: yours, or any with `holders:read`.")
+    async def account_holder(
+        self, info: Info
+    ) -> Annotated[AccountHolderNode, strawberry.lazy("graph.banking.types")] | None:
+        """Batched through HoldersByUser."""
+        from graph.banking.loaders import HoldersByUser  # noqa: PLC0415 - import cycle
+        from graph.banking.types import AccountHolderNode  # noqa: PLC0415
+
+        await info.context.require_principal()
+        row = await info.context.loaders.get(HoldersByUser).load(uuid.UUID(self.id))
+        return AccountHolderNode.from_model(row) if row is not None else None
+
+    @strawberry.field(
+        description="The user's accounts, oldest first: yours, or any with `accounts:read`."
+    )
+    async def accounts(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Annotated[AccountConnection, strawberry.lazy("graph.banking.types")]:
+        """Two batched statements for any number of users (holders, then their accounts)."""
+        from graph.banking.loaders import HoldersByUser  # noqa: PLC0415 - import cycle
+        from graph.banking.types import AccountConnection, accounts_of_holder  # noqa: PLC0415
+
+        await info.context.require_principal()
+        holder = await info.context.loaders.get(HoldersByUser).load(uuid.UUID(self.id))
+        if holder is None:
+            return AccountConnection.empty()
+        return await accounts_of_holder(info, holder.id, first, after)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]

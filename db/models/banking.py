@@ -1,0 +1,160 @@
+"""The banking domain: account holders, accounts, ledger transactions, transfers, cards."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.base import Base, Entity, UTCDateTime
+from db.models.identity import unique_while_live
+
+
+class AccountType(StrEnum):
+    """Kinds of account."""
+
+    CHECKING = "CHECKING"
+    SAVINGS = "SAVINGS"
+
+
+class AccountStatus(StrEnum):
+    """Whether an account accepts money movements."""
+
+    ACTIVE = "ACTIVE"
+    FROZEN = "FROZEN"
+    CLOSED = "CLOSED"
+
+
+class TransactionType(StrEnum):
+    """Kinds of ledger entry; deposits and transfers in are credits."""
+
+    DEPOSIT = "DEPOSIT"
+    WITHDRAWAL = "WITHDRAWAL"
+    TRANSFER_IN = "TRANSFER_IN"
+    TRANSFER_OUT = "TRANSFER_OUT"
+
+    @property
+    def is_credit(self) -> bool:
+        """Whether the entry adds money to its account."""
+        return self in (TransactionType.DEPOSIT, TransactionType.TRANSFER_IN)
+
+
+class CardType(StrEnum):
+    """Kinds of card."""
+
+    DEBIT = "DEBIT"
+    VIRTUAL = "VIRTUAL"
+
+
+class CardStatus(StrEnum):
+    """A card's state; CANCELLED is final."""
+
+    ACTIVE = "ACTIVE"
+    FROZEN = "FROZEN"
+    CANCELLED = "CANCELLED"
+
+
+class AccountHolder(Entity, Base):
+    """The person behind accounts: one per user."""
+
+    __tablename__ = "account_holders"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    date_of_birth: Mapped[date] = mapped_column(Date)
+
+
+class Account(Entity, Base):
+    """Money in one currency, in integer minor units; `entries` numbers its ledger lines."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        CheckConstraint("balance >= 0", name="balance_not_negative"),
+        CheckConstraint("status IN ('ACTIVE', 'FROZEN', 'CLOSED')", name="status"),
+    )
+    audit_quiet = frozenset({"entries"})
+
+    holder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("account_holders.id"), index=True)
+    type: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(16), default=AccountStatus.ACTIVE.value)
+    entries: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Transfer(Entity, Base):
+    """Money moved between two accounts: exactly two ledger transactions."""
+
+    __tablename__ = "transfers"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    from_account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
+    to_account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    description: Mapped[str] = mapped_column(String(200), default="")
+
+
+class LedgerTransaction(Entity, Base):
+    """One posted ledger line; never updated or deleted (database triggers refuse)."""
+
+    __tablename__ = "transactions"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("balance_after >= 0", name="balance_after_not_negative"),
+        Index("uq_transactions_account_entry", "account_id", "entry", unique=True),
+        Index("ix_transactions_account_created", "account_id", "created_at"),
+    )
+
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
+    entry: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    balance_after: Mapped[int] = mapped_column(BigInteger)
+    description: Mapped[str] = mapped_column(String(200), default="")
+    transfer_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("transfers.id"), nullable=True, index=True
+    )
+
+
+class Card(Entity, Base):
+    """A card on an account: only the last four digits and a keyed fingerprint are kept."""
+
+    __tablename__ = "cards"
+    __table_args__ = (
+        CheckConstraint("status IN ('ACTIVE', 'FROZEN', 'CANCELLED')", name="status"),
+    )
+    audit_quiet = frozenset({"fingerprint"})
+
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
+    type: Mapped[str] = mapped_column(String(16))
+    last4: Mapped[str] = mapped_column(String(4))
+    expiry_month: Mapped[int]
+    expiry_year: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), default=CardStatus.ACTIVE.value)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class IdempotencyRecord(Base):
+    """The first outcome of a money movement, replayed for a repeated key (kept ≥ 24 hours)."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("uq_idempotency_user_key", "user_id", "key", unique=True),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    key: Mapped[str] = mapped_column(String(200))
+    operation: Mapped[str] = mapped_column(String(32))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+unique_while_live("uq_account_holders_user_live", AccountHolder, "user_id")
