@@ -42,6 +42,18 @@ class AuditReads(StrEnum):
     NONE = "none"
 
 
+class RateLimitBackend(StrEnum):
+    """Where rate-limit counters live."""
+
+    AUTO = "auto"  # database on PostgreSQL (shared by every instance), memory on SQLite
+    MEMORY = "memory"  # this process only
+    DATABASE = "database"  # the rate_limit_counters table
+
+
+LIMIT_PATTERN = r"^[1-9][0-9]*/[1-9][0-9]*$"
+"""A rate limit written as HITS/SECONDS, e.g. 5/900."""
+
+
 class SettingsError(ValueError):
     """Configuration that must stop start-up, with a message meant for the operator."""
 
@@ -79,6 +91,11 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_lockout_seconds: int = Field(default=900, ge=1, le=86_400)
     audit_reads: AuditReads = AuditReads.SENSITIVE
+    rate_limit_backend: RateLimitBackend = RateLimitBackend.AUTO
+    rate_limit_login: str = Field(default="5/900", pattern=LIMIT_PATTERN)
+    rate_limit_register: str = Field(default="10/3600", pattern=LIMIT_PATTERN)
+    rate_limit_refresh: str = Field(default="10/3600", pattern=LIMIT_PATTERN)
+    rate_limit_password_change: str = Field(default="3/3600", pattern=LIMIT_PATTERN)
     card_fingerprint_secret: SecretStr | None = None
 
     metrics_token: SecretStr | None = None

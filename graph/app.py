@@ -18,8 +18,9 @@ from auth.passwords import PasswordHasher
 from auth.service import AuthService
 from auth.tokens import TokenService
 from core.logging import configure_logging, get_logger
-from core.settings import Settings, get_settings
+from core.settings import RateLimitBackend, Settings, get_settings
 from db.migrations import is_at_head
+from db.rate_limits import Counters, DatabaseCounters, MemoryCounters
 from db.session import Database, DatabaseUnavailable
 from graph.metrics import Metrics
 from graph.middleware import (
@@ -73,6 +74,14 @@ def build_auth_service(settings: Settings) -> AuthService:
     return AuthService(settings, hasher, TokenService(settings))
 
 
+def build_rate_limits(settings: Settings, database: Database) -> Counters:
+    """Rate-limit counters: shared in the database on PostgreSQL, in memory on SQLite."""
+    backend = settings.rate_limit_backend
+    if backend is RateLimitBackend.AUTO:
+        backend = RateLimitBackend.MEMORY if settings.is_sqlite else RateLimitBackend.DATABASE
+    return MemoryCounters() if backend is RateLimitBackend.MEMORY else DatabaseCounters(database)
+
+
 def create_app(
     settings: Settings | None = None, schema: strawberry.Schema | None = None
 ) -> Starlette:
@@ -85,6 +94,7 @@ def create_app(
     view = LedgerGraphQL(
         schema or build_schema(settings),
         settings=settings, database=database, metrics=metrics, auth=auth,
+        rate_limits=build_rate_limits(settings, database),
     )  # fmt: skip
 
     @asynccontextmanager

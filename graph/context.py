@@ -34,6 +34,7 @@ from core.settings import AuditReads, Settings
 from db.audit.entries import AuditContext, AuditEntry, json_safe
 from db.errors import Unauthenticated
 from db.models import AuditAction
+from db.rate_limits import Counters
 from db.session import Database, UnitOfWork
 from graph.metrics import Metrics
 from graph.ws import ConnectionGuard
@@ -159,6 +160,7 @@ class Context:
     request_info: RequestInfo
     metrics: Metrics
     auth: AuthService
+    rate_limits: Counters
     connection_params: dict[str, Any] | None = field(default=None)
     guard: ConnectionGuard | None = field(default=None)
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import cache
 from typing import Any
 
 import strawberry
 from strawberry.permission import BasePermission
 
-from db.errors import Forbidden
+from auth.tokens import TokenType
+from core.logging import get_logger
+from db.errors import AppError, Forbidden, RateLimited
+from db.rate_limits import Limit
 from graph.context import Context
+
+log = get_logger(__name__)
 
 
 class IsAuthenticated(BasePermission):
@@ -42,3 +48,71 @@ def HasPermission(permission: str) -> type[BasePermission]:  # noqa: N802 - read
 
     _HasPermission.__name__ = _HasPermission.__qualname__ = f"HasPermission[{permission}]"
     return _HasPermission
+
+
+RateKeys = Callable[[Context, dict[str, Any]], Awaitable[list[str]]]
+
+
+@cache
+def RateLimit(policy: str) -> type[BasePermission]:  # noqa: N802 - reads as a class
+    """A permission class counting one hit per field execution against a rate-limit policy.
+
+    Every key of the policy is counted (login: the username and the client address); the first
+    one over its limit refuses the field with RATE_LIMITED and `retryAfter`.
+    """
+    keys_of = RATE_KEYS[policy]
+
+    class _RateLimit(BasePermission):
+        message = "Too many requests; try again later."
+
+        async def has_permission(
+            self, source: Any, info: strawberry.Info[Context, None], **kwargs: Any
+        ) -> bool:
+            context = info.context
+            limit = Limit.parse(getattr(context.settings, f"rate_limit_{policy}"))
+            refusals = []
+            for key in await keys_of(context, kwargs):
+                decision = await context.rate_limits.hit(f"{policy}:{key}", limit)
+                if not decision.allowed:
+                    refusals.append(decision.retry_after)
+            if refusals:
+                log.warning("rate_limited", policy=policy)
+                raise RateLimited(max(refusals))
+            return True
+
+    _RateLimit.__name__ = _RateLimit.__qualname__ = f"RateLimit[{policy}]"
+    return _RateLimit
+
+
+def _client(context: Context) -> str:
+    return "ip:" + (context.device().ip_address or "unknown")
+
+
+async def _login_keys(context: Context, arguments: dict[str, Any]) -> list[str]:
+    login = str(getattr(arguments.get("input"), "username", "")).strip().lower()
+    return [f"name:{login}", _client(context)]
+
+
+async def _client_keys(context: Context, arguments: dict[str, Any]) -> list[str]:
+    return [_client(context)]
+
+
+async def _session_keys(context: Context, arguments: dict[str, Any]) -> list[str]:
+    token = str(getattr(arguments.get("input"), "refresh_token", ""))
+    try:
+        return [f"session:{context.auth.tokens.verify(token, TokenType.REFRESH).session_id}"]
+    except AppError:  # not a refresh token of ours: count it against the client instead
+        return [_client(context)]
+
+
+async def _user_keys(context: Context, arguments: dict[str, Any]) -> list[str]:
+    return [f"user:{(await context.require_principal()).user_id}"]
+
+
+RATE_KEYS: dict[str, RateKeys] = {
+    "login": _login_keys,
+    "register": _client_keys,
+    "refresh": _session_keys,
+    "password_change": _user_keys,
+}
+"""Policy name (a `rate_limit_<name>` setting) -> what one hit is counted against."""

@@ -35,6 +35,7 @@ from auth.service import AuthService
 from core.context import RequestInfo, current_request, request_id_from_header
 from core.settings import Settings
 from db.errors import AppError, Unauthenticated
+from db.rate_limits import Counters
 from db.session import Database
 from graph.context import Context
 from graph.errors import ErrorCode, error_document
@@ -44,6 +45,7 @@ from graph.ws import ConnectionGuard
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
 _REQUEST_ERROR_KEY = "graphql_request_error_status"
+_REFUSED_KEY = "graphql_refused_retry_after"
 _connection_contexts: ContextVar[list[Context] | None] = ContextVar(
     "ledgerql_ws_contexts", default=None
 )
@@ -83,6 +85,17 @@ def is_request_error(result: ExecutionResult) -> bool:
     return result.data is None and all(error.path is None for error in result.errors)
 
 
+def refused_retry_after(result: ExecutionResult) -> int | None:
+    """`retryAfter` when rate limits refused every field of the result (HTTP 429), else None."""
+    errors = result.errors or []
+    extensions = [error.extensions or {} for error in errors]
+    if not errors or any(ext.get("code") != ErrorCode.RATE_LIMITED.value for ext in extensions):
+        return None
+    if result.data and any(value is not None for value in result.data.values()):
+        return None
+    return max(int(ext.get("retryAfter", 1)) for ext in extensions)
+
+
 def _request_error_status(errors: list[GraphQLError]) -> int:
     status = (errors[0].extensions or {}).get("status") if errors else None
     return status if isinstance(status, int) and 400 <= status < 600 else 400
@@ -99,6 +112,7 @@ class LedgerGraphQL(GraphQL[Context, None]):
         database: Database,
         metrics: Metrics,
         auth: AuthService,
+        rate_limits: Counters,
     ) -> None:
         super().__init__(
             schema,
@@ -115,6 +129,7 @@ class LedgerGraphQL(GraphQL[Context, None]):
         self.database = database
         self.metrics = metrics
         self.auth = auth
+        self.rate_limits = rate_limits
 
     async def _serve_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         contexts: list[Context] = []
@@ -157,6 +172,7 @@ class LedgerGraphQL(GraphQL[Context, None]):
             request_info=info,
             metrics=self.metrics,
             auth=self.auth,
+            rate_limits=self.rate_limits,
         )
         connection = _connection_contexts.get()
         if isinstance(request, WebSocket) and connection is not None:
@@ -196,6 +212,11 @@ class LedgerGraphQL(GraphQL[Context, None]):
         if response.media_type != APPLICATION_JSON:
             return  # GraphiQL page or a stream: not ours to change
         response.headers["content-type"] = f"{media_type}; charset=utf-8"
+        retry_after = getattr(request.state, _REFUSED_KEY, None)
+        if retry_after is not None:  # the whole request was refused by rate limits
+            response.status_code = 429
+            response.headers["retry-after"] = str(retry_after)
+            return
         status = getattr(request.state, _REQUEST_ERROR_KEY, None)
         if media_type == GRAPHQL_RESPONSE_JSON and status is not None:
             response.status_code = status
@@ -240,6 +261,9 @@ class LedgerGraphQL(GraphQL[Context, None]):
     ) -> GraphQLHTTPResponse:
         """Drop `data` when execution never started, and remember the status it deserves."""
         response = await super().process_result(request, result)
+        retry_after = refused_retry_after(result)
+        if retry_after is not None:
+            setattr(request.state, _REFUSED_KEY, retry_after)
         if is_request_error(result):
             response.pop("data", None)
             setattr(request.state, _REQUEST_ERROR_KEY, _request_error_status(result.errors or []))

@@ -30,6 +30,12 @@ from graph.app import create_app
 from tests.support.postgres import PostgresUnavailable, ThrowawayPostgres
 
 BACKENDS = ["sqlite", "postgresql"]
+UNLIMITED_RATES = (
+    "rate_limit_login",
+    "rate_limit_register",
+    "rate_limit_refresh",
+    "rate_limit_password_change",
+)
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-signing"
 
 
@@ -44,6 +50,8 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         "database_connect_retry_seconds": 0,
         "log_format": "json",
         "bcrypt_rounds": 4,
+        # Suites sign many users in from one address; tests of the limits set their own.
+        **dict.fromkeys(UNLIMITED_RATES, "1000000/1"),
     }
     values.update(overrides)
     if values["app_env"] is not AppEnv.TEST and "bcrypt_rounds" not in overrides:

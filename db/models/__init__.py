@@ -24,6 +24,7 @@ from db.models.identity import (
     User,
     UserRole,
 )
+from db.models.limits import RateLimitCounter
 
 __all__ = [
     "ADMIN_ROLE",
@@ -43,6 +44,7 @@ __all__ = [
     "IdempotencyRecord",
     "LedgerTransaction",
     "Permission",
+    "RateLimitCounter",
     "Role",
     "RolePermission",
     "TransactionType",

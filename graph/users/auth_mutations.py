@@ -10,7 +10,7 @@ from db.errors import NotFound
 from db.models import AuthSession
 from graph.errors import UserError
 from graph.mutations import attempt
-from graph.permissions import IsAuthenticated
+from graph.permissions import IsAuthenticated, RateLimit
 from graph.relay import parse_global_id
 from graph.users.loaders import UsersById
 from graph.users.types import Info, SessionNode, UserNode, parse_uuid
@@ -128,7 +128,9 @@ async def _user(info: Info, user_id: uuid.UUID) -> UserNode | None:
 class AuthMutations:
     """Identity mutations of the mutation root."""
 
-    @strawberry.mutation(description="Create an account (role `user`).")
+    @strawberry.mutation(
+        permission_classes=[RateLimit("register")], description="Create an account (role `user`)."
+    )
     async def register(self, info: Info, input: RegisterInput) -> RegisterPayload:
         """WEAK_PASSWORD, VALIDATION_FAILED and CONFLICT come back in `errors`."""
         user, errors = await attempt(
@@ -143,7 +145,10 @@ class AuthMutations:
         return RegisterPayload(user=UserNode.from_model(user), errors=[])
 
     @strawberry.mutation(
-        description="Sign in; INVALID_CREDENTIALS or ACCOUNT_LOCKED as top-level errors."
+        permission_classes=[RateLimit("login")],
+        description=(
+            "Sign in; INVALID_CREDENTIALS, ACCOUNT_LOCKED or RATE_LIMITED as top-level errors."
+        ),
     )
     async def login(self, info: Info, input: LoginInput) -> LoginPayload:
         """Open a session and return an access and a refresh token."""
@@ -158,7 +163,10 @@ class AuthMutations:
             refresh_expires_in=pair.refresh.expires_in, user=await _user(info, pair.user_id),
         )  # fmt: skip
 
-    @strawberry.mutation(description="Rotate a refresh token; UNAUTHENTICATED if it is spent.")
+    @strawberry.mutation(
+        permission_classes=[RateLimit("refresh")],
+        description="Rotate a refresh token; UNAUTHENTICATED if it is spent.",
+    )
     async def refresh_token(self, info: Info, input: RefreshTokenInput) -> RefreshTokenPayload:
         """A spent refresh token revokes its whole session family."""
         pair = await info.context.auth.refresh(info.context.uow, input.refresh_token)
@@ -179,7 +187,7 @@ class AuthMutations:
         return LogoutPayload(revoked_sessions=count, errors=[])
 
     @strawberry.mutation(
-        permission_classes=[IsAuthenticated],
+        permission_classes=[IsAuthenticated, RateLimit("password_change")],
         description="Change your password; every other session ends.",
     )
     async def change_password(

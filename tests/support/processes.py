@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, UNLIMITED_RATES
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -38,6 +38,7 @@ def server_env(database_url: str, tmp_path: Path, **extra: str) -> dict[str, str
             "JWT_SECRET": TEST_SECRET,
             "DEV_SECRET_FILE": str(tmp_path / "dev-secret"),
             "LOG_FORMAT": "json",
+            **{name.upper(): "1000000/1" for name in UNLIMITED_RATES},
         }
     )
     env.update(extra)

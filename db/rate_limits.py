@@ -1,0 +1,104 @@
+"""Fixed-window rate-limit counters: in this process, or in the database for every instance.
+
+Written here because no maintained limiter has an async PostgreSQL store (`limits` stores in
+memory, Redis, Memcached or MongoDB; pyrate-limiter's PostgreSQL bucket is synchronous).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import case
+from sqlalchemy.dialects import postgresql, sqlite
+
+from db.base import utcnow
+from db.models import RateLimitCounter
+from db.session import Database
+
+MAX_MEMORY_KEYS = 100_000
+"""Expired windows are dropped once this many keys are held in memory."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """At most `hits` per window of `seconds`."""
+
+    hits: int
+    seconds: int
+
+    @classmethod
+    def parse(cls, text: str) -> Limit:
+        """A limit from its HITS/SECONDS notation, e.g. "5/900"."""
+        hits, _, seconds = text.partition("/")
+        return cls(int(hits), int(seconds))
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Whether a hit is within its limit, and when its window ends."""
+
+    allowed: bool
+    retry_after: int
+
+
+def _decide(hits: int, window_ends_at: datetime, limit: Limit, now: datetime) -> Decision:
+    retry_after = max(1, math.ceil((window_ends_at - now).total_seconds()))
+    return Decision(allowed=hits <= limit.hits, retry_after=retry_after)
+
+
+class Counters(Protocol):
+    """Counts one hit of a key and decides it against a limit."""
+
+    async def hit(self, key: str, limit: Limit) -> Decision:
+        """Count the hit (also when refused) and decide."""
+        ...
+
+
+class MemoryCounters:
+    """Counters of this process (the default with SQLite, which is one process)."""
+
+    def __init__(self) -> None:
+        self._windows: dict[str, tuple[int, datetime]] = {}
+
+    async def hit(self, key: str, limit: Limit) -> Decision:
+        """No await between read and write: atomic on the event loop."""
+        now = utcnow()
+        hits, ends = self._windows.get(key, (0, now))
+        if ends <= now:
+            hits, ends = 0, now + timedelta(seconds=limit.seconds)
+        self._windows[key] = (hits + 1, ends)
+        if len(self._windows) > MAX_MEMORY_KEYS:
+            self._windows = {k: v for k, v in self._windows.items() if v[1] > now}
+        return _decide(hits + 1, ends, limit, now)
+
+
+class DatabaseCounters:
+    """Counters in `rate_limit_counters`: one atomic upsert per hit, shared by every instance."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._insert = postgresql.insert if database.dialect == "postgresql" else sqlite.insert
+
+    async def hit(self, key: str, limit: Limit) -> Decision:
+        """Start a new window when the stored one has ended, else add one hit."""
+        now = utcnow()
+        counter = RateLimitCounter
+        fresh = self._insert(counter).values(
+            key=key, hits=1, window_ends_at=now + timedelta(seconds=limit.seconds)
+        )
+        ended = counter.window_ends_at <= now
+        statement = fresh.on_conflict_do_update(
+            index_elements=[counter.key],
+            set_={
+                "hits": case((ended, 1), else_=counter.hits + 1),
+                "window_ends_at": case(
+                    (ended, fresh.excluded.window_ends_at), else_=counter.window_ends_at
+                ),
+            },
+        ).returning(counter.hits, counter.window_ends_at)
+        async with self._database.write_session() as session, session.begin():
+            hits, ends = (await session.execute(statement)).one()
+        return _decide(hits, ends, limit, now)
