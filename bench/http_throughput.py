@@ -28,6 +28,7 @@ def free_port() -> int:
 def start_server(port: int, workdir: Path) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env.setdefault("DATABASE_URL", f"sqlite+aiosqlite:///{workdir / 'bench.db'}")
+    env.setdefault("GRAPHQL_COST_BUDGET", "1000000000/1")  # measure the server, not the budget
     env.update(APP_ENV="test", LOG_LEVEL="WARNING", DEV_SECRET_FILE=str(workdir / "secret"))
     return subprocess.Popen(  # noqa: S603 - fixed argv: this interpreter and the project CLI
         [sys.executable, "-m", "graph.cli", "serve", "--port", str(port)],

@@ -38,22 +38,27 @@ class Limit:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """Whether a hit is within its limit, and when its window ends."""
+    """Whether a hit is within its limit, what is left of the window, and when it ends."""
 
     allowed: bool
     retry_after: int
+    remaining: int
+    resets_at: datetime
 
 
 def _decide(hits: int, window_ends_at: datetime, limit: Limit, now: datetime) -> Decision:
     retry_after = max(1, math.ceil((window_ends_at - now).total_seconds()))
-    return Decision(allowed=hits <= limit.hits, retry_after=retry_after)
+    return Decision(
+        allowed=hits <= limit.hits, retry_after=retry_after,
+        remaining=max(0, limit.hits - hits), resets_at=window_ends_at,
+    )  # fmt: skip
 
 
 class Counters(Protocol):
     """Counts one hit of a key and decides it against a limit."""
 
-    async def hit(self, key: str, limit: Limit) -> Decision:
-        """Count the hit (also when refused) and decide."""
+    async def hit(self, key: str, limit: Limit, cost: int = 1) -> Decision:
+        """Count the hit, weighing `cost` (also when refused), and decide."""
         ...
 
 
@@ -63,16 +68,16 @@ class MemoryCounters:
     def __init__(self) -> None:
         self._windows: dict[str, tuple[int, datetime]] = {}
 
-    async def hit(self, key: str, limit: Limit) -> Decision:
+    async def hit(self, key: str, limit: Limit, cost: int = 1) -> Decision:
         """No await between read and write: atomic on the event loop."""
         now = utcnow()
         hits, ends = self._windows.get(key, (0, now))
         if ends <= now:
             hits, ends = 0, now + timedelta(seconds=limit.seconds)
-        self._windows[key] = (hits + 1, ends)
+        self._windows[key] = (hits + cost, ends)
         if len(self._windows) > MAX_MEMORY_KEYS:
             self._windows = {k: v for k, v in self._windows.items() if v[1] > now}
-        return _decide(hits + 1, ends, limit, now)
+        return _decide(hits + cost, ends, limit, now)
 
 
 class DatabaseCounters:
@@ -82,18 +87,18 @@ class DatabaseCounters:
         self._database = database
         self._insert = postgresql.insert if database.dialect == "postgresql" else sqlite.insert
 
-    async def hit(self, key: str, limit: Limit) -> Decision:
-        """Start a new window when the stored one has ended, else add one hit."""
+    async def hit(self, key: str, limit: Limit, cost: int = 1) -> Decision:
+        """Start a new window when the stored one has ended, else add `cost` hits."""
         now = utcnow()
         counter = RateLimitCounter
         fresh = self._insert(counter).values(
-            key=key, hits=1, window_ends_at=now + timedelta(seconds=limit.seconds)
+            key=key, hits=cost, window_ends_at=now + timedelta(seconds=limit.seconds)
         )
         ended = counter.window_ends_at <= now
         statement = fresh.on_conflict_do_update(
             index_elements=[counter.key],
             set_={
-                "hits": case((ended, 1), else_=counter.hits + 1),
+                "hits": case((ended, cost), else_=counter.hits + cost),
                 "window_ends_at": case(
                     (ended, fresh.excluded.window_ends_at), else_=counter.window_ends_at
                 ),

@@ -95,6 +95,7 @@ def create_app(
         schema or build_schema(settings),
         settings=settings, database=database, metrics=metrics, auth=auth,
         rate_limits=build_rate_limits(settings, database),
+        cost_budgets=MemoryCounters(),  # per instance: no database round trip per request
     )  # fmt: skip
 
     @asynccontextmanager

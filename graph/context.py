@@ -161,6 +161,7 @@ class Context:
     metrics: Metrics
     auth: AuthService
     rate_limits: Counters
+    cost_budgets: Counters
     connection_params: dict[str, Any] | None = field(default=None)
     guard: ConnectionGuard | None = field(default=None)
 

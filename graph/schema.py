@@ -27,6 +27,7 @@ from graph.audit.subscriptions import AuditSubscriptions
 from graph.banking.mutations import BankingMutations
 from graph.banking.queries import BankingQueries
 from graph.errors import UserError
+from graph.extensions.cost import QueryCostExtension
 from graph.extensions.errors import ResponseMetaExtension, shape_errors
 from graph.extensions.observe import OperationObserverExtension
 from graph.extensions.scope import OperationScopeExtension
@@ -113,6 +114,7 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
         lambda: ReportingParserCache(maxsize=size),
         lambda: AddValidationRules(shape_rules),
         lambda: ValidationCache(maxsize=size),
+        QueryCostExtension,
         OperationScopeExtension,
     ]
     if not settings.introspection:

@@ -113,6 +113,7 @@ class LedgerGraphQL(GraphQL[Context, None]):
         metrics: Metrics,
         auth: AuthService,
         rate_limits: Counters,
+        cost_budgets: Counters,
     ) -> None:
         super().__init__(
             schema,
@@ -130,6 +131,7 @@ class LedgerGraphQL(GraphQL[Context, None]):
         self.metrics = metrics
         self.auth = auth
         self.rate_limits = rate_limits
+        self.cost_budgets = cost_budgets
 
     async def _serve_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         contexts: list[Context] = []
@@ -173,6 +175,7 @@ class LedgerGraphQL(GraphQL[Context, None]):
             metrics=self.metrics,
             auth=self.auth,
             rate_limits=self.rate_limits,
+            cost_budgets=self.cost_budgets,
         )
         connection = _connection_contexts.get()
         if isinstance(request, WebSocket) and connection is not None:

@@ -52,6 +52,8 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         "bcrypt_rounds": 4,
         # Suites sign many users in from one address; tests of the limits set their own.
         **dict.fromkeys(UNLIMITED_RATES, "1000000/1"),
+        "graphql_cost_budget": "1000000000/1",
+        "graphql_max_cost": 1_000_000,
     }
     values.update(overrides)
     if values["app_env"] is not AppEnv.TEST and "bcrypt_rounds" not in overrides:

@@ -39,6 +39,8 @@ def server_env(database_url: str, tmp_path: Path, **extra: str) -> dict[str, str
             "DEV_SECRET_FILE": str(tmp_path / "dev-secret"),
             "LOG_FORMAT": "json",
             **{name.upper(): "1000000/1" for name in UNLIMITED_RATES},
+            "GRAPHQL_COST_BUDGET": "1000000000/1",
+            "GRAPHQL_MAX_COST": "1000000",
         }
     )
     env.update(extra)
