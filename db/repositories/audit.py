@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -11,10 +10,9 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from db.models import AuditLog
-from db.repositories.pages import Page, keyset_page, page_of, page_size
+from db.repositories.pages import Page, first_pages_by, keyset_page
 from db.repositories.scope import Viewer
 
 READ_ALL_AUDIT = "audit:read"
@@ -88,27 +86,11 @@ async def first_pages_by_user(
     first: int | None,
 ) -> dict[uuid.UUID, Page[AuditLog]]:
     """The first newest-first page of several users' rows, in one statement."""
-    size = page_size(first)
-    rank = func.row_number().over(partition_by=AuditLog.user_id, order_by=AuditLog.sequence.desc())
-    ranked = (
-        _filtered(replace(query, user_id=None), viewer)
-        .where(AuditLog.user_id.in_(user_ids))
-        .add_columns(rank.label("rank"))
-        .subquery()
-    )
-    row = aliased(AuditLog, ranked)
-    statement = (
-        select(row)
-        .where(ranked.c.rank <= size + 1)
-        .order_by(ranked.c.user_id, ranked.c.sequence.desc())
-    )
-    grouped: dict[uuid.UUID, list[AuditLog]] = defaultdict(list)
-    for found in (await session.execute(statement)).scalars():
-        grouped[found.user_id].append(found)  # type: ignore[index]
-    return {
-        user_id: page_of(grouped.get(user_id, []), _place, NEWEST_FIRST, size)
-        for user_id in user_ids
-    }
+    statement = _filtered(replace(query, user_id=None), viewer)
+    return await first_pages_by(
+        session, statement, AuditLog.user_id, AuditLog.sequence, user_ids, first=first,
+        place=_place, ordering=NEWEST_FIRST,
+    )  # fmt: skip
 
 
 async def counts_by_user(

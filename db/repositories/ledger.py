@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -11,12 +10,11 @@ from typing import Any
 
 from sqlalchemy import ScalarSelect, Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from db.errors import ValidationFailed
 from db.models import Account, AccountHolder, Card, LedgerTransaction, Transfer
 from db.repositories.accounts import READ_ALL_ACCOUNTS
-from db.repositories.pages import Page, keyset_page, page_of, page_size
+from db.repositories.pages import Page, first_pages_by, keyset_page
 from db.repositories.scope import Viewer
 
 NEWEST_FIRST = "entry:desc"
@@ -77,29 +75,10 @@ async def first_transaction_pages(
     first: int | None,
 ) -> dict[uuid.UUID, Page[LedgerTransaction]]:
     """The first page of several accounts' transactions, in one statement."""
-    size = page_size(first)
-    rank = func.row_number().over(
-        partition_by=LedgerTransaction.account_id, order_by=LedgerTransaction.entry.desc()
-    )
-    ranked = (
-        _transactions(viewer, query)
-        .where(LedgerTransaction.account_id.in_(account_ids))
-        .add_columns(rank.label("rank"))
-        .subquery()
-    )
-    row = aliased(LedgerTransaction, ranked)
-    statement = (
-        select(row)
-        .where(ranked.c.rank <= size + 1)
-        .order_by(ranked.c.account_id, ranked.c.entry.desc())
-    )
-    grouped: dict[uuid.UUID, list[LedgerTransaction]] = defaultdict(list)
-    for found in (await session.execute(statement)).scalars():
-        grouped[found.account_id].append(found)
-    return {
-        account_id: page_of(grouped.get(account_id, []), _place, NEWEST_FIRST, size)
-        for account_id in account_ids
-    }
+    return await first_pages_by(
+        session, _transactions(viewer, query), LedgerTransaction.account_id,
+        LedgerTransaction.entry, account_ids, first=first, place=_place, ordering=NEWEST_FIRST,
+    )  # fmt: skip
 
 
 def _place(row: LedgerTransaction) -> tuple[int]:

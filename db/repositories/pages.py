@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlakeyset.asyncio import select_page
 from sqlakeyset.results import serialize_bookmark, unserialize_bookmark
-from sqlalchemy import Select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from db.errors import BadRequest
 
@@ -99,3 +101,35 @@ def page_of(
         (encode_cursor(serialize_bookmark((place(row), False)), ordering), row) for row in shown
     ]
     return Page(items=items, has_next=len(rows) > size, has_previous=False)
+
+
+async def first_pages_by(
+    session: AsyncSession,
+    statement: Select[Any],
+    group: InstrumentedAttribute[Any],
+    newest: InstrumentedAttribute[Any],
+    keys: Sequence[Any],
+    *,
+    first: int | None,
+    place: Callable[[Any], tuple[Any, ...]],
+    ordering: str,
+) -> dict[Any, Page[Any]]:
+    """The first page, `newest` first, of the rows of each `group` value, in one statement.
+
+    A window function ranks `statement`'s rows within each group; the pages' cursors are the
+    ones `keyset_page` makes for `ordering`, so later pages continue with it.
+    """
+    size = page_size(first)
+    model = group.class_
+    rank = func.row_number().over(partition_by=group, order_by=newest.desc())
+    ranked = statement.where(group.in_(keys)).add_columns(rank.label("rank")).subquery()
+    row = aliased(model, ranked)
+    query = (
+        select(row)
+        .where(ranked.c.rank <= size + 1)
+        .order_by(ranked.c[group.key], ranked.c[newest.key].desc())
+    )
+    grouped: dict[Any, list[Any]] = defaultdict(list)
+    for found in (await session.execute(query)).scalars():
+        grouped[getattr(found, group.key)].append(found)
+    return {key: page_of(grouped.get(key, []), place, ordering, size) for key in keys}
