@@ -243,7 +243,7 @@ class LedgerGraphQL(GraphQL[Context, None]):
             if error.reason == "Unsupported content type":
                 raise HTTPException(415, "Content-Type must be application/json") from error
             raise
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
             raise HTTPException(400, "Unable to parse request body as JSON") from error
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
