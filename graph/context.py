@@ -247,8 +247,7 @@ class Context:
             ):
                 metadata[parent_key].append(parent_id)
                 return
-        self.audit_read(entity_type, None)
-        current_scope().audit_queue[-1].metadata = {parent_key: [parent_id]}
+        self.audit_read(entity_type, None, **{parent_key: [parent_id]})
 
     async def require_principal(self) -> Principal:
         """The authenticated caller, or UNAUTHENTICATED."""

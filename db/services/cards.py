@@ -8,7 +8,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from db.base import utcnow
@@ -77,15 +77,12 @@ async def issue(
                 if account.status != AccountStatus.ACTIVE.value:
                     msg = f"The account is {account.status.lower()}."
                     raise AccountNotActive(msg, field=["input", "accountId"])
-                live = (
-                    await session.execute(
-                        select(Card.id).where(
-                            Card.account_id == account_id,
-                            Card.status != CardStatus.CANCELLED.value,
-                        )
-                    )
-                ).all()
-                if len(live) >= MAX_LIVE_CARDS:
+                live = await session.scalar(
+                    select(func.count())
+                    .select_from(Card)
+                    .where(Card.account_id == account_id, Card.status != CardStatus.CANCELLED.value)
+                )
+                if (live or 0) >= MAX_LIVE_CARDS:
                     msg = f"An account has at most {MAX_LIVE_CARDS} cards that are not cancelled."
                     raise Conflict(msg, field=["input", "accountId"])
                 expires = utcnow()
