@@ -116,10 +116,14 @@ class Settings(BaseSettings):
     graphql_max_aliases: int = Field(default=30, ge=1, le=1000)
     graphql_max_tokens: int = Field(default=2000, ge=50, le=100_000)
     graphql_max_cost: int = Field(default=1000, ge=1, le=10_000_000)
+    graphql_max_operations: int = Field(default=10, ge=1, le=1000)
+    graphql_max_root_mutation_fields: int = Field(default=10, ge=1, le=1000)
+    graphql_max_list_items: int = Field(default=100, ge=1, le=100_000)
     graphql_cost_budget: str = Field(default="20000/60", pattern=LIMIT_PATTERN)
     graphql_cache_size: int = Field(default=256, ge=1, le=100_000)
     ws_max_subscriptions: int = Field(default=10, ge=1, le=1000)
     ws_connection_init_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    ws_max_message_bytes: int = Field(default=65_536, ge=1024, le=16_777_216)
 
     @field_validator("cors_origins", "trusted_proxies", "jwt_previous_secrets", mode="before")
     @classmethod

@@ -132,7 +132,12 @@ def create_app(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "X-Request-ID",
+                "GraphQL-Require-Preflight",
+            ],
             expose_headers=["X-Request-ID"],
             max_age=600,
         ),

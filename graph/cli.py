@@ -73,6 +73,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         access_log=False,
         server_header=False,
         ws="websockets-sansio",
+        ws_max_size=settings.ws_max_message_bytes,
     )
     return 0
 

@@ -31,6 +31,12 @@ from graph.extensions.cost import QueryCostExtension
 from graph.extensions.errors import ResponseMetaExtension, shape_errors
 from graph.extensions.observe import OperationObserverExtension
 from graph.extensions.scope import OperationScopeExtension
+from graph.extensions.shape import (
+    InputListLimiter,
+    list_literal_limiter,
+    operations_limiter,
+    root_mutation_fields_limiter,
+)
 from graph.health import Health, resolve_health
 from graph.relay import resolve_node
 from graph.scalars import SCALAR_MAP
@@ -106,6 +112,9 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
     shape_rules: list[type[ASTValidationRule]] = [
         query_depth_limiter.create_validator(settings.graphql_max_depth, should_ignore=None),
         max_aliases.create_validator(settings.graphql_max_aliases),
+        operations_limiter(settings.graphql_max_operations),
+        root_mutation_fields_limiter(settings.graphql_max_root_mutation_fields),
+        list_literal_limiter(settings.graphql_max_list_items),
     ]
     extensions: list[Callable[[], SchemaExtension]] = [
         OperationObserverExtension,
@@ -114,6 +123,7 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
         lambda: ReportingParserCache(maxsize=size),
         lambda: AddValidationRules(shape_rules),
         lambda: ValidationCache(maxsize=size),
+        lambda: InputListLimiter(max_items=settings.graphql_max_list_items),
         QueryCostExtension,
         OperationScopeExtension,
     ]

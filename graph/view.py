@@ -2,8 +2,10 @@
 
 Added on top of Strawberry: `application/graphql-response+json` negotiation (request errors get
 HTTP 400 or their own status, and no `data`), 405 with `Allow` for a mutation over GET, 406 for
-an Accept header we cannot satisfy, 415 for an unsupported body type, and every transport error
-as a JSON body in the API.md error model instead of plain text. GraphQL errors themselves are
+an Accept header we cannot satisfy, 415 for an unsupported body type, 400 for a GET that no
+browser could send cross-site without a CORS preflight (CSRF), a WebSocket message size limit
+(close 1009), and every transport error as a JSON body in the API.md error model instead of
+plain text. GraphQL errors themselves are
 shaped once, for every transport, in `LedgerSchema.process_errors`.
 """
 
@@ -40,6 +42,7 @@ from db.session import Database
 from graph.context import Context
 from graph.errors import ErrorCode, error_document
 from graph.metrics import Metrics
+from graph.transport import CSRF_REFUSAL, bounded_websocket, forces_preflight
 from graph.ws import ConnectionGuard
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -136,6 +139,7 @@ class LedgerGraphQL(GraphQL[Context, None]):
     async def _serve_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         contexts: list[Context] = []
         token = _connection_contexts.set(contexts)
+        receive, send = bounded_websocket(receive, send, self.settings.ws_max_message_bytes)
         try:
             await super().__call__(scope, receive, send)
         finally:
@@ -199,6 +203,8 @@ class LedgerGraphQL(GraphQL[Context, None]):
             response: Response = self._error_response(
                 406, f"Acceptable media types: {GRAPHQL_RESPONSE_JSON}, {APPLICATION_JSON}"
             )
+        elif request.method == "GET" and not wants_ide and not forces_preflight(request.headers):
+            response = self._error_response(400, CSRF_REFUSAL, media_type or APPLICATION_JSON)
         else:
             media_type = media_type or APPLICATION_JSON
             try:

@@ -55,6 +55,15 @@ async def refused_without_sql(
     return body
 
 
+def aliased_logins(username: str, count: int) -> str:
+    """`count` aliased `login` fields for `username`, each with a different wrong password."""
+    return " ".join(
+        f'g{n}: login(input: {{username: "{username}", password: "Guess-{n}-passw0rd!"}}) '
+        "{ accessToken }"
+        for n in range(count)
+    )
+
+
 def nested(levels: Sequence[str], depth: int, leaf: str = "id") -> str:
     """`levels` repeated cyclically into a selection `depth` fields deep, ending at `leaf`."""
     names = [levels[i % len(levels)] for i in range(depth - 1)]
@@ -149,13 +158,11 @@ async def test_huge_first_past_the_cost_limit_still_hits_the_page_bound(
 async def test_aliased_login_brute_force_checks_at_most_five_passwords(
     database_url: str, tmp_path: Path
 ) -> None:
-    async with app_with(database_url, tmp_path, rate_limit_login="5/900") as (client, app):
+    # Root mutation fields raised to 20, so that the rate limit is what stops the guesses.
+    overrides = {"rate_limit_login": "5/900", "graphql_max_root_mutation_fields": 20}
+    async with app_with(database_url, tmp_path, **overrides) as (client, app):
         await register(client, "victim")
-        guesses = " ".join(
-            f'g{n}: login(input: {{username: "victim", password: "Guess-{n}-passw0rd!"}}) '
-            "{ accessToken }"
-            for n in range(20)
-        )
+        guesses = aliased_logins("victim", 20)
         codes = [code_of(await gql(client, f"mutation {{ {guesses} }}")) for _ in range(8)]
         rows = await audit_rows(app.state.database, action="LOGIN_FAILED")
         failed = [row for row in rows if (row["extra"] or {}).get("attempted_login") == "victim"]
@@ -167,6 +174,15 @@ async def test_aliased_login_brute_force_checks_at_most_five_passwords(
             f'login(input: {{username: "victim", password: "{STRONG_PASSWORD}"}}) {{ accessToken }}'
         )
         assert code_of(await gql(client, f"mutation {{ {right} }}")) == "RATE_LIMITED"
+
+
+async def test_twenty_aliased_logins_are_refused_whole_by_default(
+    client: httpx.AsyncClient, app: Starlette
+) -> None:
+    await register(client, "victim")
+    body = await refused_without_sql(client, app, f"mutation {{ {aliased_logins('victim', 20)} }}")
+    assert code_of(body) == "BAD_REQUEST"
+    assert body["errors"][0]["message"] == "20 root fields in one mutation. Allowed: 10"
 
 
 async def test_token_count_bomb_is_bad_request(client: httpx.AsyncClient, app: Starlette) -> None:
@@ -249,7 +265,9 @@ async def test_mutation_over_get_is_405_and_executes_nothing(
     client: httpx.AsyncClient, app: Starlette
 ) -> None:
     with count_statements(app.state.database.engine) as counter:
-        response = await client.get("/graphql", params={"query": REGISTER_EVE})
+        response = await client.get(
+            "/graphql", params={"query": REGISTER_EVE}, headers={"graphql-require-preflight": "1"}
+        )
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
     assert code_of(response.json()) == "BAD_REQUEST"

@@ -17,6 +17,7 @@ from tests.support.queries import graphql
 
 HEALTH = "query Health { health { status version database } }"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+PREFLIGHTED = {"graphql-require-preflight": "1"}
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 
@@ -44,13 +45,17 @@ async def test_request_id_is_echoed_when_sane_and_replaced_when_not(
 
 
 async def test_get_runs_queries(client: httpx.AsyncClient) -> None:
-    response = await client.get("/graphql", params={"query": "{ health { status } }"})
+    response = await client.get(
+        "/graphql", params={"query": "{ health { status } }"}, headers=PREFLIGHTED
+    )
     assert response.status_code == 200
     assert response.json()["data"] == {"health": {"status": "OK"}}
 
 
 async def test_mutation_over_get_is_405_with_allow_header(client: httpx.AsyncClient) -> None:
-    response = await client.get("/graphql", params={"query": "mutation { __typename }"})
+    response = await client.get(
+        "/graphql", params={"query": "mutation { __typename }"}, headers=PREFLIGHTED
+    )
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
     error = response.json()["errors"][0]

@@ -7,7 +7,8 @@ field costs `MUTATION_WEIGHT`. An operation over `GRAPHQL_MAX_COST` is refused w
 otherwise its cost is taken from the caller's budget (`GRAPHQL_COST_BUDGET` points per window, per
 user, per client address when anonymous), kept in each instance's memory: charging it costs no
 database round trip, and with N instances a caller may spend up to N budgets. An empty budget
-refuses with RATE_LIMITED. Every response says what the request cost in `extensions.cost`.
+refuses with RATE_LIMITED, subscriptions included. Every response says what the request cost
+in `extensions.cost`.
 
 Written here because Strawberry has no cost analysis and no maintained Python package fits.
 """
@@ -38,6 +39,7 @@ from graphql import (
 )
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from db.errors import AppError, BadRequest, RateLimited
 from db.rate_limits import Decision, Limit
@@ -147,9 +149,10 @@ class QueryCostExtension(SchemaExtension):
         try:
             await self._charge()
         except AppError as error:
-            self.execution_context.result = ExecutionResult(
-                data=None, errors=[GraphQLError(error.message, original_error=error)]
-            )
+            refusal = GraphQLError(error.message, original_error=error)
+            if self.execution_context.operation_type is StrawberryOperationType.SUBSCRIPTION:
+                raise refusal from None  # Strawberry's subscribe path ignores a pre-set result
+            self.execution_context.result = ExecutionResult(data=None, errors=[refusal])
         yield
 
     async def _charge(self) -> None:

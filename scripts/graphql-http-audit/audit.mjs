@@ -14,7 +14,15 @@ if (!url) {
   process.exit(2);
 }
 
-const audits = serverAudits({ url, fetchFn: fetch });
+// LedgerQL refuses a GET that a browser could send cross-site without a CORS preflight (CSRF
+// guard, SECURITY.md), so every audit request carries the header a real client sends.
+const preflightedFetch = (input, init = {}) => {
+  const headers = new Headers(init.headers);
+  headers.set('GraphQL-Require-Preflight', '1');
+  return fetch(input, { ...init, headers });
+};
+
+const audits = serverAudits({ url, fetchFn: preflightedFetch });
 let passed = 0;
 let failed = 0;
 
