@@ -15,8 +15,8 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed
-from websockets.typing import Subprotocol
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Origin, Subprotocol
 
 from graph.transport import CSRF_REFUSAL
 from tests.support.apps import app_with, code_of, refused_without_sql
@@ -243,3 +243,24 @@ def test_ledgerql_serve_bounds_websocket_messages(database_url: str, tmp_path: P
 
     with running_server(env, tmp_path / "serve.log") as (_, base):
         assert asyncio.run(oversized_init(base)) == 1009
+
+
+async def test_websocket_origin_is_checked_against_cors_origins(
+    database_url: str, tmp_path: Path
+) -> None:
+    origins = ["https://app.example.com"]
+    async with live_app(database_url, tmp_path, cors_origins=origins) as live:
+        user = await signed_in(live.http, "origin")
+        with pytest.raises(InvalidStatus) as refused:
+            async with ws_connect(
+                live.ws_url,
+                subprotocols=[Subprotocol(PROTOCOL)],
+                origin=Origin("https://evil.example"),
+            ):
+                pass
+        assert refused.value.response.status_code == 403
+        async with ws_connect(
+            live.ws_url, subprotocols=[Subprotocol(PROTOCOL)], origin=Origin(origins[0])
+        ) as ws:
+            await init(ws, bearer(user.access_token))
+            assert (await run(ws, "q", HEALTH))["data"] == {"health": {"status": "OK"}}
