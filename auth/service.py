@@ -222,6 +222,11 @@ class AuthService:
 
     async def authenticate(self, uow: UnitOfWork, access_token: str) -> Principal:
         """The caller behind an access token; UNAUTHENTICATED unless its session is live."""
+        principal, _ = await self.authenticate_user(uow, access_token)
+        return principal
+
+    async def authenticate_user(self, uow: UnitOfWork, access_token: str) -> tuple[Principal, User]:
+        """`authenticate`, also returning the user row it read (to prime the users loader)."""
         claims = self.tokens.verify(access_token, TokenType.ACCESS)
         async with uow.read() as session:
             found = await session_repo.with_user(session, claims.session_id)
@@ -233,10 +238,11 @@ class AuthService:
                 raise Unauthenticated("The session has ended.")
             user = found[1]
             permissions = await user_repo.permissions_of(session, user.id)
-        return Principal(
+        principal = Principal(
             user_id=user.id, session_id=claims.session_id, username=user.username,
             permissions=permissions, is_admin=user.is_admin,
         )  # fmt: skip
+        return principal, user
 
     async def logout(self, uow: UnitOfWork, principal: Principal, *, all_sessions: bool) -> int:
         """Revoke the current session, or every session of the user; returns how many."""

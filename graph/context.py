@@ -37,6 +37,7 @@ from db.models import AuditAction
 from db.rate_limits import Counters
 from db.session import Database, UnitOfWork
 from graph.metrics import Metrics
+from graph.users.loaders import UsersById
 from graph.ws import ConnectionGuard
 
 LoaderT = TypeVar("LoaderT")
@@ -191,7 +192,8 @@ class Context:
         if not scope.authenticated:
             token = self._credentials()
             if token is not None:
-                scope.principal = await self.auth.authenticate(scope.uow, token)
+                scope.principal, user = await self.auth.authenticate_user(scope.uow, token)
+                scope.loaders.get(UsersById).prime(user.id, user)  # `me` costs no statement
                 scope.uow.actor_id = scope.principal.user_id
                 self.request_info.user_id = str(scope.principal.user_id)
             scope.authenticated = True

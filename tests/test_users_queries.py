@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from db.session import Database
 from tests.support.identity import (
@@ -17,6 +18,7 @@ from tests.support.identity import (
     signed_in,
     signed_in_with_role,
 )
+from tests.support.queries import count_statements
 
 USER = "query($id: ID!) { user(id: $id) { id username email } }"
 NODE = "query($id: ID!) { node(id: $id) { __typename ... on User { username } } }"
@@ -256,3 +258,14 @@ async def test_other_users_sessions_need_sessions_read(
     data = await ok(client, NODE_SESSIONS, {"id": alice.global_id}, support.access_token)
     assert data == {"node": {"sessions": []}}
     assert alice.access_token  # alice's own session is still live and unaffected
+
+
+async def test_me_reads_only_what_authentication_needs(
+    client: httpx.AsyncClient, app: Starlette
+) -> None:
+    """The user row read to authenticate primes the users loader: `me` adds no statement."""
+    user = await signed_in(client, "frugal")
+    with count_statements(app.state.database.engine) as counter:
+        body = await gql(client, "{ me { id email username } }", token=user.access_token)
+    assert body["data"]["me"] == {"id": user.global_id, "email": user.email, "username": "frugal"}
+    assert counter.count == 2, counter.statements  # the session with its user; the permissions
