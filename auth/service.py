@@ -229,15 +229,12 @@ class AuthService:
         """`authenticate`, also returning the user row it read (to prime the users loader)."""
         claims = self.tokens.verify(access_token, TokenType.ACCESS)
         async with uow.read() as session:
-            found = await session_repo.with_user(session, claims.session_id)
-            if (
-                found is None
-                or found[1].id != claims.user_id
-                or not session_usable(*found, utcnow())
-            ):
+            found = await session_repo.with_user_and_permissions(session, claims.session_id)
+            if found is None:
                 raise Unauthenticated("The session has ended.")
-            user = found[1]
-            permissions = await user_repo.permissions_of(session, user.id)
+            auth_session, user, permissions = found
+            if user.id != claims.user_id or not session_usable(auth_session, user, utcnow()):
+                raise Unauthenticated("The session has ended.")
         principal = Principal(
             user_id=user.id, session_id=claims.session_id, username=user.username,
             permissions=permissions, is_admin=user.is_admin,

@@ -268,4 +268,4 @@ async def test_me_reads_only_what_authentication_needs(
     with count_statements(app.state.database.engine) as counter:
         body = await gql(client, "{ me { id email username } }", token=user.access_token)
     assert body["data"]["me"] == {"id": user.global_id, "email": user.email, "username": "frugal"}
-    assert counter.count == 2, counter.statements  # the session with its user; the permissions
+    assert counter.count == 1, counter.statements  # the session with its user and permissions

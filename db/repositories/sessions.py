@@ -7,19 +7,20 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import AuthSession, User
+from db.models import AuthSession, Permission, RolePermission, User, UserRole
 from db.repositories.scope import Viewer
 
 READ_ALL_SESSIONS = "sessions:read"
+PERMISSION_SEPARATOR = ","  # permission names are `resource:action`, never with a comma
 
 
 async def with_user(
     session: AsyncSession, session_id: uuid.UUID
 ) -> tuple[AuthSession, User] | None:
-    """A session and its (live) user, for authenticating a token."""
+    """A session and its (live) user."""
     statement = (
         select(AuthSession, User)
         .join(User, User.id == AuthSession.user_id)
@@ -27,6 +28,29 @@ async def with_user(
     )
     row = (await session.execute(statement)).first()
     return (row[0], row[1]) if row else None
+
+
+async def with_user_and_permissions(
+    session: AsyncSession, session_id: uuid.UUID
+) -> tuple[AuthSession, User, frozenset[str]] | None:
+    """A session, its (live) user and the user's permissions: one statement per request."""
+    permissions = (
+        select(func.aggregate_strings(Permission.name, PERMISSION_SEPARATOR))
+        .join(RolePermission, RolePermission.permission_id == Permission.id)
+        .join(UserRole, UserRole.role_id == RolePermission.role_id)
+        .where(UserRole.user_id == User.id)
+        .scalar_subquery()
+    )
+    statement = (
+        select(AuthSession, User, permissions)
+        .join(User, User.id == AuthSession.user_id)
+        .where(AuthSession.id == session_id)
+    )
+    row = (await session.execute(statement)).first()
+    if row is None:
+        return None
+    names = frozenset(row[2].split(PERMISSION_SEPARATOR)) if row[2] else frozenset()
+    return row[0], row[1], names
 
 
 async def get(

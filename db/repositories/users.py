@@ -14,7 +14,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.base import INCLUDE_DELETED
-from db.models import ADMIN_ROLE, Permission, Role, RolePermission, User, UserRole
+from db.models import ADMIN_ROLE, Role, User, UserRole
 from db.repositories.pages import Page, keyset_page
 from db.repositories.scope import Viewer
 
@@ -179,18 +179,6 @@ async def roles_of(
     for user_id, role in await session.execute(statement):
         grouped[user_id].append(role)
     return grouped
-
-
-async def permissions_of(session: AsyncSession, user_id: uuid.UUID) -> frozenset[str]:
-    """Every permission a user holds through their live roles."""
-    statement = (
-        select(Permission.name)
-        .join(RolePermission, RolePermission.permission_id == Permission.id)
-        .join(UserRole, UserRole.role_id == RolePermission.role_id)
-        .where(UserRole.user_id == user_id)
-        .distinct()
-    )
-    return frozenset((await session.execute(statement)).scalars())
 
 
 async def active_admin_ids(session: AsyncSession) -> set[uuid.UUID]:
