@@ -22,7 +22,7 @@ EVENTS = "subscription { auditEvents(filter: {action: UPDATE}) { sequence create
 UPDATE = "mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { errors { code } } }"
 
 
-async def _subscriber(url: str, token: str, ready: asyncio.Event) -> ClientConnection:
+async def _subscriber(url: str, token: str) -> ClientConnection:
     ws = await connect(url, subprotocols=["graphql-transport-ws"], max_queue=None)  # type: ignore[list-item]
     await ws.send(
         json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
@@ -60,11 +60,10 @@ async def delivery(
 ) -> dict[str, Any]:
     """Open `subscribers` sockets, produce `events` at `rate`/s; delivery percentiles in ms."""
     url = base.replace("http://", "ws://") + "/graphql"
-    ready = asyncio.Event()
     sockets: list[ClientConnection] = []
     for start in range(0, subscribers, 50):  # connect in waves: no handshake storm
         batch = min(50, subscribers - start)
-        sockets += await asyncio.gather(*(_subscriber(url, token, ready) for _ in range(batch)))
+        sockets += await asyncio.gather(*(_subscriber(url, token) for _ in range(batch)))
     await asyncio.sleep(1.0)  # subscriptions have no acknowledgement; let them settle
     delays: list[float] = []
     collectors = [asyncio.create_task(_collect(ws, events, delays)) for ws in sockets]
