@@ -228,6 +228,7 @@ class Suite:
                 requests.append(graphql_request(W5, variables, user.headers))
         consistent_before, money_before, transfers_before = await ledger_state(database_url)
         runs = await self.saturate(requests, connections=16, id_replacement=True)
+        await asyncio.sleep(3)  # let transfers still in flight when autocannon stopped commit
         consistent, money, transfers = await ledger_state(database_url)
         answered = sum(run["ok"] for run in [self.warmup, *runs])
         exact = consistent_before and consistent and money == money_before
