@@ -49,8 +49,8 @@ query {
 """
 MAX_DASHBOARD_STATEMENTS = 13
 """An upper bound (measured 12 / 11 before authentication became one statement): the session
-with its user and permissions, admin flag, holder by user, accounts, holders by id, first transaction pages,
-cards, transaction counts, [transfers,] then the audit READ rows (chain head, insert, head)."""
+with its user and permissions, admin flag, holder by user, accounts, holders by id, first
+transaction pages, cards, transaction counts, [transfers,] then the audit READ rows."""
 TRANSACTIONS = """
 query($id: ID!, $first: Int, $after: String, $filter: TransactionFilter) {
   account(id: $id) {
