@@ -23,9 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import secrets
-import socket
 import sys
 import tempfile
 import time
@@ -44,6 +41,8 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import ledgerql_serve, server_env  # noqa: E402
+from bench.common import serving as run_server  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from db.migrations import upgrade_to_head_async  # noqa: E402
 from db.session import Database  # noqa: E402
@@ -76,52 +75,12 @@ class Result:
     seconds: float
 
 
-def free_port() -> int:
-    """A TCP port that is free right now on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @asynccontextmanager
 async def serving(database_url: str, workdir: Path, workers: int) -> AsyncIterator[str]:
     """Run `ledgerql serve` on the migrated database until the block exits; yields host:port."""
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
-    env.update(
-        APP_ENV="test", DATABASE_URL=database_url, MIGRATE_ON_START="false",
-        JWT_SECRET=secrets.token_urlsafe(48), DEV_SECRET_FILE=str(workdir / "secret"),
-        LOG_LEVEL="WARNING", LOG_FORMAT="json", BCRYPT_ROUNDS="4",
-        SQLITE_BUSY_TIMEOUT_MS="60000", GRAPHQL_COST_BUDGET="1000000000/1",
-        RATE_LIMIT_LOGIN="1000000/1", RATE_LIMIT_REGISTER="1000000/1",
-    )  # fmt: skip
-    log_path = workdir / "server.log"
-    with log_path.open("w") as log:
-        server = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "graph.cli", "serve", "--port", str(port),
-            "--workers", str(workers),
-            cwd=ROOT, env=env, stdout=log, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        async with httpx.AsyncClient() as probe:
-            for _ in range(300):
-                if server.returncode is not None:
-                    raise SystemExit(f"server exited early:\n{log_path.read_text()[-2000:]}")
-                try:
-                    if (await probe.get(f"http://127.0.0.1:{port}/health/live")).is_success:
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
-            else:
-                raise SystemExit("server did not start")
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        try:
-            await asyncio.wait_for(server.wait(), timeout=30)
-        except TimeoutError:
-            server.kill()
-            await server.wait()
+    env = server_env(database_url, workdir, LOG_LEVEL="WARNING", BCRYPT_ROUNDS="4")
+    async with run_server(ledgerql_serve(workers), env, workdir / "server.log") as base:
+        yield base.removeprefix("http://")
 
 
 @dataclass(frozen=True)

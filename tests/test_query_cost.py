@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-from asgi_lifespan import LifespanManager
 
-from graph.app import create_app
-from tests.conftest import make_settings
+from tests.support.apps import app_with
 from tests.support.audit import audit_rows
 from tests.support.identity import gql, signed_in
 
 ACCOUNTS = "query($n: Int) { me { accounts(first: $n) { edges { node { id } } } } }"
-
-
-@asynccontextmanager
-async def client_with(
-    database_url: str, tmp_path: Path, **overrides: Any
-) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
-    """An in-process client of an app with the given cost settings, and the app."""
-    app = create_app(make_settings(database_url, tmp_path, **overrides))
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            yield client, app
 
 
 def cost_of(body: dict[str, Any]) -> dict[str, Any]:
@@ -39,7 +23,7 @@ def cost_of(body: dict[str, Any]) -> dict[str, Any]:
 async def test_costs_count_objects_multiply_pages_and_weigh_mutations(
     database_url: str, tmp_path: Path
 ) -> None:
-    async with client_with(database_url, tmp_path) as (client, _):
+    async with app_with(database_url, tmp_path) as (client, _):
         user = await signed_in(client, "ann")
         token = user.access_token
         assert cost_of(await gql(client, "{ me { id username } }", token=token))["requested"] == 1
@@ -65,7 +49,7 @@ async def test_costs_count_objects_multiply_pages_and_weigh_mutations(
 async def test_an_operation_over_the_maximum_is_refused_before_it_runs(
     database_url: str, tmp_path: Path
 ) -> None:
-    async with client_with(database_url, tmp_path, graphql_max_cost=50) as (client, app):
+    async with app_with(database_url, tmp_path, graphql_max_cost=50) as (client, app):
         user = await signed_in(client, "ann")
         body = await gql(client, ACCOUNTS, {"n": 100}, token=user.access_token)
         error = body["errors"][0]
@@ -87,7 +71,7 @@ async def test_the_budget_is_charged_per_user_and_refuses_with_429_when_spent(
 ) -> None:
     ann = await signed_in(client, "ann")  # signed in on an app without a budget
     bob = await signed_in(client, "bob")
-    async with client_with(database_url, tmp_path, graphql_cost_budget="30/3600") as (budgeted, _):
+    async with app_with(database_url, tmp_path, graphql_cost_budget="30/3600") as (budgeted, _):
         first = await gql(budgeted, ACCOUNTS, {"n": 10}, token=ann.access_token)
         assert "errors" not in first, first
         assert cost_of(first)["remaining"] == 8
@@ -107,7 +91,7 @@ async def test_the_budget_is_charged_per_user_and_refuses_with_429_when_spent(
 
 
 async def test_anonymous_callers_are_budgeted_by_address(database_url: str, tmp_path: Path) -> None:
-    async with client_with(database_url, tmp_path, graphql_cost_budget="2/3600") as (client, _):
+    async with app_with(database_url, tmp_path, graphql_cost_budget="2/3600") as (client, _):
         query = "{ health { status } }"
         assert "errors" not in await gql(client, query)
         assert "errors" not in await gql(client, query)
