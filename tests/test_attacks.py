@@ -12,7 +12,7 @@ import pytest
 from starlette.applications import Starlette
 
 from core.settings import AppEnv
-from graph.users.loaders import UsersById
+from graph.users.loaders import RolesByUser
 from tests.support.apps import app_with, code_of, refused_without_sql
 from tests.support.audit import audit_rows
 from tests.support.banking import create_holder, open_account
@@ -274,12 +274,12 @@ async def test_unexpected_resolver_errors_leak_nothing(
 ) -> None:
     user = await signed_in(client, "ann")
 
-    async def explode(self: UsersById, ids: Sequence[Any]) -> list[Any]:
+    async def explode(self: RolesByUser, ids: Sequence[Any]) -> list[Any]:
         raise RuntimeError("secret detail SELECT password_hash FROM users")
 
-    monkeypatch.setattr(UsersById, "batch_load_fn", explode)
+    monkeypatch.setattr(RolesByUser, "batch_load_fn", explode)
     response = await client.post(
-        "/graphql", json={"query": "{ me { id username } }"}, headers=user.headers
+        "/graphql", json={"query": "{ me { id roles { name } } }"}, headers=user.headers
     )
     error = response.json()["errors"][0]
     assert error["extensions"]["code"] == "INTERNAL"
