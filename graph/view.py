@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any, cast
 
+import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
@@ -135,6 +136,18 @@ class LedgerGraphQL(GraphQL[Context, None]):
         self.auth = auth
         self.rate_limits = rate_limits
         self.cost_budgets = cost_budgets
+
+    def encode_json(self, data: object) -> str:
+        """Responses and WebSocket messages through orjson: the same compact JSON, faster.
+
+        A str, not bytes: Strawberry sends bytes over WebSocket as binary frames, which
+        graphql-transport-ws clients refuse. Request bodies keep the standard library's decoder,
+        whose integers are exact at any size.
+        """
+        try:
+            return orjson.dumps(data).decode()
+        except TypeError:  # an integer beyond 64 bits: only the standard library encodes it
+            return json.dumps(data, separators=(",", ":"))
 
     async def _serve_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         contexts: list[Context] = []

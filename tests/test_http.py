@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
@@ -12,6 +14,7 @@ from asgi_lifespan import LifespanManager
 
 from core.settings import AppEnv, Settings
 from graph.app import create_app
+from graph.view import LedgerGraphQL
 from tests.conftest import make_settings
 from tests.support.queries import graphql
 
@@ -316,3 +319,13 @@ async def test_parsed_and_validated_documents_are_cached(
     assert parse.cache_info().hits == parse_hits + 1
     assert validate.cache_info().hits == validate_hits + 1
     assert parse.cache_info().maxsize == settings.graphql_cache_size
+
+
+def test_responses_are_compact_json_and_huge_integers_still_encode() -> None:
+    encode = LedgerGraphQL.encode_json
+    document = {"data": {"me": {"name": "Zoë", "amount": 12, "tags": [True, None, 1.5]}}}
+    encoded = encode(cast(LedgerGraphQL, None), document)
+    assert isinstance(encoded, str)  # text frames over WebSocket, not binary
+    assert encoded == json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+    huge = {"value": 2**70}  # beyond orjson's 64-bit integers: the standard library takes over
+    assert json.loads(encode(cast(LedgerGraphQL, None), huge)) == huge

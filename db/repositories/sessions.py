@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import AuthSession, Permission, RolePermission, User, UserRole
@@ -30,23 +30,28 @@ async def with_user(
     return (row[0], row[1]) if row else None
 
 
+_PERMISSION_NAMES = (
+    select(func.aggregate_strings(Permission.name, PERMISSION_SEPARATOR))
+    .join(RolePermission, RolePermission.permission_id == Permission.id)
+    .join(UserRole, UserRole.role_id == RolePermission.role_id)
+    .where(UserRole.user_id == User.id)
+    .scalar_subquery()
+)
+# Built once: this runs on every authenticated request, and SQLAlchemy memoizes a statement
+# object's cache key, so only the session id changes between executions.
+_SESSION_USER_PERMISSIONS = (
+    select(AuthSession, User, _PERMISSION_NAMES)
+    .join(User, User.id == AuthSession.user_id)
+    .where(AuthSession.id == bindparam("session_id"))
+)
+
+
 async def with_user_and_permissions(
     session: AsyncSession, session_id: uuid.UUID
 ) -> tuple[AuthSession, User, frozenset[str]] | None:
     """A session, its (live) user and the user's permissions: one statement per request."""
-    permissions = (
-        select(func.aggregate_strings(Permission.name, PERMISSION_SEPARATOR))
-        .join(RolePermission, RolePermission.permission_id == Permission.id)
-        .join(UserRole, UserRole.role_id == RolePermission.role_id)
-        .where(UserRole.user_id == User.id)
-        .scalar_subquery()
-    )
-    statement = (
-        select(AuthSession, User, permissions)
-        .join(User, User.id == AuthSession.user_id)
-        .where(AuthSession.id == session_id)
-    )
-    row = (await session.execute(statement)).first()
+    result = await session.execute(_SESSION_USER_PERMISSIONS, {"session_id": session_id})
+    row = result.first()
     if row is None:
         return None
     names = frozenset(row[2].split(PERMISSION_SEPARATOR)) if row[2] else frozenset()
