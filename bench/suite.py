@@ -19,6 +19,7 @@ checks/s on every core, raw transfer writes (bench/raw_floors.py). Every respons
 
     ./dev bench                                # both backends
     .venv/bin/python bench/suite.py --backend sqlite --runs 1 --seconds 5
+    .venv/bin/python bench/suite.py --backend sqlite --only w1 w4     # some workloads only
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ W3 = (
     "query($id: ID!) { account(id: $id) { transactions(first: 100) { edges { node { "
     "amount { amount } type createdAt } } } } }"
 )
+WORKLOADS = ["w1", "w2", "w3", "w4", "w5", "seed004", "w6"]
 W5 = "mutation($i: TransferInput!) { transfer(input: $i) { transfer { id } errors { code } } }"
 
 
@@ -308,18 +310,23 @@ async def measure(backend: str, database_url: str, workdir: Path, args: argparse
     async with serving(ledgerql_serve(2), env, workdir / "server.log") as base:
         users = await sign_in_demo_users(base)
         suite = Suite(base, users, args.runs, args.seconds)
-        await suite.w1()
-        async with serving(floor_argv, floor_env, workdir / "floor.log") as floor:
-            await suite.w2(floor)
-        await suite.w3()
-        await suite.w4()
-        await suite.w5(database_url)
-        await suite.seed_004()
+        chosen = set(args.only)
+        if "w1" in chosen:
+            await suite.w1()
+        if "w2" in chosen:
+            async with serving(floor_argv, floor_env, workdir / "floor.log") as floor:
+                await suite.w2(floor)
+        steps = {"w3": suite.w3, "w4": suite.w4, "w5": lambda: suite.w5(database_url),
+                 "seed004": suite.seed_004}  # fmt: skip
+        for name, step in steps.items():
+            if name in chosen:
+                await step()
         rows = suite.rows
-    workers = 1 if backend == "sqlite" else 2
-    async with serving(ledgerql_serve(workers), env, workdir / "server-w6.log") as base:
-        users = await sign_in_demo_users(base, count=1)
-        rows.append(await w6(base, users[0].token, args.runs))
+    if "w6" in chosen:
+        workers = 1 if backend == "sqlite" else 2
+        async with serving(ledgerql_serve(workers), env, workdir / "server-w6.log") as base:
+            users = await sign_in_demo_users(base, count=1)
+            rows.append(await w6(base, users[0].token, args.runs))
     print_table(f"{backend} ({time.perf_counter() - started:.0f} s)", rows)
 
 
@@ -329,6 +336,9 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (median)")
     parser.add_argument("--seconds", type=float, default=8, help="length of each run")
+    parser.add_argument(
+        "--only", nargs="+", choices=WORKLOADS, default=WORKLOADS, help="run only these workloads"
+    )
     args = parser.parse_args()
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     for backend in backends:

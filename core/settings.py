@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     refresh_token_ttl_seconds: int = Field(default=604_800, ge=3600, le=7_776_000)
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
     password_hash_concurrency: int = Field(default=2, ge=1, le=64)
+    password_hash_niceness: int = Field(default=10, ge=0, le=19)
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_lockout_seconds: int = Field(default=900, ge=1, le=86_400)
     audit_reads: AuditReads = AuditReads.SENSITIVE

@@ -70,7 +70,9 @@ async def metrics_endpoint(request: Request) -> Response:
 
 def build_auth_service(settings: Settings) -> AuthService:
     """The identity service with its password hasher and token keys."""
-    hasher = PasswordHasher(settings.bcrypt_rounds, settings.password_hash_concurrency)
+    hasher = PasswordHasher(
+        settings.bcrypt_rounds, settings.password_hash_concurrency, settings.password_hash_niceness
+    )
     return AuthService(settings, hasher, TokenService(settings))
 
 
@@ -116,6 +118,7 @@ def create_app(
         finally:
             await database.events.stop()
             await database.dispose()
+            auth.hasher.close()
             log.info("shutdown_complete")
 
     routes: list[BaseRoute] = [

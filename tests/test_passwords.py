@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 import time
 
@@ -70,3 +72,24 @@ async def test_passwords_beyond_72_bytes_are_refused_not_truncated() -> None:
 def test_cheap_hashing_is_refused_outside_tests(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="BCRYPT_ROUNDS below 12"):
         Settings(_env_file=None, bcrypt_rounds=4, app_env="local")  # type: ignore[call-arg]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread priorities are a Linux feature")
+async def test_hashing_threads_run_at_a_lower_priority_than_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[int] = []
+
+    def recording_hashpw(password: bytes, salt: bytes) -> bytes:
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return b"$2b$04$" + b"x" * 53
+
+    monkeypatch.setattr(passwords.bcrypt, "hashpw", recording_hashpw)
+    loop_priority = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    hasher = PasswordHasher(rounds=4, concurrency=2, niceness=5)
+    try:
+        await asyncio.gather(*(hasher.hash("Corr3ct-Horse!Battery") for _ in range(4)))
+    finally:
+        hasher.close()
+    assert seen == [min(loop_priority + 5, 19)] * 4
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == loop_priority
