@@ -23,6 +23,7 @@ from db.services import money as money_service
 from db.session import Database
 from tests.support.audit import last_sequence, rows_after
 from tests.support.banking import (
+    ACCOUNT,
     create_holder,
     key,
     move,
@@ -358,3 +359,33 @@ async def test_holder_account_transaction_and_transfer_links_resolve(
         {"currency": "USD", "formatted": "10.00"}, {"currency": "JPY", "formatted": "1234"},
         {"currency": "KWD", "formatted": "1.234"}, {"currency": "USD", "formatted": "2.34"},
     ]  # fmt: skip
+
+
+async def test_money_movements_answer_from_the_rows_they_wrote_and_replays_read_them_back(
+    client: httpx.AsyncClient, app: Starlette
+) -> None:
+    user = await signed_in(client, "wes")
+    await create_holder(client, user)
+    a, b = await open_account(client, user), await open_account(client, user)
+    with count_statements(app.state.database.engine) as counter:
+        deposited = await move(client, user, "deposit", a, 5_000, idempotency_key="dep-1")
+    selects = [s for s in counter.statements if s.lstrip().upper().startswith("SELECT")]
+    assert not [s for s in selects if "FROM transactions" in s], selects
+    with count_statements(app.state.database.engine) as counter:
+        moved = await transfer(client, user, a, b, 1_200, idempotency_key="move-1")
+    fresh_reads = [s for s in counter.statements if s.lstrip().upper().startswith("SELECT")]
+    assert not [s for s in fresh_reads if "FROM transfers" in s], fresh_reads
+    assert len([s for s in fresh_reads if "FROM accounts" in s]) == 1, fresh_reads  # the lock
+    with count_statements(app.state.database.engine) as counter:
+        replayed = await transfer(client, user, a, b, 1_200, idempotency_key="move-1")
+    assert any("FROM transfers" in s for s in counter.statements)  # nothing written: read back
+    assert replayed == moved
+    now_a = await ok(client, ACCOUNT, {"id": a}, user)
+    now_b = await ok(client, ACCOUNT, {"id": b}, user)
+    assert moved["fromAccount"] == now_a["account"]
+    assert moved["toAccount"] == now_b["account"]
+    assert moved["fromAccount"]["balance"]["amount"] == 3_800
+    assert deposited["account"]["balance"]["amount"] == 5_000
+    assert deposited["transaction"]["balanceAfter"]["amount"] == 5_000
+    assert moved["transfer"]["fromAccount"] == {"id": a}
+    assert moved["transfer"]["toAccount"] == {"id": b}

@@ -62,6 +62,8 @@ class Movement:
 
     transaction_id: uuid.UUID
     account_id: uuid.UUID
+    written: tuple[LedgerTransaction, Account] | None = None
+    """The line and account as committed; None when the key replayed an earlier movement."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,8 @@ class TransferOutcome:
     transfer_id: uuid.UUID
     from_account_id: uuid.UUID
     to_account_id: uuid.UUID
+    written: tuple[Transfer, Account, Account] | None = None
+    """The transfer and both accounts as committed; None when the key replayed a transfer."""
 
 
 def _fingerprint(operation: str, **request: Any) -> str:
@@ -210,7 +214,7 @@ async def deposit_or_withdraw(
     except IntegrityError as error:
         _raise_if_key_race(error)
         raise
-    return Movement(line.id, account_id)
+    return Movement(line.id, account_id, written=(line, account))
 
 
 async def transfer(
@@ -267,4 +271,6 @@ async def transfer(
     except IntegrityError as error:
         _raise_if_key_race(error)
         raise
-    return TransferOutcome(moved.id, from_account_id, to_account_id)
+    return TransferOutcome(
+        moved.id, from_account_id, to_account_id, written=(moved, source, target)
+    )

@@ -11,7 +11,7 @@ from datetime import date
 
 import strawberry
 
-from db.models import Account, AccountStatus, Card, CardStatus, TransactionType
+from db.models import Account, AccountStatus, Card, CardStatus, LedgerTransaction, TransactionType
 from db.repositories import ledger as ledger_repo
 from db.services import accounts as account_service
 from db.services import cards as card_service
@@ -151,6 +151,13 @@ class IssueCardPayload:
     errors: list[UserError]
 
 
+def _prime_accounts(info: Info, *accounts: Account) -> None:
+    """Serve rows a write just committed, for accounts the caller owns, without a re-read."""
+    loader = info.context.loaders.get(AccountsById)
+    for account in accounts:
+        loader.prime(account.id, account)
+
+
 async def _account_view(info: Info, account_id: uuid.UUID) -> AccountNode | None:
     row = await info.context.loaders.get(AccountsById).load(account_id)
     return AccountNode.from_model(row) if row is not None else None
@@ -203,10 +210,14 @@ async def _movement(
     moved, errors = await attempt(info.context, work())
     if moved is None:
         return MoneyMovementPayload(transaction=None, account=None, errors=errors)
-    found = await info.context.uow.query(
-        ledger_repo.transactions_by_ids, principal, [moved.transaction_id]
-    )
-    line = found.get(moved.transaction_id)
+    if moved.written is not None:  # the caller's own account, just written: nothing to re-read
+        line: LedgerTransaction | None = moved.written[0]
+        _prime_accounts(info, moved.written[1])
+    else:
+        found = await info.context.uow.query(
+            ledger_repo.transactions_by_ids, principal, [moved.transaction_id]
+        )
+        line = found.get(moved.transaction_id)
     return MoneyMovementPayload(
         transaction=TransactionNode.from_model(line) if line is not None else None,
         account=await _account_view(info, moved.account_id),
@@ -309,6 +320,10 @@ class BankingMutations:
         moved, errors = await attempt(info.context, work())
         if moved is None:
             return TransferPayload(transfer=None, from_account=None, to_account=None, errors=errors)
+        if moved.written is not None:  # the caller's own accounts, just written: no re-read
+            written_transfer, *accounts = moved.written
+            info.context.loaders.get(TransfersById).prime(written_transfer.id, written_transfer)
+            _prime_accounts(info, *accounts)
         row = await info.context.loaders.get(TransfersById).load(moved.transfer_id)
         return TransferPayload(
             transfer=TransferNode.from_model(row) if row is not None else None,
