@@ -13,11 +13,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from websockets.asyncio.client import ClientConnection
 
+from db.audit import events
+from db.models.audit import AuditLog
 from tests.support.identity import (
     SignedIn,
     gql,
@@ -538,3 +540,19 @@ async def test_a_connection_holds_at_most_ws_max_subscriptions(
             await renamed(live, dora, "Dora Two")
             expected = {f"s{n}": update for n in range(1, cap)} | {"again": update}
             assert await _events_by_operation(ws, cap, after) == expected
+
+
+async def test_a_subscriber_gets_rows_in_order_then_too_slow_once_its_queue_overflowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(events, "SUBSCRIBER_QUEUE_SIZE", 3)
+    subscription = events.Subscription()
+    waiting = asyncio.create_task(subscription.next())
+    await asyncio.sleep(0)
+    assert not waiting.done()  # nothing committed yet: it waits
+    rows = [cast(AuditLog, f"row-{n}") for n in range(5)]
+    for row in rows:  # the fifth does not fit: dropped, and the subscriber is marked
+        subscription.offer(row)
+    assert await waiting == "row-0"
+    with pytest.raises(events.SubscriberTooSlow):
+        await subscription.next()
