@@ -228,8 +228,8 @@ class AuthService:
     async def authenticate_user(self, uow: UnitOfWork, access_token: str) -> tuple[Principal, User]:
         """`authenticate`, also returning the user row it read (to prime the users loader)."""
         claims = self.tokens.verify(access_token, TokenType.ACCESS)
-        async with uow.read() as session:
-            found = await session_repo.with_user_and_permissions(session, claims.session_id)
+        async with uow.connection() as connection:
+            found = await session_repo.caller(connection, claims.session_id)
             if found is None:
                 raise Unauthenticated("The session has ended.")
             auth_session, user, permissions = found

@@ -23,6 +23,7 @@ from sqlalchemy import event, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -211,6 +212,17 @@ class UnitOfWork:
                 self._reader.info[ACTOR_KEY] = self.actor_id
             with _pool_exhaustion_is_unavailable():
                 yield self._reader
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection of its own for a Core read outside the operation's snapshot.
+
+        For authentication, which runs on every request: it needs no ORM session, and the
+        operation's snapshot is only opened if the operation reads anything else.
+        """
+        with _pool_exhaustion_is_unavailable():
+            async with self._database.engine.connect() as connection:
+                yield connection
 
     async def query(
         self,

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from db.models import AuthSession, Permission, RolePermission, User, UserRole
+from db.base import columns_of, loaded_instance
+from db.models import AuthSession, Permission, Role, RolePermission, User, UserRole
 from db.repositories.scope import Viewer
 
 READ_ALL_SESSIONS = "sessions:read"
@@ -30,32 +31,58 @@ async def with_user(
     return (row[0], row[1]) if row else None
 
 
+_sessions, _users = AuthSession.__table__, User.__table__
 _PERMISSION_NAMES = (
-    select(func.aggregate_strings(Permission.name, PERMISSION_SEPARATOR))
-    .join(RolePermission, RolePermission.permission_id == Permission.id)
-    .join(UserRole, UserRole.role_id == RolePermission.role_id)
-    .where(UserRole.user_id == User.id)
+    select(func.aggregate_strings(Permission.__table__.c.name, PERMISSION_SEPARATOR))
+    .select_from(
+        Permission.__table__.join(
+            RolePermission.__table__,
+            RolePermission.__table__.c.permission_id == Permission.__table__.c.id,
+        )
+        .join(Role.__table__, Role.__table__.c.id == RolePermission.__table__.c.role_id)
+        .join(UserRole.__table__, UserRole.__table__.c.role_id == Role.__table__.c.id)
+    )
+    .where(
+        UserRole.__table__.c.user_id == _users.c.id,
+        Permission.__table__.c.deleted_at.is_(None),
+        RolePermission.__table__.c.deleted_at.is_(None),
+        Role.__table__.c.deleted_at.is_(None),
+        UserRole.__table__.c.deleted_at.is_(None),
+    )
     .scalar_subquery()
 )
-# Built once: this runs on every authenticated request, and SQLAlchemy memoizes a statement
-# object's cache key, so only the session id changes between executions.
-_SESSION_USER_PERMISSIONS = (
-    select(AuthSession, User, _PERMISSION_NAMES)
-    .join(User, User.id == AuthSession.user_id)
-    .where(AuthSession.id == bindparam("session_id"))
+_SESSION_COLUMNS = columns_of(AuthSession)
+_USER_COLUMNS = columns_of(User)
+# A Core statement built once: it runs on every authenticated request, so it skips the ORM's
+# per-execution work (the soft-delete criteria are spelled out instead) and SQLAlchemy reuses
+# its memoized cache key.
+_CALLER = (
+    select(
+        *[column.label(f"s_{key}") for key, column in _SESSION_COLUMNS.items()],
+        *[column.label(f"u_{key}") for key, column in _USER_COLUMNS.items()],
+        _PERMISSION_NAMES.label("permission_names"),
+    )
+    .select_from(_sessions.join(_users, _users.c.id == _sessions.c.user_id))
+    .where(
+        _sessions.c.id == bindparam("session_id"),
+        _sessions.c.deleted_at.is_(None),
+        _users.c.deleted_at.is_(None),
+    )
 )
 
 
-async def with_user_and_permissions(
-    session: AsyncSession, session_id: uuid.UUID
+async def caller(
+    connection: AsyncConnection, session_id: uuid.UUID
 ) -> tuple[AuthSession, User, frozenset[str]] | None:
-    """A session, its (live) user and the user's permissions: one statement per request."""
-    result = await session.execute(_SESSION_USER_PERMISSIONS, {"session_id": session_id})
-    row = result.first()
+    """A session, its (live) user and the user's permissions: one Core statement per request."""
+    row = (await connection.execute(_CALLER, {"session_id": session_id})).mappings().first()
     if row is None:
         return None
-    names = frozenset(row[2].split(PERMISSION_SEPARATOR)) if row[2] else frozenset()
-    return row[0], row[1], names
+    session = loaded_instance(AuthSession, {key: row[f"s_{key}"] for key in _SESSION_COLUMNS})
+    user = loaded_instance(User, {key: row[f"u_{key}"] for key in _USER_COLUMNS})
+    names = row["permission_names"]
+    permissions = frozenset(names.split(PERMISSION_SEPARATOR)) if names else frozenset()
+    return session, user, permissions
 
 
 async def get(
