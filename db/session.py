@@ -47,6 +47,7 @@ ParamsT = ParamSpec("ParamsT")
 ResultT = TypeVar("ResultT")
 
 SQLITE_BEGIN_IMMEDIATE = "ledgerql_sqlite_begin_immediate"
+SQLITE_NO_TRANSACTION = "ledgerql_sqlite_no_transaction"
 """Custom execution option: start SQLite transactions with BEGIN IMMEDIATE (write intent)."""
 
 
@@ -87,7 +88,10 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        immediate = connection.get_execution_options().get(SQLITE_BEGIN_IMMEDIATE, False)
+        options = connection.get_execution_options()
+        if options.get(SQLITE_NO_TRANSACTION, False):
+            return  # one statement: SQLite runs it atomically on its own
+        immediate = options.get(SQLITE_BEGIN_IMMEDIATE, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
@@ -103,6 +107,14 @@ class Database:
         else:
             read_options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
             write_options = {"isolation_level": "READ COMMITTED"}
+        # Single statements need no transaction around them: one round trip, not three.
+        self.single_statement_engine = self.engine.execution_options(
+            **(
+                {SQLITE_NO_TRANSACTION: True}
+                if settings.is_sqlite
+                else {"isolation_level": "AUTOCOMMIT"}
+            )
+        )
         self._reader = self._sessionmaker(read_options)
         self._writer = self._sessionmaker(write_options)
         listen_dsn = None
@@ -215,13 +227,13 @@ class UnitOfWork:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection]:
-        """A pooled connection of its own for a Core read outside the operation's snapshot.
+        """A pooled connection of its own for one-statement Core reads outside the snapshot.
 
         For authentication, which runs on every request: it needs no ORM session, and the
         operation's snapshot is only opened if the operation reads anything else.
         """
         with _pool_exhaustion_is_unavailable():
-            async with self._database.engine.connect() as connection:
+            async with self._database.single_statement_engine.connect() as connection:
                 yield connection
 
     async def query(

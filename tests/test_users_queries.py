@@ -265,7 +265,8 @@ async def test_me_reads_only_what_authentication_needs(
 ) -> None:
     """The user row read to authenticate primes the users loader: `me` adds no statement."""
     user = await signed_in(client, "frugal")
-    with count_statements(app.state.database.engine) as counter:
+    with count_statements(app.state.database.engine, transaction_control=True) as counter:
         body = await gql(client, "{ me { id email username } }", token=user.access_token)
     assert body["data"]["me"] == {"id": user.global_id, "email": user.email, "username": "frugal"}
-    assert counter.count == 1, counter.statements  # the session with its user and permissions
+    # The session with its user and permissions, without even a BEGIN statement before it.
+    assert counter.count == 1, counter.statements

@@ -25,12 +25,15 @@ class StatementCounter:
 
 
 @contextmanager
-def count_statements(engine: AsyncEngine) -> Iterator[StatementCounter]:
+def count_statements(
+    engine: AsyncEngine, *, transaction_control: bool = False
+) -> Iterator[StatementCounter]:
+    """Count the statements `engine` sends in the block (BEGIN/COMMIT sent as SQL too if asked)."""
     counter = StatementCounter()
 
     def before_execute(*args: Any) -> None:
         statement = str(args[2])
-        if statement.split(None, 1)[0].upper() not in TRANSACTION_CONTROL:
+        if transaction_control or statement.split(None, 1)[0].upper() not in TRANSACTION_CONTROL:
             counter.statements.append(statement)
 
     event.listen(engine.sync_engine, "before_cursor_execute", before_execute)
