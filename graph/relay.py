@@ -23,13 +23,26 @@ def parse_global_id(value: str, field: str = "id") -> relay.GlobalID:
 
 def page_info(page: Page[Any]) -> relay.PageInfo:
     """Relay page info for a repository page."""
-    cursors = [cursor for cursor, _ in page.items]
+    last = len(page.rows) - 1
     return relay.PageInfo(
         has_next_page=page.has_next,
         has_previous_page=page.has_previous,
-        start_cursor=cursors[0] if cursors else None,
-        end_cursor=cursors[-1] if cursors else None,
+        start_cursor=page.cursor_at(0) if page.rows else None,
+        end_cursor=page.cursor_at(last) if page.rows else None,
     )
+
+
+@strawberry.type
+class PageEdge:
+    """Base of every edge: its place in a page, whose cursor is only encoded when selected."""
+
+    page: strawberry.Private[Page[Any]]
+    index: strawberry.Private[int]
+
+    @strawberry.field(description="Pass it as `after` to continue after this edge.")
+    def cursor(self) -> str:
+        """The opaque cursor of this edge."""
+        return self.page.cursor_at(self.index)
 
 
 async def resolve_node(info: strawberry.Info[Any, Any], id: strawberry.ID) -> relay.Node | None:

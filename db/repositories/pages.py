@@ -23,13 +23,18 @@ DEFAULT_PAGE_SIZE = 20
 ItemT = TypeVar("ItemT")
 
 
+def _no_cursor(index: int) -> str:
+    raise IndexError(index)
+
+
 @dataclass(frozen=True, slots=True)
 class Page(Generic[ItemT]):
-    """One page of results with a cursor for each item."""
+    """One page of results; an item's cursor is only made when asked for (`cursor_at`)."""
 
-    items: list[tuple[str, ItemT]]
+    rows: list[ItemT]
     has_next: bool
     has_previous: bool
+    cursor_at: Callable[[int], str] = _no_cursor
 
 
 def encode_cursor(bookmark: str, ordering: str = "") -> str:
@@ -81,11 +86,15 @@ async def keyset_page(
         page = await select_page(session, statement, per_page=size, page=bookmark)
     except (ValueError, TypeError, StatementError) as error:  # values of the wrong type
         raise BadRequest("`after` does not match this query", field=["after"]) from error
-    items = [
-        (encode_cursor(page.paging.get_bookmark_at(index), ordering), row[0])  # type: ignore[no-untyped-call]
-        for index, row in enumerate(page)
-    ]
-    return Page(items=items, has_next=page.paging.has_next, has_previous=bookmark is not None)
+    paging = page.paging
+
+    def cursor_at(index: int) -> str:
+        return encode_cursor(paging.get_bookmark_at(index), ordering)  # type: ignore[no-untyped-call]
+
+    return Page(
+        rows=[row[0] for row in page], has_next=paging.has_next,
+        has_previous=bookmark is not None, cursor_at=cursor_at,
+    )  # fmt: skip
 
 
 def page_of(
@@ -97,10 +106,11 @@ def page_of(
     its cursors are the ones `keyset_page` makes and continue with it.
     """
     shown = rows[:size]
-    items = [
-        (encode_cursor(serialize_bookmark((place(row), False)), ordering), row) for row in shown
-    ]
-    return Page(items=items, has_next=len(rows) > size, has_previous=False)
+
+    def cursor_at(index: int) -> str:
+        return encode_cursor(serialize_bookmark((place(shown[index]), False)), ordering)
+
+    return Page(rows=shown, has_next=len(rows) > size, has_previous=False, cursor_at=cursor_at)
 
 
 async def first_pages_by(

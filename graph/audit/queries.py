@@ -32,7 +32,7 @@ class AuditQueries:
         principal = await info.context.require_principal()
         query = audit_query(filter)
         page = await info.context.uow.query(audit_repo.list_page, principal, query, first, after)
-        info.context.audit_read("AuditLog", None, rows=len(page.items))
+        info.context.audit_read("AuditLog", None, rows=len(page.rows))
         return AuditLogConnection.from_page(page, query)
 
     @strawberry.field(

@@ -19,7 +19,7 @@ from db.repositories import audit as audit_repo
 from db.repositories.pages import Page
 from graph.audit.loaders import AuditCountsByUser, AuditLogsById
 from graph.context import Context
-from graph.relay import page_info, parse_global_id
+from graph.relay import PageEdge, page_info, parse_global_id
 from graph.scalars import Long
 from graph.users.loaders import UsersById
 from graph.users.types import UserNode, parse_uuid
@@ -126,10 +126,9 @@ def audit_query(filter: AuditLogFilter | None) -> audit_repo.AuditQuery:
 
 
 @strawberry.type(description="An edge of an audit log connection.")
-class AuditLogEdge:
+class AuditLogEdge(PageEdge):
     """One audit row and its cursor."""
 
-    cursor: str
     node: AuditLogNode
 
 
@@ -146,15 +145,15 @@ class AuditLogConnection:
     def from_page(cls, page: Page[Any], query: audit_repo.AuditQuery) -> AuditLogConnection:
         """Build a connection from a repository page."""
         edges = [
-            AuditLogEdge(cursor=cursor, node=AuditLogNode.from_model(row))
-            for cursor, row in page.items
+            AuditLogEdge(page=page, index=i, node=AuditLogNode.from_model(row))
+            for i, row in enumerate(page.rows)
         ]
         return cls(edges=edges, page_info=page_info(page), query=query)
 
     @classmethod
     def empty(cls, query: audit_repo.AuditQuery) -> AuditLogConnection:
         """A connection with no rows (for filters that cannot match)."""
-        connection = cls.from_page(Page(items=[], has_next=False, has_previous=False), query)
+        connection = cls.from_page(Page(rows=[], has_next=False, has_previous=False), query)
         connection.matches_nothing = True
         return connection
 

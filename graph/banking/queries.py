@@ -48,7 +48,7 @@ class BankingQueries:
         """One statement for the page."""
         principal = await info.context.require_principal()
         page = await info.context.uow.query(account_repo.holders_page, principal, first, after)
-        info.context.audit_read("AccountHolder", None, rows=len(page.items))
+        info.context.audit_read("AccountHolder", None, rows=len(page.rows))
         return AccountHolderConnection.from_page(page)
 
     @strawberry.field(

@@ -40,7 +40,7 @@ from graph.banking.loaders import (
     TransfersById,
 )
 from graph.context import Context
-from graph.relay import page_info, parse_global_id
+from graph.relay import PageEdge, page_info, parse_global_id
 from graph.scalars import Long
 from graph.users.loaders import UsersById
 from graph.users.types import UserNode, parse_uuid
@@ -391,10 +391,9 @@ class CardNode(relay.Node):
 
 
 @strawberry.type(description="An edge of an accounts connection.")
-class AccountEdge:
+class AccountEdge(PageEdge):
     """One account and its cursor."""
 
-    cursor: str
     node: AccountNode
 
 
@@ -409,20 +408,22 @@ class AccountConnection:
     @classmethod
     def from_page(cls, page: Page[Account], total: int) -> AccountConnection:
         """Build a connection from a page of account rows."""
-        edges = [AccountEdge(cursor=c, node=AccountNode.from_model(row)) for c, row in page.items]
+        edges = [
+            AccountEdge(page=page, index=i, node=AccountNode.from_model(row))
+            for i, row in enumerate(page.rows)
+        ]
         return cls(edges=edges, page_info=page_info(page), total_count=total)
 
     @classmethod
     def empty(cls) -> AccountConnection:
         """No accounts (e.g. a user without a holder profile)."""
-        return cls.from_page(Page(items=[], has_next=False, has_previous=False), 0)
+        return cls.from_page(Page(rows=[], has_next=False, has_previous=False), 0)
 
 
 @strawberry.type(description="An edge of an account holders connection.")
-class AccountHolderEdge:
+class AccountHolderEdge(PageEdge):
     """One holder and its cursor."""
 
-    cursor: str
     node: AccountHolderNode
 
 
@@ -437,8 +438,8 @@ class AccountHolderConnection:
     def from_page(cls, page: Page[AccountHolder]) -> AccountHolderConnection:
         """Build a connection from a page of holder rows."""
         edges = [
-            AccountHolderEdge(cursor=c, node=AccountHolderNode.from_model(row))
-            for c, row in page.items
+            AccountHolderEdge(page=page, index=i, node=AccountHolderNode.from_model(row))
+            for i, row in enumerate(page.rows)
         ]
         return cls(edges=edges, page_info=page_info(page))
 
@@ -450,10 +451,9 @@ class AccountHolderConnection:
 
 
 @strawberry.type(description="An edge of a transactions connection.")
-class TransactionEdge:
+class TransactionEdge(PageEdge):
     """One transaction and its cursor."""
 
-    cursor: str
     node: TransactionNode
 
 
@@ -475,7 +475,8 @@ class TransactionConnection:
     ) -> TransactionConnection:
         """Build a connection from a page of ledger rows."""
         edges = [
-            TransactionEdge(cursor=c, node=TransactionNode.from_model(row)) for c, row in page.items
+            TransactionEdge(page=page, index=i, node=TransactionNode.from_model(row))
+            for i, row in enumerate(page.rows)
         ]
         return cls(edges=edges, page_info=page_info(page), account_id=account_id, query=query)
 

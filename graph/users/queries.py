@@ -65,7 +65,7 @@ class UserQueries:
         """One statement for the page (plus one for totalCount when asked)."""
         query = (filter or UserFilter()).to_query(order_by)
         page = await info.context.uow.query(user_repo.list_page, query, first, after)
-        info.context.audit_read("User", None, rows=len(page.items))
+        info.context.audit_read("User", None, rows=len(page.rows))
         return UserConnection.from_page(page, query)
 
     @strawberry.field(permission_classes=[HasPermission("roles:read")], description="Every role.")

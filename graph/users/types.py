@@ -17,7 +17,7 @@ from db.repositories import audit as audit_repo
 from db.repositories import users as user_repo
 from db.repositories.pages import Page
 from graph.context import Context
-from graph.relay import page_info
+from graph.relay import PageEdge, page_info
 from graph.users.loaders import PermissionsByRole, RolesByUser, SessionsByUser, UsersById
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ class UserNode(relay.Node):
                 audit_repo.list_page, principal, replace(query, user_id=user_id), first, after
             )
         if user_id != principal.user_id:
-            info.context.audit_read("AuditLog", None, user_id=self.id, rows=len(page.items))
+            info.context.audit_read("AuditLog", None, user_id=self.id, rows=len(page.rows))
         query = replace(query, user_id=user_id)
         return AuditLogConnection.from_page(page, query)
 
@@ -266,10 +266,9 @@ class UserFilter:
 
 
 @strawberry.type(description="An edge of the users connection.")
-class UserEdge:
+class UserEdge(PageEdge):
     """One user and its cursor."""
 
-    cursor: str
     node: UserNode
 
 
@@ -285,7 +284,8 @@ class UserConnection:
     def from_page(cls, page: Page[Any], query: user_repo.UserQuery) -> UserConnection:
         """Build a connection from a repository page."""
         edges = [
-            UserEdge(cursor=cursor, node=UserNode.from_model(row)) for cursor, row in page.items
+            UserEdge(page=page, index=i, node=UserNode.from_model(row))
+            for i, row in enumerate(page.rows)
         ]
         return cls(edges=edges, page_info=page_info(page), query=query)
 
