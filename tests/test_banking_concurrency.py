@@ -17,10 +17,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 
+from db.base import utcnow
 from db.models import IdempotencyRecord, LedgerTransaction, Transfer
 from db.services import money as money_service
 from db.session import Database
@@ -350,3 +351,22 @@ async def test_idempotency_keys_are_kept_for_at_least_a_day(
     assert {record.operation for record in records} == {"DEPOSIT", "WITHDRAWAL", "TRANSFER"}
     for record in records:
         assert record.expires_at - record.created_at >= timedelta(hours=24)
+
+
+async def test_an_expired_idempotency_key_is_free_for_a_new_request(
+    http: httpx.AsyncClient, ann: SignedIn, database: Database
+) -> None:
+    account = await funded_account(http, ann, 0)
+    first = Move("deposit", (account,), 500)
+    assert (await submit(http, ann, first)).code == OK
+    reused = replace(first, amount=700)  # same key, another request
+    assert (await submit(http, ann, reused)).code == "IDEMPOTENCY_KEY_REUSED"
+    async with database.unit_of_work() as uow, uow.write() as session:
+        await session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.user_id == ann.user_id, IdempotencyRecord.key == first.key)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    assert (await submit(http, ann, reused)).code == OK
+    assert (await submit(http, ann, reused)).code == OK  # now a replay of the new request
+    await assert_holds(http, ann, database, account, 1_200)

@@ -105,11 +105,11 @@ class KeyedRequest:
 async def _replay(session: AsyncSession, request: KeyedRequest) -> dict[str, Any] | None:
     """The stored outcome for this key, None if unused; IDEMPOTENCY_KEY_REUSED on a mismatch."""
     mine = (IdempotencyRecord.user_id == request.user_id, IdempotencyRecord.key == request.key)
-    await session.execute(
-        delete(IdempotencyRecord).where(*mine, IdempotencyRecord.expires_at <= utcnow())
-    )
     record = (await session.execute(select(IdempotencyRecord).where(*mine))).scalar_one_or_none()
     if record is None:
+        return None
+    if record.expires_at <= utcnow():  # an expired key is free again
+        await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record.id))
         return None
     if record.operation != request.operation or record.request_hash != request.request_hash:
         raise _reused_key()
