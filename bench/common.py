@@ -84,6 +84,15 @@ def ledgerql(env: dict[str, str], *args: str) -> None:
 @asynccontextmanager
 async def serving(argv: Sequence[str], env: dict[str, str], log_path: Path) -> AsyncIterator[str]:
     """Run a server command (it gets `--port`) until the block exits; yields its base URL."""
+    async with serving_process(argv, env, log_path) as (base, _pid):
+        yield base
+
+
+@asynccontextmanager
+async def serving_process(
+    argv: Sequence[str], env: dict[str, str], log_path: Path
+) -> AsyncIterator[tuple[str, int]]:
+    """`serving`, also yielding the server's process id (e.g. for a profiler)."""
     port = free_port()
     with log_path.open("w") as log:
         server = await asyncio.create_subprocess_exec(
@@ -103,7 +112,7 @@ async def serving(argv: Sequence[str], env: dict[str, str], log_path: Path) -> A
                     await asyncio.sleep(0.1)
             else:
                 raise SystemExit("server did not start")
-        yield base
+        yield base, server.pid
     finally:
         server.terminate()
         try:
