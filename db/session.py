@@ -123,6 +123,18 @@ class Database:
                 hide_password=False
             )
         self.events = AuditEventBus(self._audit_range, self._audit_head, listen_dsn)
+        # SQLite has one writer at a time. Writers of this process queue here instead of in
+        # SQLite's busy handler, which polls with sleeps of up to 100 ms.
+        self._write_turns = asyncio.Lock() if settings.is_sqlite else None
+
+    @asynccontextmanager
+    async def write_turn(self) -> AsyncIterator[None]:
+        """Wait until this process may open a write transaction (SQLite); no wait otherwise."""
+        if self._write_turns is None:
+            yield
+            return
+        async with self._write_turns:
+            yield
 
     def _sessionmaker(self, options: dict[str, Any]) -> async_sessionmaker[AsyncSession]:
         return async_sessionmaker(
@@ -255,7 +267,7 @@ class UnitOfWork:
         last step. When the block raises, its `durable` entries (failed logins, denials) are
         still stored, in a transaction of their own.
         """
-        async with self._lock:
+        async with self._lock, self._database.write_turn():
             await self._end_read()
             session = self._database.write_session()
             session.info[ACTOR_KEY] = self.actor_id

@@ -57,6 +57,39 @@ async def test_concurrent_write_units_queue_instead_of_failing(widgets: Database
     assert counter == 8
 
 
+async def test_sqlite_writers_of_one_process_take_turns_and_postgresql_writers_do_not(
+    widgets: Database, backend: str
+) -> None:
+    """On SQLite a second writer waits in the process (not in SQLite's sleeping busy handler)."""
+    first_inside, release = asyncio.Event(), asyncio.Event()
+    inside: list[str] = []
+
+    async def writer(name: str, hold: bool) -> None:
+        async with widgets.unit_of_work().write() as session:
+            inside.append(name)
+            session.add(Widget(name=name))
+            await session.flush()  # the transaction has really begun (SQLite: the write lock)
+            if hold:
+                first_inside.set()
+                await release.wait()
+
+    holder = asyncio.create_task(writer("first", hold=True))
+    await first_inside.wait()
+    second = asyncio.create_task(writer("second", hold=False))
+    await asyncio.sleep(0.2)
+    if backend == "sqlite":
+        assert inside == ["first"]  # queued behind the open write transaction,
+        assert widgets.engine.pool.checkedout() == 1  # holding no connection while it waits
+    else:
+        assert inside == ["first", "second"]
+        await second
+    release.set()
+    await asyncio.gather(holder, second)
+    async with widgets.unit_of_work() as uow, uow.read() as session:
+        names = set((await session.execute(select(Widget.name))).scalars())
+    assert names == {"first", "second"}
+
+
 async def test_write_unit_rolls_back_everything_when_it_raises(widgets: Database) -> None:
     uow = widgets.unit_of_work()
     with pytest.raises(RuntimeError, match="boom"):
