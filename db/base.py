@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-import weakref
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
-from sqlalchemy import ColumnElement, DateTime, Dialect, Executable, MetaData, Uuid, event
+from sqlalchemy import ColumnElement, DateTime, Dialect, MetaData, Uuid, event
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -158,18 +157,6 @@ _LIVE_ROWS_ONLY = with_loader_criteria(
 )
 """Built once: constructing the criteria option on every statement was ~5% of a small query."""
 
-_live_versions: weakref.WeakKeyDictionary[Executable, Executable] = weakref.WeakKeyDictionary()
-"""Each statement with the criteria applied, kept while the statement lives: a statement built
-once and run often (e.g. authentication's) keeps its memoized cache key instead of getting a
-new copy, and a new key computation, on every execution."""
-
-
-def _live_rows_only(statement: Executable) -> Executable:
-    live = _live_versions.get(statement)
-    if live is None:
-        live = _live_versions[statement] = statement.options(_LIVE_ROWS_ONLY)
-    return live
-
 
 @event.listens_for(AppSession, "do_orm_execute")
 def _hide_soft_deleted(state: ORMExecuteState) -> None:
@@ -179,7 +166,7 @@ def _hide_soft_deleted(state: ORMExecuteState) -> None:
         and not state.is_relationship_load
         and not state.execution_options.get(INCLUDE_DELETED, False)
     ):
-        state.statement = _live_rows_only(state.statement)
+        state.statement = state.statement.options(_LIVE_ROWS_ONLY)
 
 
 @event.listens_for(AppSession, "before_flush")
