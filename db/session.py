@@ -47,8 +47,9 @@ ParamsT = ParamSpec("ParamsT")
 ResultT = TypeVar("ResultT")
 
 SQLITE_BEGIN_IMMEDIATE = "ledgerql_sqlite_begin_immediate"
-SQLITE_NO_TRANSACTION = "ledgerql_sqlite_no_transaction"
 """Custom execution option: start SQLite transactions with BEGIN IMMEDIATE (write intent)."""
+SQLITE_NO_TRANSACTION = "ledgerql_sqlite_no_transaction"
+"""Custom execution option: send no BEGIN at all (one-statement reads run atomically anyway)."""
 
 
 class DatabaseUnavailable(RuntimeError):

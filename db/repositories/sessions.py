@@ -32,22 +32,21 @@ async def with_user(
 
 
 _sessions, _users = AuthSession.__table__, User.__table__
+_permissions, _roles = Permission.__table__, Role.__table__
+_grants, _holdings = RolePermission.__table__, UserRole.__table__
 _PERMISSION_NAMES = (
-    select(func.aggregate_strings(Permission.__table__.c.name, PERMISSION_SEPARATOR))
+    select(func.aggregate_strings(_permissions.c.name, PERMISSION_SEPARATOR))
     .select_from(
-        Permission.__table__.join(
-            RolePermission.__table__,
-            RolePermission.__table__.c.permission_id == Permission.__table__.c.id,
-        )
-        .join(Role.__table__, Role.__table__.c.id == RolePermission.__table__.c.role_id)
-        .join(UserRole.__table__, UserRole.__table__.c.role_id == Role.__table__.c.id)
+        _permissions.join(_grants, _grants.c.permission_id == _permissions.c.id)
+        .join(_roles, _roles.c.id == _grants.c.role_id)
+        .join(_holdings, _holdings.c.role_id == _roles.c.id)
     )
     .where(
-        UserRole.__table__.c.user_id == _users.c.id,
-        Permission.__table__.c.deleted_at.is_(None),
-        RolePermission.__table__.c.deleted_at.is_(None),
-        Role.__table__.c.deleted_at.is_(None),
-        UserRole.__table__.c.deleted_at.is_(None),
+        _holdings.c.user_id == _users.c.id,
+        _permissions.c.deleted_at.is_(None),
+        _grants.c.deleted_at.is_(None),
+        _roles.c.deleted_at.is_(None),
+        _holdings.c.deleted_at.is_(None),
     )
     .scalar_subquery()
 )
