@@ -38,24 +38,20 @@ from bench.common import (  # noqa: E402
     sign_in_demo_users,
     throwaway_postgres,
 )
-from bench.suite import W1, W2, W3, W5  # noqa: E402
+from bench.suite import W1, W2, W3, transfer_requests  # noqa: E402
 
 OWN_CODE = re.compile(r"\(((?:graph|db|auth|core)/[^:]+):\d+\)")
 
 
 def requests_for(workload: str, users: list[DemoUser]) -> list[dict[str, Any]]:
-    """One request per demo user, as the suite sends them."""
-
-    def variables(user: DemoUser) -> dict[str, Any] | None:
-        if workload == "w3":
-            return {"id": user.accounts[0]}
-        if workload == "w5":
-            return {"i": {"fromAccountId": user.accounts[0], "toAccountId": user.accounts[1],
-                          "amount": 1, "idempotencyKey": "profile-[<id>]"}}  # fmt: skip
-        return None
-
-    query = {"w1": W1, "w2": W2, "w3": W3, "w5": W5}[workload]
-    return [graphql_request(query, variables(user), user.headers) for user in users]
+    """The requests the suite sends for `workload`."""
+    if workload == "w5":
+        return transfer_requests(users)
+    query = {"w1": W1, "w2": W2, "w3": W3}[workload]
+    return [
+        graphql_request(query, {"id": user.accounts[0]} if workload == "w3" else None, user.headers)
+        for user in users
+    ]
 
 
 def package_of(frame: str) -> str:

@@ -70,6 +70,18 @@ WORKLOADS = ["w1", "w2", "w3", "w4", "w5", "seed004", "w6"]
 W5 = "mutation($i: TransferInput!) { transfer(input: $i) { transfer { id } errors { code } } }"
 
 
+def transfer_requests(users: list[DemoUser]) -> list[dict[str, Any]]:
+    """W5: a transfer of 1 between each user's first two accounts, both ways, unique keys."""
+    requests = []
+    for user in users:
+        first, second = user.accounts[0], user.accounts[1]
+        for source, target in ((first, second), (second, first)):
+            variables = {"i": {"fromAccountId": source, "toAccountId": target, "amount": 1,
+                               "idempotencyKey": "bench-[<id>]"}}  # fmt: skip
+            requests.append(graphql_request(W5, variables, user.headers))
+    return requests
+
+
 @dataclass
 class Row:
     """One line of the results table."""
@@ -221,13 +233,7 @@ class Suite:
 
     async def w5(self, database_url: str) -> None:
         """Transfers between own accounts, both ways, against the raw-driver floor."""
-        requests = []
-        for user in self.users:
-            first, second = user.accounts[0], user.accounts[1]
-            for source, target in ((first, second), (second, first)):
-                variables = {"i": {"fromAccountId": source, "toAccountId": target, "amount": 1,
-                                   "idempotencyKey": "bench-[<id>]"}}  # fmt: skip
-                requests.append(graphql_request(W5, variables, user.headers))
+        requests = transfer_requests(self.users)
         consistent_before, money_before, transfers_before = await ledger_state(database_url)
         runs = await self.saturate(requests, connections=16, id_replacement=True)
         await asyncio.sleep(3)  # let transfers still in flight when autocannon stopped commit
