@@ -9,12 +9,13 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TypeVar
 
 import bcrypt
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
+from auth.password_strength import strength_problem
 from db.errors import WeakPassword
 
 MIN_LENGTH = 8
@@ -29,8 +30,13 @@ def common_passwords() -> frozenset[str]:
     return frozenset(word.lower() for word in FREQUENCY_LISTS["passwords"])
 
 
-def password_problems(password: str, *, username: str, email: str) -> list[WeakPassword]:
-    """Every rule the password breaks, each as a WEAK_PASSWORD error naming the rule."""
+def password_problems(
+    password: str, *, username: str, email: str, full_name: str = ""
+) -> list[WeakPassword]:
+    """Every rule the password breaks, each as a WEAK_PASSWORD error naming the rule.
+
+    How guessable it is (`strength_problem`, zxcvbn) is judged once the other rules are met.
+    """
     field = ["input", "password"]
     problems: list[str] = []
     if len(password) < MIN_LENGTH:
@@ -51,6 +57,9 @@ def password_problems(password: str, *, username: str, email: str) -> list[WeakP
             problems.append(f"must not contain your {label}")
     if lowered in common_passwords():
         problems.append("is too common")
+    if not problems:
+        weakness = strength_problem(password, [username, email, full_name])
+        problems += [weakness] if weakness else []
     return [WeakPassword(f"Password {problem}.", field=field) for problem in problems]
 
 
@@ -84,6 +93,15 @@ class PasswordHasher:
 
     async def _run(self, function: Callable[..., ResultT], *args: bytes) -> ResultT:
         return await asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
+
+    async def problems(
+        self, password: str, *, username: str, email: str, full_name: str = ""
+    ) -> list[WeakPassword]:
+        """`password_problems` on the hashing threads: zxcvbn, like bcrypt, is slow CPU work."""
+        check = partial(
+            password_problems, password, username=username, email=email, full_name=full_name
+        )
+        return await asyncio.get_running_loop().run_in_executor(self._pool, check)
 
     def close(self) -> None:
         """Stop the hashing threads (at shutdown)."""

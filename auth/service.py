@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth.passwords import PasswordHasher, password_problems
+from auth.passwords import PasswordHasher
 from auth.principal import Principal
 from auth.tokens import IssuedToken, TokenService, TokenType
 from core.settings import Settings
@@ -84,7 +84,9 @@ class AuthService:
         """Create a user with the `user` role; WEAK_PASSWORD, VALIDATION_FAILED or CONFLICT."""
         username, email = username.strip(), user_repo.normalise_email(email)
         problems = validate_profile(username=username, email=email, full_name=full_name)
-        problems += password_problems(password, username=username, email=email)
+        problems += await self.hasher.problems(
+            password, username=username, email=email, full_name=full_name
+        )
         if problems:
             raise InputErrors(problems)
         password_hash = await self.hasher.hash(password)
@@ -285,6 +287,7 @@ class AuthService:
             if user is None:
                 raise Unauthenticated
             username, email, old_hash = user.username, user.email, user.password_hash
+            full_name = user.full_name
         if not await self.hasher.verify(current, old_hash):
             await uow.record(
                 [
@@ -297,9 +300,8 @@ class AuthService:
             raise ValidationFailed(
                 "The current password is wrong.", field=["input", "currentPassword"]
             )
-        problems: list[AppError] = [
-            _retarget(problem) for problem in password_problems(new, username=username, email=email)
-        ]
+        found = await self.hasher.problems(new, username=username, email=email, full_name=full_name)
+        problems: list[AppError] = [_retarget(problem) for problem in found]
         if new == current:
             problems.append(
                 ValidationFailed("The new password must differ.", field=["input", "newPassword"])

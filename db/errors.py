@@ -59,6 +59,13 @@ class InsufficientFunds(BusinessRuleError):
     default_message = "The account balance is too low."
 
 
+class BalanceLimitExceeded(BusinessRuleError):
+    """A credit that would take a balance past the largest amount (2^53 - 1 minor units)."""
+
+    code = "BALANCE_LIMIT_EXCEEDED"
+    default_message = "The account balance would exceed the largest allowed balance."
+
+
 class AccountNotActive(BusinessRuleError):
     """Money movement on a frozen or closed account."""
 

@@ -11,6 +11,9 @@ from db.errors import ValidationFailed
 MAX_AMOUNT = 2**53 - 1
 """The largest amount in minor units (JSON-safe)."""
 
+MAX_BALANCE = MAX_AMOUNT
+"""The largest balance an account may hold; the database CHECKs it too (migration 0006)."""
+
 
 @cache
 def currency_exponent(code: str) -> int | None:

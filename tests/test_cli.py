@@ -184,6 +184,14 @@ def test_create_admin_creates_then_is_idempotent_and_never_takes_the_password_as
     assert rejected.returncode == 1
     assert "at least 8 characters" in rejected.stderr
 
+    common = dict(env, LEDGERQL_ADMIN_PASSWORD="Password123!")
+    rejected = run(
+        common,
+        ledgerql_command("create-admin", "--username", "weakling", "--email", "w@example.com"),
+    )
+    assert rejected.returncode == 1
+    assert "is a common password with only digits" in rejected.stderr
+
 
 @pytest.mark.slow
 async def test_create_admin_promotes_an_existing_user(database_url: str, tmp_path: Path) -> None:

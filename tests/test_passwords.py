@@ -93,3 +93,99 @@ async def test_hashing_threads_run_at_a_lower_priority_than_the_event_loop(
         hasher.close()
     assert seen == [min(loop_priority + 5, 19)] * 4
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == loop_priority
+
+
+# --- how guessable: disguised common passwords and zxcvbn's score ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("password", "kind"),
+    [
+        ("Password123!", "password"),
+        ("Welcome1!", "password"),
+        ("Qwerty123!", "password"),
+        ("P@ssw0rd2024!", "password"),
+        ("Summer2026!!", "password"),
+        ("2024!!Dragon", "password"),  # leading digits and symbols
+        ("Hell0123!", "password"),  # a look-alike at the word's end, then digits
+        ("1onDon2024!", "password"),  # 1 read as l
+        ("$unSh1ne#99", "password"),  # 1 read as i, $ as s
+        ("Encyclopedia1!", "word or name"),
+    ],
+)
+def test_a_common_password_or_word_in_disguise_is_refused(password: str, kind: str) -> None:
+    problems = passwords.password_problems(password, username="someone", email="s@example.com")
+    assert [problem.message for problem in problems] == [
+        f"Password is a common {kind} with only digits, symbols, capitals or look-alike "
+        "characters (such as @ for a) added; choose a longer passphrase of uncommon words."
+    ]
+    assert [problem.field for problem in problems] == [["input", "password"]]
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["Corr3ct-Horse!Battery", "Demo-Ledger-2026!", "Violet-Tugboat-Quarry-88", "Tx!9#4$2&8*1"],
+)
+def test_passphrases_and_random_strings_pass(password: str) -> None:
+    assert passwords.password_problems(password, username="someone", email="s@example.com") == []
+
+
+def test_a_low_zxcvbn_score_is_refused_with_its_feedback() -> None:
+    repeated = "Aa1!" + "é" * 34
+    [problem] = passwords.password_problems(repeated, username="someone", email="s@example.com")
+    assert problem.message == (
+        'Password is too easy to guess. Repeats like "aaa" are easy to guess. '
+        "Add another word or two. Uncommon words are better."
+    )
+
+
+def test_the_user_details_count_as_easy_guesses() -> None:
+    details = {"username": "xq1", "email": "xq1@example.com"}
+    assert passwords.password_problems("Xavrelt99!", **details) == []
+    [problem] = passwords.password_problems("Xavrelt99!", **details, full_name="Xavrelt Quombly")
+    assert problem.message.startswith("Password is too easy to guess.")
+    [problem] = passwords.password_problems(
+        "Quombly-7!", username="quombly", email="q@example.com"
+    )  # the username inside is named by its own rule, so zxcvbn is not asked
+    assert problem.message == "Password must not contain your username."
+
+
+def test_zxcvbn_sees_a_bounded_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    from auth import password_strength
+
+    seen: list[tuple[str, list[str]]] = []
+
+    def recording(password: str, user_inputs: list[str]) -> dict[str, object]:
+        seen.append((password, user_inputs))
+        return {"score": 4, "feedback": {"warning": "", "suggestions": []}}
+
+    monkeypatch.setattr(password_strength, "zxcvbn", recording)
+    long_password = "4@1!|3$5705+8(6Qz" * 4  # look-alikes everywhere: zxcvbn's slowest input
+    assert password_strength.strength_problem(long_password, ["ann", "x" * 1000, ""]) is None
+    [(scored, user_inputs)] = seen
+    assert scored == long_password[: password_strength.ZXCVBN_MAX_CHARS]
+    assert max(len(value) for value in user_inputs) == password_strength.MAX_USER_INPUT
+
+
+def test_any_string_is_judged_without_error() -> None:
+    from auth.password_strength import strength_problem
+
+    assert strength_problem("Orbit\ud800Lantern+Fig7", []) is None  # a lone surrogate
+    assert strength_problem("12345678!", []) is not None  # no letters at all
+
+
+async def test_the_policy_runs_on_the_hashing_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    threads: list[str] = []
+
+    def recording(password: str, user_inputs: list[str]) -> None:
+        threads.append(threading.current_thread().name)
+
+    monkeypatch.setattr(passwords, "strength_problem", recording)
+    hasher = PasswordHasher(4, 1)
+    try:
+        found = await hasher.problems("Corr3ct-Horse!Battery", username="ann", email="a@b.io")
+    finally:
+        hasher.close()
+    assert found == []
+    assert len(threads) == 1
+    assert threads[0].startswith("bcrypt")

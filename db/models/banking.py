@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, Entity, UTCDateTime
 from db.models.identity import unique_while_live
+from db.money import MAX_BALANCE
 
 
 class AccountType(StrEnum):
@@ -75,6 +76,7 @@ class Account(Entity, Base):
     __tablename__ = "accounts"
     __table_args__ = (
         CheckConstraint("balance >= 0", name="balance_not_negative"),
+        CheckConstraint(f"balance <= {MAX_BALANCE}", name="balance_within_limit"),
         CheckConstraint("status IN ('ACTIVE', 'FROZEN', 'CLOSED')", name="status"),
     )
     audit_quiet = frozenset({"entries"})
@@ -107,6 +109,7 @@ class LedgerTransaction(Entity, Base):
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("balance_after >= 0", name="balance_after_not_negative"),
+        CheckConstraint(f"balance_after <= {MAX_BALANCE}", name="balance_after_within_limit"),
         Index("uq_transactions_account_entry", "account_id", "entry", unique=True),
         Index("ix_transactions_account_created", "account_id", "created_at"),
     )

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.base import utcnow
 from db.errors import (
     AccountNotActive,
+    BalanceLimitExceeded,
     CurrencyMismatch,
     IdempotencyKeyReused,
     InsufficientFunds,
@@ -38,7 +39,7 @@ from db.models import (
     TransactionType,
     Transfer,
 )
-from db.money import check_amount
+from db.money import MAX_BALANCE, check_amount
 from db.repositories import accounts as account_repo
 from db.session import UnitOfWork
 
@@ -46,6 +47,11 @@ KEY_LIFETIME = timedelta(hours=24)
 KEY_INDEX = "uq_idempotency_user_key"
 MAX_KEY_LENGTH = 200
 MAX_DESCRIPTION = 200
+BALANCE_LIMIT_CHECKS = (
+    "ck_accounts_balance_within_limit",
+    "ck_transactions_balance_after_within_limit",
+)
+"""The database CHECKs that back `_check_room` (migration 0006)."""
 
 
 async def _no_fault() -> None:
@@ -127,6 +133,17 @@ def _remember(session: AsyncSession, request: KeyedRequest, result: dict[str, st
     )  # fmt: skip
 
 
+def _check_room(account: Account, amount: int) -> None:
+    """BALANCE_LIMIT_EXCEEDED when crediting `amount` would take the balance past the limit."""
+    if account.balance + amount > MAX_BALANCE:
+        room = MAX_BALANCE - account.balance
+        msg = (
+            f"The balance may not exceed {MAX_BALANCE} minor units: "
+            f"this account can take at most {room} more."
+        )
+        raise BalanceLimitExceeded(msg, field=["input", "amount"])
+
+
 def _post(
     session: AsyncSession,
     account: Account,
@@ -138,6 +155,7 @@ def _post(
 ) -> LedgerTransaction:
     """Move the balance and add the ledger line that explains it."""
     if kind.is_credit:
+        _check_room(account, amount)
         account.balance += amount
     else:
         if account.balance < amount:
@@ -169,13 +187,18 @@ async def _owned(
     return [found[account_id] for account_id in ids]
 
 
-def _raise_if_key_race(error: IntegrityError) -> None:
-    """The same key raced with a different request and lost: IDEMPOTENCY_KEY_REUSED.
+def _raise_if_known(error: IntegrityError) -> None:
+    """Turn the integrity errors a client can be told about into their business answer.
 
-    Any other integrity error is a fault and propagates as it is.
+    The same key raced with a different request and lost: IDEMPOTENCY_KEY_REUSED. A balance
+    past the limit got by the check in `_post` (the database's CHECK caught it):
+    BALANCE_LIMIT_EXCEEDED. Any other integrity error is a fault and propagates as it is.
     """
-    if IdempotencyRecord.__tablename__ in str(error.orig) or KEY_INDEX in str(error.orig):
+    reason = str(error.orig)
+    if IdempotencyRecord.__tablename__ in reason or KEY_INDEX in reason:
         raise _reused_key() from None
+    if any(name in reason for name in BALANCE_LIMIT_CHECKS):
+        raise BalanceLimitExceeded(field=["input", "amount"]) from None
 
 
 def _reused_key() -> IdempotencyKeyReused:
@@ -212,7 +235,7 @@ async def deposit_or_withdraw(
             _remember(session, request, {"transaction": str(line.id)})
             await session.flush()
     except IntegrityError as error:
-        _raise_if_key_race(error)
+        _raise_if_known(error)
         raise
     return Movement(line.id, account_id, written=(line, account))
 
@@ -255,6 +278,7 @@ async def transfer(
             if source.currency != target.currency:
                 msg = f"Cannot transfer {source.currency} into a {target.currency} account."
                 raise CurrencyMismatch(msg, field=["input", "toAccountId"])
+            _check_room(target, amount)
             moved = Transfer(
                 id=uuid.uuid4(), from_account_id=source.id, to_account_id=target.id,
                 amount=amount, currency=source.currency, description=description,
@@ -269,7 +293,7 @@ async def transfer(
             _remember(session, request, {"transfer": str(moved.id)})
             await session.flush()
     except IntegrityError as error:
-        _raise_if_key_race(error)
+        _raise_if_known(error)
         raise
     return TransferOutcome(
         moved.id, from_account_id, to_account_id, written=(moved, source, target)

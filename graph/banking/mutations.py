@@ -290,7 +290,7 @@ class BankingMutations:
         description="Put money into your account, once per idempotency key.",
     )
     async def deposit(self, info: Info, input: MoneyMovementInput) -> MoneyMovementPayload:
-        """A repeated key with the same input returns the first result."""
+        """A repeated key returns the first result; BALANCE_LIMIT_EXCEEDED past 2^53 - 1."""
         return await _movement(info, input, TransactionType.DEPOSIT)
 
     @strawberry.mutation(
@@ -306,7 +306,7 @@ class BankingMutations:
         description="Move money between two of your accounts: both legs or neither, once per key.",
     )
     async def transfer(self, info: Info, input: TransferInput) -> TransferPayload:
-        """CURRENCY_MISMATCH, INSUFFICIENT_FUNDS, ACCOUNT_NOT_ACTIVE come back in `errors`."""
+        """CURRENCY_MISMATCH, INSUFFICIENT_FUNDS, BALANCE_LIMIT_EXCEEDED, ACCOUNT_NOT_ACTIVE."""
         principal = await info.context.require_principal()
 
         async def work() -> money_service.TransferOutcome:
