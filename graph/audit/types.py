@@ -178,6 +178,10 @@ class AuditChainStatus:
     checked_entries: int
     first_broken_sequence: Long | None
     head_hash: str
+    legacy_entries: int = strawberry.field(
+        default=0,
+        description="Rows from before keyed hashing (plain SHA-256, no key id) at the start.",
+    )
 
     @classmethod
     def from_status(cls, status: ChainStatus) -> AuditChainStatus:
@@ -186,5 +190,5 @@ class AuditChainStatus:
         return cls(
             valid=status.valid, checked_entries=status.checked_entries,
             first_broken_sequence=Long(broken) if broken is not None else None,
-            head_hash=status.head_hash,
+            head_hash=status.head_hash, legacy_entries=status.legacy_entries,
         )  # fmt: skip
