@@ -7,18 +7,19 @@ returns only the rows that do not add up, at most `MAX_FINDINGS` per check.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import Row, Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.base import INCLUDE_DELETED
 from db.models import Account, LedgerTransaction, Transfer
 from db.repositories.ledger import CREDITS
 
-Row = TypeVarTuple("Row")
+Columns = TypeVarTuple("Columns")
 MAX_FINDINGS = 100
 EVERYTHING = {INCLUDE_DELETED: True}
 
@@ -62,9 +63,9 @@ async def counts(session: AsyncSession) -> tuple[int, int]:
     return int(found_accounts), int(found_transfers)
 
 
-async def _run(session: AsyncSession, statement: Select[*Row]) -> list[tuple[*Row]]:
+async def _run(session: AsyncSession, statement: Select[*Columns]) -> Sequence[Row[*Columns]]:
     limited = statement.limit(MAX_FINDINGS).execution_options(**EVERYTHING)
-    return [row._tuple() for row in (await session.execute(limited)).all()]
+    return (await session.execute(limited)).all()
 
 
 async def account_findings(session: AsyncSession) -> list[Finding]:

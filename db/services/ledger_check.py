@@ -70,22 +70,24 @@ async def check_ledger(
     ]
     status = await chain.verify(session, keys)
     if not status.valid:
-        broken = status.first_broken_sequence
-        problems.append(
-            Finding(
-                ProblemKind.AUDIT_CHAIN_BROKEN, None, None, "an intact chain", f"broken at {broken}"
-            )
-        )
+        problems.append(_chain_problem(status))
     if checkpoint is not None and checkpoint.checkpoint is not None:
         problem = await checkpoints.mismatch(session, keys, checkpoint.checkpoint)
         checkpoint = CheckpointVerdict(checkpoint.checkpoint, problem)
     if checkpoint is not None and checkpoint.problem is not None:
-        expected = (
-            f"row {checkpoint.checkpoint.sequence} carries {checkpoint.checkpoint.hash}"
-            if checkpoint.checkpoint is not None
-            else "a readable checkpoint"
-        )
-        problems.append(
-            Finding(ProblemKind.CHECKPOINT_MISMATCH, None, None, expected, checkpoint.problem)
-        )
+        problems.append(_checkpoint_problem(checkpoint.checkpoint, checkpoint.problem))
     return LedgerReport(accounts, transfers, problems, status, checkpoint)
+
+
+def _chain_problem(status: ChainStatus) -> Finding:
+    found = f"broken at sequence {status.first_broken_sequence}"
+    return Finding(ProblemKind.AUDIT_CHAIN_BROKEN, None, None, "an intact chain", found)
+
+
+def _checkpoint_problem(checkpoint: Checkpoint | None, problem: str) -> Finding:
+    expected = (
+        f"row {checkpoint.sequence} carries {checkpoint.hash}"
+        if checkpoint is not None
+        else "a readable checkpoint"
+    )
+    return Finding(ProblemKind.CHECKPOINT_MISMATCH, None, None, expected, problem)
