@@ -51,7 +51,10 @@ class AuditLogNode(relay.Node):
     request_id: str | None
     created_at: datetime
     metadata: JSON | None
-    hash: str = strawberry.field(description="SHA-256 over the previous hash and this row.")
+    hash: str = strawberry.field(
+        description="HMAC-SHA256 (SHA-256 for rows from before keyed hashing) over the "
+        "previous hash and this row."
+    )
     user_id: strawberry.Private[uuid.UUID | None]
 
     @classmethod
