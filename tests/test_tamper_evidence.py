@@ -6,6 +6,8 @@ drops (SQLite) the immutability triggers, rewrites a row and recomputes every la
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import uuid
 from pathlib import Path
@@ -21,11 +23,13 @@ from db.audit.keys import AuditKeys, key_id
 from db.base import utcnow
 from db.models import AuditLog
 from db.session import Database
+from graph.cli import build_parser
 from tests.conftest import make_settings
 from tests.support.apps import app_with
 from tests.support.audit import audit_rows, execute_raw
 from tests.support.banking import create_holder, move, open_account
 from tests.support.identity import signed_in, signed_in_with_role
+from tests.support.logs import capture_logs
 from tests.support.tamper import (
     audit_chain,
     ledger_check,
@@ -300,3 +304,32 @@ async def dump(database: Database, table: str) -> list[tuple[object, ...]]:
     async with database.engine.connect() as connection:
         result = await connection.exec_driver_sql(f"SELECT * FROM {table} ORDER BY id")  # noqa: S608
         return [tuple(row) for row in result.all()]
+
+
+async def test_audit_checkpoint_appends_to_the_output_file_and_logs_the_checkpoint(
+    client: httpx.AsyncClient, database: Database, database_url: str, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    await trail(client, database)
+    settings = make_settings(database_url, tmp_path)
+    target = tmp_path / "out" / "checkpoints.jsonl"
+    args: argparse.Namespace = build_parser().parse_args(
+        ["audit-checkpoint", "--output", str(target)]
+    )
+    capsys.readouterr()
+    with capture_logs() as logs:
+        assert await asyncio.to_thread(args.handler, args, settings) == 0
+    first = capsys.readouterr().out
+    assert await asyncio.to_thread(args.handler, args, settings) == 0
+    second = capsys.readouterr().out
+    assert target.read_text(encoding="utf-8") == first + second
+    [logged] = logs.events("audit_checkpoint")
+    printed = json.loads(first)
+    assert {key: logged[key] for key in ("sequence", "taken_at", "key_id", "file")} == {
+        "sequence": printed["sequence"], "taken_at": printed["timestamp"],
+        "key_id": printed["keyId"], "file": str(target),
+    }  # fmt: skip
+    code, out = await run_command(capsys, settings, "verify", "--checkpoint", str(target))
+    point = json.loads(second)
+    assert code == 0
+    assert f"checkpoint: sequence {point['sequence']} of {point['timestamp']} matches" in out
