@@ -228,6 +228,9 @@ async def test_checkpoints_that_cannot_be_trusted_are_reported(
         "forged.jsonl": forged.to_json() + "\n",
         "garbage.jsonl": genuine.to_json() + "\n{not json\n",
         "empty.jsonl": "\n",
+        "truncated.jsonl": checkpoints.sign(
+            database.audit_keys, 99, genuine.hash, utcnow()
+        ).to_json(),
     }
     found = {}
     for name, content in cases.items():
@@ -243,6 +246,7 @@ async def test_checkpoints_that_cannot_be_trusted_are_reported(
         "garbage.jsonl": "not a checkpoint: expected one JSON object with sequence, hash, "
         "timestamp, keyId and signature",
         "empty.jsonl": f"the checkpoint file {tmp_path / 'empty.jsonl'} holds no checkpoint",
+        "truncated.jsonl": "the chain has no row 99 any more",
         "missing": f"cannot read the checkpoint file {tmp_path / 'none'}: "
         "No such file or directory",
     }
