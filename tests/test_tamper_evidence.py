@@ -337,3 +337,18 @@ async def test_audit_checkpoint_appends_to_the_output_file_and_logs_the_checkpoi
     point = json.loads(second)
     assert code == 0
     assert f"checkpoint: sequence {point['sequence']} of {point['timestamp']} matches" in out
+
+
+@pytest.mark.parametrize("command", ["verify", "audit-checkpoint"])
+async def test_the_commands_refuse_a_database_that_is_not_migrated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/empty.db", tmp_path)
+    args: argparse.Namespace = build_parser().parse_args([command])
+    capsys.readouterr()
+    assert await asyncio.to_thread(args.handler, args, settings) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "ledgerql: the database is not at the latest migration: run `ledgerql migrate` first\n"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +13,29 @@ from core.logging import get_logger
 from core.settings import Settings
 from db.audit import checkpoints
 from db.audit.checkpoints import Checkpoint
+from db.migrations import is_at_head
 from db.services.ledger_check import LedgerReport, check_ledger, load_checkpoint
 from db.session import Database
 
 log = get_logger("ledgerql.audit")
+NOT_MIGRATED = 2
+"""Exit code when the database is not at the latest migration (nothing to check yet)."""
+
+
+class NotMigrated(RuntimeError):
+    """The database lacks the latest migration; the check would fail on missing columns."""
+
+
+async def _migrated(database: Database) -> Database:
+    if not await is_at_head(database.engine):
+        await database.dispose()
+        msg = "the database is not at the latest migration: run `ledgerql migrate` first"
+        raise NotMigrated(msg)
+    return database
 
 
 async def _take_checkpoint(settings: Settings) -> Checkpoint:
-    database = Database(settings)
+    database = await _migrated(Database(settings))
     try:
         async with database.unit_of_work() as uow:
             return await uow.query(checkpoints.take, database.audit_keys)
@@ -29,7 +45,11 @@ async def _take_checkpoint(settings: Settings) -> Checkpoint:
 
 def cmd_audit_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
     """Print (and log, and append to a file) a signed checkpoint of the audit chain's head."""
-    checkpoint = asyncio.run(_take_checkpoint(settings))
+    try:
+        checkpoint = asyncio.run(_take_checkpoint(settings))
+    except NotMigrated as error:
+        print(f"ledgerql: {error}", file=sys.stderr)
+        return NOT_MIGRATED
     target = Path(args.output) if args.output else settings.audit_checkpoint_file
     if target is not None:
         checkpoints.append_to(target, checkpoint)
@@ -45,7 +65,7 @@ def cmd_audit_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _check(settings: Settings, checkpoint_file: Path | None) -> LedgerReport:
     verdict = load_checkpoint(checkpoint_file)
-    database = Database(settings)
+    database = await _migrated(Database(settings))
     try:
         async with database.unit_of_work() as uow:
             return await uow.query(check_ledger, database.audit_keys, verdict)
@@ -121,7 +141,11 @@ def _readable(report: LedgerReport) -> list[str]:
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     """Check balances, transfers, ledger lines and the audit chain; exit 1 on any problem."""
     checkpoint_file = Path(args.checkpoint) if args.checkpoint else settings.audit_checkpoint_file
-    report = asyncio.run(_check(settings, checkpoint_file))
+    try:
+        report = asyncio.run(_check(settings, checkpoint_file))
+    except NotMigrated as error:
+        print(f"ledgerql: {error}", file=sys.stderr)
+        return NOT_MIGRATED
     log.info("ledger_checked", valid=report.valid, problems=len(report.problems))
     if args.json:
         print(json.dumps(report_document(report)))
