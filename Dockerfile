@@ -1,12 +1,14 @@
 # LedgerQL container image.
 #
 #   docker build -t ledgerql .
-#   docker run --rm -e JWT_SECRET=... -e DATABASE_URL=postgresql+asyncpg://... ledgerql migrate
-#   docker run --rm -p 8000:8000 -e JWT_SECRET=... -e DATABASE_URL=... ledgerql
+#   docker run --rm -e JWT_SECRET=... -e AUDIT_HMAC_KEY=... \
+#     -e DATABASE_URL=postgresql+asyncpg://... ledgerql migrate
+#   docker run --rm -p 8000:8000 -e JWT_SECRET=... -e AUDIT_HMAC_KEY=... -e DATABASE_URL=... ledgerql
 #
 # Configuration is environment variables only (see .env.example). The image defaults to
-# APP_ENV=production, which refuses to start without a JWT_SECRET of at least 32 bytes and
-# does not migrate on `serve`: run the `migrate` command first (compose.yml does).
+# APP_ENV=production, which refuses to start without a JWT_SECRET and an AUDIT_HMAC_KEY of at
+# least 32 bytes each and does not migrate on `serve`: run the `migrate` command first
+# (compose.yml does).
 
 # ---------------------------------------------------------------------------------------
 # Builder: a virtualenv holding exactly the pinned runtime dependency tree.

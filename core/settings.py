@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     rate_limit_refresh: str = Field(default="10/3600", pattern=LIMIT_PATTERN)
     rate_limit_password_change: str = Field(default="3/3600", pattern=LIMIT_PATTERN)
     card_fingerprint_secret: SecretStr | None = None
+    audit_hmac_key: SecretStr | None = None
+    audit_hmac_previous_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    audit_checkpoint_file: Path | None = None
 
     metrics_token: SecretStr | None = None
 
@@ -126,7 +129,13 @@ class Settings(BaseSettings):
     ws_connection_init_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     ws_max_message_bytes: int = Field(default=65_536, ge=1024, le=16_777_216)
 
-    @field_validator("cors_origins", "trusted_proxies", "jwt_previous_secrets", mode="before")
+    @field_validator(
+        "cors_origins",
+        "trusted_proxies",
+        "jwt_previous_secrets",
+        "audit_hmac_previous_keys",
+        mode="before",
+    )
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
@@ -147,6 +156,14 @@ class Settings(BaseSettings):
     def _strong_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
             msg = f"METRICS_TOKEN must be at least {MIN_SECRET_BYTES} bytes"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("audit_hmac_key")
+    @classmethod
+    def _strong_audit_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and 0 < len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            msg = f"AUDIT_HMAC_KEY must be at least {MIN_SECRET_BYTES} bytes"
             raise ValueError(msg)
         return value
 
@@ -176,6 +193,13 @@ class Settings(BaseSettings):
                 f"JWT_SECRET is missing or shorter than {MIN_SECRET_BYTES} bytes; "
                 f"APP_ENV={self.app_env.value} refuses to start without a strong secret. "
                 'Generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+            )
+            raise ValueError(msg)
+        if self.audit_hmac_key is None or not self.audit_hmac_key.get_secret_value():
+            msg = (
+                f"AUDIT_HMAC_KEY is missing; APP_ENV={self.app_env.value} refuses to start "
+                "without the key of the audit trail's hashes (at least "
+                f"{MIN_SECRET_BYTES} bytes, kept outside the database)"
             )
             raise ValueError(msg)
         return self
@@ -223,6 +247,16 @@ class Settings(BaseSettings):
         return hmac.new(
             self.signing_secret().encode(), b"ledgerql card fingerprint v1", hashlib.sha256
         ).digest()
+
+    def audit_keys(self) -> tuple[bytes, list[bytes]]:
+        """The audit trail's HMAC key and the retired ones (AUDIT_HMAC_KEY, else derived)."""
+        previous = [key.get_secret_value().encode() for key in self.audit_hmac_previous_keys]
+        if self.audit_hmac_key is not None and self.audit_hmac_key.get_secret_value():
+            return self.audit_hmac_key.get_secret_value().encode(), previous
+        derived = hmac.new(
+            self.signing_secret().encode(), b"ledgerql audit hmac v1", hashlib.sha256
+        ).digest()
+        return derived, previous
 
     def signing_secret(self) -> str:
         """The JWT signing secret; locally a generated one, persisted so restarts agree."""

@@ -36,6 +36,7 @@ from db.audit import capture as _capture  # noqa: F401 - registers the flush hoo
 from db.audit import chain
 from db.audit.entries import AuditContext, AuditEntry, record, take_pending
 from db.audit.events import CHANNEL, AuditEventBus
+from db.audit.keys import AuditKeys
 from db.base import ACTOR_KEY, AppSession
 from db.errors import Unavailable
 from db.models.audit import AuditChainHead, AuditLog
@@ -74,7 +75,11 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 
 def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
-    """WAL, foreign keys, a busy timeout, and BEGIN emitted by us rather than by the driver."""
+    """WAL, foreign keys, a busy timeout, and BEGIN emitted by us rather than by the driver.
+
+    `recursive_triggers` makes the REPLACE conflict resolution (`INSERT OR REPLACE`, `REPLACE
+    INTO`) fire DELETE triggers, so it cannot silently overwrite an immutable row.
+    """
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: object) -> None:
@@ -83,6 +88,7 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA recursive_triggers=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -102,6 +108,7 @@ class Database:
     def __init__(self, settings: Settings, engine: AsyncEngine | None = None) -> None:
         self.settings = settings
         self.engine = engine or create_engine(settings)
+        self.audit_keys = AuditKeys.of(*settings.audit_keys())
         if settings.is_sqlite:
             read_options: dict[str, Any] = {}
             write_options: dict[str, Any] = {SQLITE_BEGIN_IMMEDIATE: True}
@@ -298,7 +305,11 @@ class UnitOfWork:
     async def _append_audit(self, session: AsyncSession) -> chain.Appended | None:
         await session.flush()
         return await chain.append(
-            session, take_pending(session), self.audit_context, notify_channel=self._channel
+            session,
+            take_pending(session),
+            self.audit_context,
+            keys=self._database.audit_keys,
+            notify_channel=self._channel,
         )
 
     @property
@@ -310,7 +321,11 @@ class UnitOfWork:
         try:
             async with session.begin():
                 appended = await chain.append(
-                    session, entries, self.audit_context, notify_channel=self._channel
+                    session,
+                    entries,
+                    self.audit_context,
+                    keys=self._database.audit_keys,
+                    notify_channel=self._channel,
                 )
         except Exception as error:  # never hide the original failure behind this one
             log.error("audit_durable_write_failed", error=type(error).__name__)

@@ -1,4 +1,4 @@
-"""The `ledgerql` command line: serve, migrate, export-schema, create-admin, seed-demo."""
+"""The `ledgerql` command line: serve, migrate, export-schema, create-admin, seed-demo, verify."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from core.settings import PROJECT_ROOT, Settings, describe_settings_error, get_s
 from db.migrations import upgrade_to_head
 from db.session import Database, DatabaseUnavailable
 from graph.app import build_auth_service
+from graph.audit.commands import add_commands as add_audit_commands
 from graph.demo import DEMO_PASSWORD, seed_demo
 from graph.schema import build_schema
 
@@ -168,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--users", type=int, default=5, help="demo users (demo1, demo2, ...)")
     demo.add_argument("--operations", type=int, default=400, help="movements per user")
     demo.set_defaults(handler=cmd_seed_demo)
+    add_audit_commands(commands)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Prometheus metrics: HTTP requests and GraphQL operations by name and outcome."""
+"""Prometheus metrics: HTTP requests, GraphQL operations by name and outcome, ledger checks."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import re
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -52,6 +53,17 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.ledger_check_problems = Gauge(
+            "ledgerql_ledger_check_problems",
+            "Problems the latest ledger check found (0: balances, transfers and audit chain hold).",
+            registry=self.registry,
+        )
+        self.ledger_checks = Counter(
+            "ledgerql_ledger_checks",
+            "Ledger checks run, by outcome (valid or invalid).",
+            ["outcome"],
+            registry=self.registry,
+        )
         self._operation_names: set[str] = set()
 
     def operation_label(self, name: str | None) -> str:
@@ -77,6 +89,11 @@ class Metrics:
         label = self.operation_label(name)
         self.operations.labels(label, kind, outcome).inc()
         self.operation_latency.labels(label, kind, outcome).observe(seconds)
+
+    def observe_ledger_check(self, problems: int) -> None:
+        """Record the outcome of one ledger check."""
+        self.ledger_check_problems.set(problems)
+        self.ledger_checks.labels("valid" if problems == 0 else "invalid").inc()
 
     def render(self) -> bytes:
         """The registry in Prometheus text format."""

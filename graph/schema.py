@@ -22,6 +22,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from core.settings import Settings
+from graph.audit.ledger_check import LedgerCheckQueries
 from graph.audit.queries import AuditQueries
 from graph.audit.subscriptions import AuditSubscriptions
 from graph.banking.mutations import BankingMutations
@@ -46,7 +47,7 @@ from graph.users.queries import UserQueries
 
 
 @strawberry.type(description="Read operations.")
-class Query(UserQueries, AuditQueries, BankingQueries):
+class Query(UserQueries, AuditQueries, LedgerCheckQueries, BankingQueries):
     """The query root."""
 
     health: Health = strawberry.field(

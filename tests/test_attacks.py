@@ -19,7 +19,7 @@ from tests.support.banking import create_holder, open_account
 from tests.support.identity import STRONG_PASSWORD, gql, register, signed_in
 from tests.support.queries import count_statements
 
-PRODUCTION = {"app_env": AppEnv.PRODUCTION, "jwt_secret": "p" * 48}
+PRODUCTION = {"app_env": AppEnv.PRODUCTION, "jwt_secret": "p" * 48, "audit_hmac_key": "h" * 48}
 
 
 def aliased_logins(username: str, count: int) -> str:

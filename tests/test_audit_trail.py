@@ -18,7 +18,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 
-from db.audit.chain import chain_hash
+from db.audit.chain import chain_hash, keyed_hash
 from db.base import INCLUDE_DELETED, utcnow
 from db.models import AuditLog, AuthSession, Role, User
 from db.repositories import roles as role_repo
@@ -137,15 +137,16 @@ async def fail_logins(client: httpx.AsyncClient, username: str, times: int) -> N
 
 
 async def forge_row(database: Database, sequence: int, previous_hash: str) -> str:
-    """Insert a well-formed, correctly hashed row behind the application's back; its hash."""
+    """Insert a well-formed row hashed with the real key behind the application's back."""
     row: dict[str, Any] = {
         "sequence": sequence, "id": uuid.uuid4(), "user_id": None, "action": "LOGIN",
         "entity_type": "User", "entity_id": None, "old_values": None, "new_values": None,
         "description": "forged", "ip_address": None, "user_agent": None, "status": "SUCCESS",
         "error_message": None, "request_id": None, "created_at": utcnow(), "extra": None,
     }  # fmt: skip
+    row["key_id"] = database.audit_keys.current_id
     row["previous_hash"] = previous_hash
-    row["hash"] = chain_hash(previous_hash, row)
+    row["hash"] = keyed_hash(database.audit_keys, row["key_id"], previous_hash, row)
     async with database.write_session() as session, session.begin():
         await session.execute(insert(AuditLog), [row])
     return str(row["hash"])
@@ -635,7 +636,9 @@ async def test_an_untouched_chain_is_valid_and_every_hash_links(
     previous = "0" * 64
     for row in rows:
         assert row["previous_hash"] == previous
-        assert row["hash"] == chain_hash(previous, row)
+        assert row["key_id"] == database.audit_keys.current_id
+        assert row["hash"] == keyed_hash(database.audit_keys, row["key_id"], previous, row)
+        assert row["hash"] != chain_hash(previous, row)  # the unkeyed rule no longer fits
         previous = row["hash"]
     # the check itself was recorded (a READ row), and the chain still holds with it
     again = await audit_chain(client, auditor.access_token)
@@ -666,7 +669,7 @@ async def test_an_altered_row_with_a_recomputed_hash_breaks_the_chain_at_the_nex
     await drop_immutability_triggers(database)
     row = (await audit_rows(database, sequence=4))[0]
     row["description"] = "rewritten"
-    forged = chain_hash(row["previous_hash"], row)
+    forged = keyed_hash(database.audit_keys, row["key_id"], row["previous_hash"], row)
     await execute_raw(
         database, "UPDATE audit_logs SET description = :d, hash = :h WHERE sequence = 4",
         d="rewritten", h=forged,

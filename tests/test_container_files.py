@@ -49,6 +49,7 @@ PYTHON_ENV = frozenset({"PATH", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHON
 DUMMY_SECRETS = {
     "POSTGRES_PASSWORD": "pg-password-for-tests",
     "JWT_SECRET": "j" * 48,
+    "AUDIT_HMAC_KEY": "h" * 48,
 }
 
 
@@ -319,7 +320,12 @@ def test_dockerfile_sets_only_real_settings(monkeypatch: pytest.MonkeyPatch) -> 
     settings_env = {name: value for name, value in env.items() if name not in PYTHON_ENV}
     assert set(settings_env) <= SETTING_NAMES
     settings = settings_from_environment(
-        monkeypatch, {**settings_env, "JWT_SECRET": DUMMY_SECRETS["JWT_SECRET"]}
+        monkeypatch,
+        {
+            **settings_env,
+            "JWT_SECRET": DUMMY_SECRETS["JWT_SECRET"],
+            "AUDIT_HMAC_KEY": DUMMY_SECRETS["AUDIT_HMAC_KEY"],
+        },
     )
     assert settings.app_env is AppEnv.PRODUCTION
     assert settings.host == "0.0.0.0"  # noqa: S104
@@ -534,6 +540,7 @@ def test_service_environment_parses_as_settings(name: str, monkeypatch: pytest.M
         f"postgresql+asyncpg://ledgerql:{DUMMY_SECRETS['POSTGRES_PASSWORD']}@postgres:5432/ledgerql"
     )
     assert settings.signing_secret() == DUMMY_SECRETS["JWT_SECRET"]
+    assert settings.audit_keys() == (DUMMY_SECRETS["AUDIT_HMAC_KEY"].encode(), [])
     assert not settings.should_migrate_on_start
     if name == "app":
         # Set explicitly so a HOST/PORT meant for local runs in .env cannot override them.
@@ -561,6 +568,7 @@ def test_no_literal_secret_in_compose() -> None:
     for name in ("app", "migrate"):
         env = environment(service(name))
         assert env["JWT_SECRET"].startswith("${JWT_SECRET:?")
+        assert env["AUDIT_HMAC_KEY"].startswith("${AUDIT_HMAC_KEY:?")
         url = re.fullmatch(
             r"postgresql\+asyncpg://(?P<user>\$\{[^}]+\}):(?P<password>\$\{[^}]+\})"
             r"@postgres:5432/(?P<database>\$\{[^}]+\})",

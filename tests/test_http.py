@@ -259,7 +259,14 @@ async def test_graphiql_is_served_to_browsers_outside_production(client: httpx.A
 
 @pytest.mark.parametrize(
     "configured_client",
-    [{"app_env": AppEnv.PRODUCTION, "jwt_secret": "p" * 48, "graphiql_enabled": True}],
+    [
+        {
+            "app_env": AppEnv.PRODUCTION,
+            "jwt_secret": "p" * 48,
+            "audit_hmac_key": "h" * 48,
+            "graphiql_enabled": True,
+        }
+    ],
     indirect=True,
 )
 async def test_production_never_serves_graphiql_and_sends_hsts(
@@ -286,7 +293,7 @@ async def test_syntax_errors_pass_through_the_operation_extensions(
 
 @pytest.mark.parametrize(
     "configured_client",
-    [{"app_env": AppEnv.PRODUCTION, "jwt_secret": "p" * 48}],
+    [{"app_env": AppEnv.PRODUCTION, "jwt_secret": "p" * 48, "audit_hmac_key": "h" * 48}],
     indirect=True,
 )
 async def test_production_hides_the_schema(configured_client: httpx.AsyncClient) -> None:

@@ -86,7 +86,7 @@ async def test_seed_demo_fills_a_consistent_ledger_once_and_demo_users_can_sign_
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_seed_demo_refuses_to_run_in_production(database_url: str, tmp_path: Path) -> None:
-    env = server_env(database_url, tmp_path, APP_ENV="production")
+    env = server_env(database_url, tmp_path, APP_ENV="production", AUDIT_HMAC_KEY="h" * 48)
     result = _seed(env)
     assert result.returncode == 2
     assert "refuses to run in staging or production" in result.stderr

@@ -35,7 +35,7 @@ def test_deployed_environments_refuse_a_weak_secret(monkeypatch: pytest.MonkeyPa
 
 
 def test_a_strong_secret_is_accepted_and_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = load(monkeypatch, APP_ENV="production", JWT_SECRET="s" * 32)
+    settings = load(monkeypatch, APP_ENV="production", JWT_SECRET="s" * 32, AUDIT_HMAC_KEY="h" * 32)
     assert settings.signing_secret() == "s" * 32
     assert "s" * 32 not in repr(settings)
     assert settings.json_logs
@@ -85,6 +85,7 @@ def test_lists_and_levels_are_parsed_from_text(monkeypatch: pytest.MonkeyPatch) 
         LOG_FORMAT="console",
         APP_ENV="staging",
         JWT_SECRET="k" * 40,
+        AUDIT_HMAC_KEY="h" * 40,
     )
     assert settings.cors_origins == ["https://a.example", "https://b.example"]
     assert settings.log_level == "DEBUG"
@@ -127,6 +128,7 @@ def test_empty_values_mean_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ("CORS_ORIGINS", "example.com", r"must be '\*' or start with http"),
         ("METRICS_TOKEN", "short", "METRICS_TOKEN must be at least 32 bytes"),
+        ("AUDIT_HMAC_KEY", "h" * 31, "AUDIT_HMAC_KEY must be at least 32 bytes"),
     ],
 )
 def test_unsafe_values_are_refused_at_load(
@@ -134,3 +136,31 @@ def test_unsafe_values_are_refused_at_load(
 ) -> None:
     with pytest.raises(ValidationError, match=message):
         load(monkeypatch, **{name: value})
+
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_deployed_environments_refuse_a_missing_audit_key(
+    monkeypatch: pytest.MonkeyPatch, env: str
+) -> None:
+    monkeypatch.delenv("AUDIT_HMAC_KEY", raising=False)
+    with pytest.raises(ValidationError, match="AUDIT_HMAC_KEY is missing") as caught:
+        load(monkeypatch, APP_ENV=env, JWT_SECRET="s" * 32)
+    assert "s" * 32 not in describe_settings_error(caught.value)
+
+
+def test_audit_keys_come_from_settings_or_are_derived_locally(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("AUDIT_HMAC_KEY", "AUDIT_HMAC_PREVIOUS_KEYS"):
+        monkeypatch.delenv(name, raising=False)
+    local = load(monkeypatch, APP_ENV="local", JWT_SECRET="s" * 32)
+    derived, previous = local.audit_keys()
+    assert (len(derived), previous) == (32, [])
+    assert derived not in (b"s" * 32, local.card_fingerprint_key())
+    assert load(monkeypatch, APP_ENV="local", JWT_SECRET="s" * 32).audit_keys()[0] == derived
+    configured = load(
+        monkeypatch, APP_ENV="production", JWT_SECRET="s" * 32, AUDIT_HMAC_KEY="n" * 32,
+        AUDIT_HMAC_PREVIOUS_KEYS="o" * 32 + ", " + "p" * 32 + ",",
+    )  # fmt: skip
+    assert configured.audit_keys() == (b"n" * 32, [b"o" * 32, b"p" * 32])
+    assert "n" * 32 not in repr(configured)

@@ -1,7 +1,10 @@
 """The hash chain: appending entries under a short lock, and verifying the stored chain.
 
-Each row's hash is SHA-256 over the previous row's hash and a canonical JSON serialization of
-the row, so altering, deleting or inserting a row breaks the chain at that row. The chain's tip
+Each row's hash is HMAC-SHA256, under the key named by the row's `key_id`, over the previous
+row's hash, the key id and a canonical JSON serialization of the row, so altering, deleting or
+inserting a row breaks the chain at that row, and recomputing the hashes needs the key, which
+never enters the database. Rows written before keys existed (`key_id` NULL) keep their plain
+SHA-256 hash; they may only form the start of the chain, never follow a keyed row. The chain's tip
 lives in `audit_chain_head`; a writer locks that one row only while it appends, as the last
 step before COMMIT, so business work of concurrent transactions still runs in parallel.
 """
@@ -19,6 +22,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.audit.entries import AuditContext, AuditEntry, json_safe
+from db.audit.keys import AuditKeys
 from db.base import Base, utcnow
 from db.models.audit import GENESIS_HASH, AuditChainHead, AuditLog
 
@@ -38,8 +42,21 @@ def canonical(row: Mapping[Any, Any]) -> bytes:
 
 
 def chain_hash(previous_hash: str, row: Mapping[Any, Any]) -> str:
-    """The hash of a row given the hash of the row before it."""
+    """The unkeyed (legacy) hash of a row given the hash of the row before it."""
     return hashlib.sha256(previous_hash.encode() + b"\n" + canonical(row)).hexdigest()
+
+
+def keyed_hash(keys: AuditKeys, kid: str, previous_hash: str, row: Mapping[Any, Any]) -> str | None:
+    """HMAC-SHA256 of a row under the key `kid`; None when that key is not configured."""
+    return keys.mac(kid, _message(kid, previous_hash, row))
+
+
+def expected_hash(keys: AuditKeys, previous_hash: str, row: Mapping[Any, Any]) -> str | None:
+    """What a stored row's hash must be: keyed by its `key_id`, or legacy SHA-256 without one."""
+    kid = row["key_id"]
+    if kid is None:
+        return chain_hash(previous_hash, row)
+    return keyed_hash(keys, kid, previous_hash, row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +93,7 @@ async def append(
     entries: Sequence[AuditEntry],
     context: AuditContext,
     *,
+    keys: AuditKeys,
     notify_channel: str | None = None,
 ) -> Appended | None:
     """Chain and insert entries as the last step of the session's transaction.
@@ -92,11 +110,13 @@ async def append(
     )
     sequence, previous = (await session.execute(head_query)).one()
     rows = []
+    kid = keys.current_id
     for entry in entries:
         sequence += 1
         row = _row(entry, context, sequence)
+        row["key_id"] = kid
         row["previous_hash"] = previous
-        row["hash"] = previous = chain_hash(previous, row)
+        row["hash"] = previous = keys.sign(_message(kid, previous, row))
         rows.append(row)
     head_table, audit_table = (
         Base.metadata.tables["audit_chain_head"],
@@ -121,6 +141,10 @@ async def append(
     return appended
 
 
+def _message(kid: str, previous_hash: str, row: Mapping[Any, Any]) -> bytes:
+    return previous_hash.encode() + b"\n" + kid.encode() + b"\n" + canonical(row)
+
+
 def _column_values(row: dict[str, Any]) -> dict[str, Any]:
     values = dict(row)
     values["metadata"] = values.pop("extra")
@@ -135,35 +159,59 @@ class ChainStatus:
     checked_entries: int
     first_broken_sequence: int | None
     head_hash: str
+    legacy_entries: int = 0
 
 
-async def verify(session: AsyncSession) -> ChainStatus:
+def _fits(
+    keys: AuditKeys, row: Mapping[Any, Any], expected: int, previous: str, keyed: bool
+) -> bool:
+    if row["sequence"] != expected or row["previous_hash"] != previous:
+        return False
+    if keyed and row["key_id"] is None:
+        return False  # an unkeyed row after a keyed one: a downgrade, never written by us
+    return bool(expected_hash(keys, previous, row) == row["hash"])
+
+
+async def verify(session: AsyncSession, keys: AuditKeys) -> ChainStatus:
     """Recompute the whole chain in sequence order; report the first row that does not fit."""
-    head_sequence, head_hash = (
-        await session.execute(
-            select(AuditChainHead.sequence, AuditChainHead.hash).where(
-                AuditChainHead.id == CHAIN_HEAD_ID
-            )
-        )
-    ).one()
-    columns = [getattr(AuditLog, name) for name in (*HASHED_FIELDS, "previous_hash", "hash")]
+    head_sequence, head_hash = await head(session)
+    names = (*HASHED_FIELDS, "key_id", "previous_hash", "hash")
+    columns = [getattr(AuditLog, name) for name in names]
     expected, previous, checked, after = 1, GENESIS_HASH, 0, None
+    keyed, legacy = False, 0
     while True:
         query = select(*columns).order_by(AuditLog.sequence).limit(VERIFY_BATCH)
         if after is not None:
             query = query.where(AuditLog.sequence > after)
         batch = (await session.execute(query)).mappings().all()
         for row in batch:
-            if (
-                row["sequence"] != expected
-                or row["previous_hash"] != previous
-                or chain_hash(previous, row) != row["hash"]
-            ):
-                return ChainStatus(False, checked, min(expected, row["sequence"]), head_hash)
+            if not _fits(keys, row, expected, previous, keyed):
+                broken = min(expected, row["sequence"])
+                return ChainStatus(False, checked, broken, head_hash, legacy)
+            keyed = keyed or row["key_id"] is not None
+            legacy += row["key_id"] is None
             previous, expected, checked = row["hash"], expected + 1, checked + 1
         if len(batch) < VERIFY_BATCH:
             break
         after = batch[-1]["sequence"]
     if head_sequence != expected - 1 or head_hash != previous:
-        return ChainStatus(False, checked, min(head_sequence, expected - 1) + 1, head_hash)
-    return ChainStatus(True, checked, None, head_hash)
+        broken = min(head_sequence, expected - 1) + 1
+        return ChainStatus(False, checked, broken, head_hash, legacy)
+    return ChainStatus(True, checked, None, head_hash, legacy)
+
+
+async def head(session: AsyncSession) -> tuple[int, str]:
+    """The chain's tip: its sequence (0 for an empty chain) and hash."""
+    query = select(AuditChainHead.sequence, AuditChainHead.hash).where(
+        AuditChainHead.id == CHAIN_HEAD_ID
+    )
+    sequence, tip = (await session.execute(query)).one()
+    return int(sequence), str(tip)
+
+
+async def hash_at(session: AsyncSession, sequence: int) -> str | None:
+    """The stored hash of the row at `sequence` (the genesis hash for 0); None when missing."""
+    if sequence == 0:
+        return GENESIS_HASH
+    query = select(AuditLog.hash).where(AuditLog.sequence == sequence)
+    return (await session.execute(query)).scalar_one_or_none()

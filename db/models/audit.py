@@ -44,6 +44,9 @@ class AuditStatus(StrEnum):
 class AuditLog(Base):
     """One immutable audit row; `hash` covers the previous row's hash and this row's content.
 
+    `hash` is HMAC-SHA256 under the key whose id is `key_id` (the key itself lives in settings
+    only); rows from before keyed hashing have no `key_id` and a plain SHA-256 hash.
+
     No soft delete, no `updated_*` columns: database triggers refuse UPDATE and DELETE.
     `user_id` is the acting user (None for anonymous callers and the system); it is not a
     foreign key, so the trail outlives anything it mentions.
@@ -75,6 +78,7 @@ class AuditLog(Base):
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     extra: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, nullable=True)
+    key_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
     previous_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 

@@ -41,6 +41,6 @@ class AuditQueries:
     )
     async def audit_chain(self, info: Info) -> AuditChainStatus:
         """Walks every row in sequence order within one snapshot."""
-        status = await info.context.uow.query(chain.verify)
+        status = await info.context.uow.query(chain.verify, info.context.database.audit_keys)
         info.context.audit_read("AuditChain", None, valid=status.valid)
         return AuditChainStatus.from_status(status)

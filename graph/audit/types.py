@@ -51,7 +51,10 @@ class AuditLogNode(relay.Node):
     request_id: str | None
     created_at: datetime
     metadata: JSON | None
-    hash: str = strawberry.field(description="SHA-256 over the previous hash and this row.")
+    hash: str = strawberry.field(
+        description="HMAC-SHA256 (SHA-256 for rows from before keyed hashing) over the "
+        "previous hash and this row."
+    )
     user_id: strawberry.Private[uuid.UUID | None]
 
     @classmethod
@@ -178,6 +181,10 @@ class AuditChainStatus:
     checked_entries: int
     first_broken_sequence: Long | None
     head_hash: str
+    legacy_entries: int = strawberry.field(
+        default=0,
+        description="Rows from before keyed hashing (plain SHA-256, no key id) at the start.",
+    )
 
     @classmethod
     def from_status(cls, status: ChainStatus) -> AuditChainStatus:
@@ -186,5 +193,5 @@ class AuditChainStatus:
         return cls(
             valid=status.valid, checked_entries=status.checked_entries,
             first_broken_sequence=Long(broken) if broken is not None else None,
-            head_hash=status.head_hash,
+            head_hash=status.head_hash, legacy_entries=status.legacy_entries,
         )  # fmt: skip

@@ -19,7 +19,7 @@ from graph.app import create_app
 from tests.conftest import make_settings
 from tests.support.identity import gql
 
-ROW_FIELDS = (*HASHED_FIELDS, "previous_hash", "hash")
+ROW_FIELDS = (*HASHED_FIELDS, "key_id", "previous_hash", "hash")
 """Every column of an audit row, by attribute name (`extra` is the `metadata` column)."""
 
 NODE_FIELDS = """

@@ -1,0 +1,28 @@
+"""Keyed audit hashes: the id of the HMAC key that signed each audit row.
+
+Rows written before this revision keep a NULL `key_id` and their plain SHA-256 hash; the
+verifier accepts them only at the start of the chain. The key itself is never stored.
+
+Revision ID: 0008
+Revises: 0006
+Create Date: 2026-12-02
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0008"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("audit_logs", sa.Column("key_id", sa.String(length=16), nullable=True))
+
+
+def downgrade() -> None:
+    # A plain ALTER TABLE (SQLite >= 3.35): a batch copy would lose the immutability triggers.
+    op.drop_column("audit_logs", "key_id")
