@@ -89,15 +89,23 @@ def is_request_error(result: ExecutionResult) -> bool:
     return result.data is None and all(error.path is None for error in result.errors)
 
 
-def refused_retry_after(result: ExecutionResult) -> int | None:
-    """`retryAfter` when rate limits refused every field of the result (HTTP 429), else None."""
+_RETRYABLE_STATUS = {ErrorCode.RATE_LIMITED.value: 429, ErrorCode.UNAVAILABLE.value: 503}
+
+
+def refused_retry_after(result: ExecutionResult) -> tuple[int, int] | None:
+    """HTTP status and `Retry-After` when rate limits (429) or an outage (503) refused every field.
+
+    None when any field has data or any error is of another kind.
+    """
     errors = result.errors or []
     extensions = [error.extensions or {} for error in errors]
-    if not errors or any(ext.get("code") != ErrorCode.RATE_LIMITED.value for ext in extensions):
+    codes = {ext.get("code") for ext in extensions}
+    if not errors or not codes <= _RETRYABLE_STATUS.keys():
         return None
     if result.data and any(value is not None for value in result.data.values()):
         return None
-    return max(int(ext.get("retryAfter", 1)) for ext in extensions)
+    status = max(_RETRYABLE_STATUS[str(code)] for code in codes)
+    return status, max(int(ext.get("retryAfter", 1)) for ext in extensions)
 
 
 def _request_error_status(errors: list[GraphQLError]) -> int:
@@ -234,9 +242,9 @@ class LedgerGraphQL(GraphQL[Context, None]):
         if response.media_type != APPLICATION_JSON:
             return  # GraphiQL page or a stream: not ours to change
         response.headers["content-type"] = f"{media_type}; charset=utf-8"
-        retry_after = getattr(request.state, _REFUSED_KEY, None)
-        if retry_after is not None:  # the whole request was refused by rate limits
-            response.status_code = 429
+        refused = getattr(request.state, _REFUSED_KEY, None)
+        if refused is not None:  # the whole request was refused: rate limits or an outage
+            response.status_code, retry_after = refused
             response.headers["retry-after"] = str(retry_after)
             return
         status = getattr(request.state, _REQUEST_ERROR_KEY, None)
@@ -283,9 +291,9 @@ class LedgerGraphQL(GraphQL[Context, None]):
     ) -> GraphQLHTTPResponse:
         """Drop `data` when execution never started, and remember the status it deserves."""
         response = await super().process_result(request, result)
-        retry_after = refused_retry_after(result)
-        if retry_after is not None:
-            setattr(request.state, _REFUSED_KEY, retry_after)
+        refused = refused_retry_after(result)
+        if refused is not None:
+            setattr(request.state, _REFUSED_KEY, refused)
         if is_request_error(result):
             response.pop("data", None)
             setattr(request.state, _REQUEST_ERROR_KEY, _request_error_status(result.errors or []))

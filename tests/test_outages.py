@@ -1,0 +1,242 @@
+"""Outages: a stopped, locked, missing or saturated database is UNAVAILABLE (503), then recovers.
+
+Each case checks `me`, `deposit`, `login` and `refreshToken` over HTTP: 503 with `Retry-After`,
+error code UNAVAILABLE and no internals, readiness 503 within a second, and normal answers (with
+nothing changed by the refused requests) once the database is back.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from starlette.applications import Starlette
+
+from db.migrations import upgrade_to_head
+from graph.app import create_app
+from tests.conftest import make_settings
+from tests.support.banking import MONEY, balance, create_holder, key, open_account
+from tests.support.identity import LOGIN, STRONG_PASSWORD, SignedIn, signed_in
+from tests.support.logs import capture_logs
+from tests.support.postgres import PostgresUnavailable, ThrowawayPostgres
+
+ME = "{ me { username } }"
+DEPOSIT = f"""
+mutation($input: MoneyMovementInput!) {{
+  deposit(input: $input) {{ transaction {{ amount {{ {MONEY} }} }} errors {{ code }} }}
+}}
+"""
+REFRESH = """
+mutation($input: RefreshTokenInput!) { refreshToken(input: $input) { accessToken } }
+"""
+INTERNALS = ("OperationalError", "sqlalchemy", "asyncpg", "sqlite", "Traceback", "QueuePool")
+
+
+@asynccontextmanager
+async def serving(database_url: str, tmp_path: Path, **overrides: Any) -> AsyncIterator[Starlette]:
+    """The app on `database_url` with its lifespan running."""
+    app = create_app(make_settings(database_url, tmp_path, **overrides))
+    async with LifespanManager(app):
+        yield app
+
+
+@asynccontextmanager
+async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process HTTP client for `app`."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=30) as client:
+        yield client
+
+
+async def customer(client: httpx.AsyncClient) -> tuple[SignedIn, str]:
+    """A signed-in user with an open account."""
+    user = await signed_in(client, "ann")
+    await create_holder(client, user)
+    return user, await open_account(client, user)
+
+
+async def post(
+    client: httpx.AsyncClient, query: str, variables: dict[str, Any], token: str | None = None
+) -> httpx.Response:
+    """POST one operation; returns the raw response."""
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    return await client.post(
+        "/graphql", json={"query": query, "variables": variables}, headers=headers
+    )
+
+
+async def the_four(
+    client: httpx.AsyncClient, user: SignedIn, account_id: str
+) -> dict[str, httpx.Response]:
+    """`me`, a deposit, a login and a token refresh."""
+    deposit = {"input": {"accountId": account_id, "amount": 500, "idempotencyKey": key()}}
+    login = {"input": {"username": user.username, "password": STRONG_PASSWORD}}
+    return {
+        "me": await post(client, ME, {}, user.access_token),
+        "deposit": await post(client, DEPOSIT, deposit, user.access_token),
+        "login": await post(client, LOGIN, login),
+        "refresh": await post(client, REFRESH, {"input": {"refreshToken": user.refresh_token}}),
+    }
+
+
+def assert_unavailable(response: httpx.Response) -> None:
+    """The whole request failed on an outage: 503, Retry-After, UNAVAILABLE, no internals."""
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "1"
+    body = response.json()
+    assert not any(body.get("data") or {}), body
+    [error] = body["errors"]
+    assert error["message"] == "The service is busy; try again shortly."
+    assert {key: error["extensions"][key] for key in ("code", "status", "retryAfter")} == {
+        "code": "UNAVAILABLE",
+        "status": 503,
+        "retryAfter": 1,
+    }
+    assert not any(word in response.text for word in INTERNALS), response.text
+
+
+async def assert_recovered(client: httpx.AsyncClient, user: SignedIn, account_id: str) -> None:
+    """Every one of the four answers normally again; the refused deposit changed nothing."""
+    assert await balance(client, user, account_id) == 0
+    responses = await the_four(client, user, account_id)
+    for name, response in responses.items():
+        assert response.status_code == 200, (name, response.text)
+        assert "errors" not in response.json(), (name, response.text)
+    assert await balance(client, user, account_id) == 500
+    ready = await client.get("/health/ready")
+    assert ready.status_code == 200, ready.text
+
+
+async def assert_not_ready_within_a_second(client: httpx.AsyncClient, database: str) -> None:
+    """Readiness answers 503 with Retry-After in under a second."""
+    started = time.monotonic()
+    response = await client.get("/health/ready")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "1"
+    assert response.json() == {
+        "status": "unavailable",
+        "checks": {"database": database, "migrations": "unknown"},
+    }
+    assert elapsed < 1.0, elapsed
+
+
+@pytest.fixture(scope="module")
+def own_postgres() -> Iterator[tuple[ThrowawayPostgres, str]]:
+    """A PostgreSQL cluster of this module's own, migrated, that a test may stop and start."""
+    if os.environ.get("TEST_POSTGRES_URL"):
+        pytest.skip("stopping PostgreSQL needs the throwaway cluster, not TEST_POSTGRES_URL")
+    try:
+        cluster = ThrowawayPostgres()
+        url = cluster.start()
+    except PostgresUnavailable as error:
+        pytest.skip(f"PostgreSQL unavailable: {error}")
+    try:
+        upgrade_to_head(url)
+        yield cluster, url
+    finally:
+        cluster.stop()
+
+
+async def test_a_stopped_postgresql_is_unavailable_then_recovers_by_itself(
+    own_postgres: tuple[ThrowawayPostgres, str], tmp_path: Path
+) -> None:
+    cluster, url = own_postgres
+    async with serving(url, tmp_path) as app, http(app) as client:
+        user, account_id = await customer(client)
+        cluster.pause()
+        try:
+            with capture_logs() as logs:
+                responses = await the_four(client, user, account_id)
+                await assert_not_ready_within_a_second(client, "unreachable")
+        finally:
+            cluster.resume()
+        for response in responses.values():
+            assert_unavailable(response)
+        assert logs.events("database_outage")
+        assert not logs.events("graphql_unexpected_error")
+        await assert_recovered(client, user, account_id)
+
+
+@pytest.fixture
+def sqlite_file(tmp_path: Path, sqlite_template: Path) -> Path:
+    """A migrated SQLite file in a directory of its own."""
+    directory = tmp_path / "data"
+    directory.mkdir()
+    path = directory / "ledger.db"
+    path.write_bytes(sqlite_template.read_bytes())
+    return path
+
+
+async def test_a_locked_sqlite_file_is_unavailable_not_internal(
+    sqlite_file: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite+aiosqlite:///{sqlite_file}"
+    async with serving(url, tmp_path, sqlite_busy_timeout_ms=100) as app, http(app) as client:
+        user, account_id = await customer(client)
+        holder = sqlite3.connect(sqlite_file, isolation_level=None)
+        try:
+            holder.execute("BEGIN EXCLUSIVE")  # another process's writer, held past the timeout
+            with capture_logs() as logs:
+                responses = await the_four(client, user, account_id)
+            holder.execute("ROLLBACK")
+        finally:
+            holder.close()
+        me = responses.pop("me")  # WAL: readers are not blocked by a writer
+        assert me.status_code == 200, me.text
+        assert me.json()["data"] == {"me": {"username": "ann"}}, me.text
+        assert "errors" not in me.json(), me.text
+        for response in responses.values():
+            assert_unavailable(response)
+        assert logs.events("database_outage")
+        assert not logs.events("graphql_unexpected_error")
+        await assert_recovered(client, user, account_id)
+
+
+async def test_a_missing_sqlite_directory_is_unavailable_then_recovers(
+    sqlite_file: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite+aiosqlite:///{sqlite_file}"
+    async with serving(url, tmp_path) as app, http(app) as client:
+        user, account_id = await customer(client)
+        await app.state.database.dispose()  # open connections would keep the moved file
+        moved = sqlite_file.parent.rename(tmp_path / "moved")
+        try:
+            responses = await the_four(client, user, account_id)
+            await assert_not_ready_within_a_second(client, "unreachable")
+        finally:
+            moved.rename(sqlite_file.parent)
+        for response in responses.values():
+            assert_unavailable(response)
+        await assert_recovered(client, user, account_id)
+
+
+async def test_an_exhausted_pool_is_unavailable_within_the_pool_timeout(
+    database_url: str, tmp_path: Path
+) -> None:
+    pool = {"database_pool_size": 1, "database_max_overflow": 0}
+    async with (
+        serving(database_url, tmp_path, **pool, database_pool_timeout_seconds=2) as app,
+        http(app) as client,
+    ):
+        user, account_id = await customer(client)
+        held = await app.state.database.engine.connect()  # the pool's only connection
+        try:
+            started = time.monotonic()
+            responses = await the_four(client, user, account_id)
+            elapsed = time.monotonic() - started
+            await assert_not_ready_within_a_second(client, "timeout")
+        finally:
+            await held.close()
+        for response in responses.values():
+            assert_unavailable(response)
+        assert elapsed < 4 * 2 + 2, elapsed  # each waits for the pool (2 s) once, no more
+        await assert_recovered(client, user, account_id)
