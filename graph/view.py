@@ -21,7 +21,7 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -37,14 +37,14 @@ from strawberry.types.unset import UNSET, UnsetType
 from auth.service import AuthService
 from core.context import RequestInfo, current_request, request_id_from_header
 from core.settings import Settings
-from db.errors import AppError, Unauthenticated
+from db.errors import AppError, Unauthenticated, Unavailable
 from db.rate_limits import Counters
 from db.session import Database
 from graph.context import Context
 from graph.errors import ErrorCode, error_document
 from graph.metrics import Metrics
 from graph.transport import CSRF_REFUSAL, bounded_websocket, forces_preflight
-from graph.ws import ConnectionGuard
+from graph.ws import CLOSE_TRY_AGAIN_LATER, ConnectionGuard
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
@@ -53,6 +53,24 @@ _REFUSED_KEY = "graphql_refused_retry_after"
 _connection_contexts: ContextVar[list[Context] | None] = ContextVar(
     "ledgerql_ws_contexts", default=None
 )
+_connection_outage: ContextVar[list[Unavailable] | None] = ContextVar(
+    "ledgerql_ws_outage", default=None
+)
+
+
+def closes_as_outage(send: Send, outage: list[Unavailable]) -> Send:
+    """A WebSocket send that turns Strawberry's rejection (4403) into 1013 once `outage` is set.
+
+    1013 "Try Again Later" (RFC 6455) tells the client to reconnect later; 4403 would tell it
+    that its credentials are refused.
+    """
+
+    async def sending(message: Message) -> None:
+        if outage and message["type"] == "websocket.close":
+            message = {**message, "code": CLOSE_TRY_AGAIN_LATER, "reason": outage[0].message}
+        await send(message)
+
+    return sending
 
 
 def negotiate_media_type(accept: str | None) -> str | None:
@@ -159,12 +177,15 @@ class LedgerGraphQL(GraphQL[Context, None]):
 
     async def _serve_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         contexts: list[Context] = []
+        outage: list[Unavailable] = []
         token = _connection_contexts.set(contexts)
+        outage_token = _connection_outage.set(outage)
         receive, send = bounded_websocket(receive, send, self.settings.ws_max_message_bytes)
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, closes_as_outage(send, outage))
         finally:
             _connection_contexts.reset(token)
+            _connection_outage.reset(outage_token)
             for context in contexts:
                 if context.guard is not None:
                     await context.guard.close()
@@ -181,6 +202,9 @@ class LedgerGraphQL(GraphQL[Context, None]):
                 context.request, token, self.auth, self.database
             )
         except AppError as error:
+            outage = _connection_outage.get()
+            if isinstance(error, Unavailable) and outage is not None:
+                outage.append(error)  # closed with 1013 instead of 4403
             raise ConnectionRejectionError({"code": error.code, "message": error.message}) from None
         return cast("UnsetType", UNSET)
 

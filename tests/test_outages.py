@@ -20,15 +20,21 @@ import pytest
 from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 
+from auth.principal import Principal
+from auth.service import AuthService
+from db.errors import Unavailable
 from db.migrations import upgrade_to_head
+from db.session import UnitOfWork
 from graph.app import create_app
 from tests.conftest import make_settings
 from tests.support.banking import MONEY, balance, create_holder, key, open_account
-from tests.support.identity import LOGIN, STRONG_PASSWORD, SignedIn, signed_in
+from tests.support.identity import LOGIN, STRONG_PASSWORD, SignedIn, gql, login, signed_in
 from tests.support.logs import capture_logs
 from tests.support.postgres import PostgresUnavailable, ThrowawayPostgres
+from tests.support.ws import bearer, closed_with, live_app, open_as, run, send
 
 ME = "{ me { username } }"
+LOGOUT = "mutation { logout { revokedSessions } }"
 DEPOSIT = f"""
 mutation($input: MoneyMovementInput!) {{
   deposit(input: $input) {{ transaction {{ amount {{ {MONEY} }} }} errors {{ code }} }}
@@ -240,3 +246,55 @@ async def test_an_exhausted_pool_is_unavailable_within_the_pool_timeout(
             assert_unavailable(response)
         assert elapsed < 4 * 2 + 2, elapsed  # each waits for the pool (2 s) once, no more
         await assert_recovered(client, user, account_id)
+
+
+async def test_websocket_outages_answer_unavailable_and_close_with_try_again_later(
+    database_url: str, tmp_path: Path
+) -> None:
+    pool = {"database_pool_size": 1, "database_max_overflow": 0}
+    async with live_app(database_url, tmp_path, **pool, database_pool_timeout_seconds=0.5) as live:
+        user = await signed_in(live.http, "ann")
+        async with live.connect() as ws:
+            await open_as(live, ws, user.access_token)
+            held = await live.database.engine.connect()  # the pool's only connection
+            try:
+                payload = await run(ws, "1", ME)
+                async with live.connect() as refused:
+                    await send(
+                        refused, {"type": "connection_init", "payload": bearer(user.access_token)}
+                    )
+                    code, before = await closed_with(refused)
+            finally:
+                await held.close()
+            [error] = payload["errors"]
+            assert error["extensions"]["code"] == "UNAVAILABLE", payload
+            assert error["extensions"]["retryAfter"] == 1
+            assert (code, before) == (1013, [])  # try again later, not 4403 (credentials refused)
+            assert (await run(ws, "2", ME))["data"] == {"me": {"username": "ann"}}
+
+
+async def test_an_open_websocket_whose_session_cannot_be_checked_closes_with_try_again_later(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with live_app(database_url, tmp_path) as live:
+        user = await signed_in(live.http, "ann")
+        async with live.connect() as ws:
+            await open_as(live, ws, user.access_token)
+
+            original = AuthService.authenticate
+
+            async def down_for_the_guard(
+                service: AuthService, uow: UnitOfWork, access_token: str
+            ) -> Principal:
+                if access_token == user.access_token:  # the connection's own token
+                    raise Unavailable(1)
+                return await original(service, uow, access_token)
+
+            monkeypatch.setattr(AuthService, "authenticate", down_for_the_guard)
+            other = await login(live.http, user.username, user.password)
+            token = other["data"]["login"]["accessToken"]
+            assert (await gql(live.http, LOGOUT, token=token))["data"]["logout"] == {
+                "revokedSessions": 1
+            }  # an event about the caller: the guard checks the session again
+            code, _ = await closed_with(ws)
+        assert code == 1013  # the session may be fine: try again later, not 4403 (revoked)
