@@ -19,7 +19,7 @@ from typing import Any, cast
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -254,6 +254,8 @@ class LedgerGraphQL(GraphQL[Context, None]):
             media_type = media_type or APPLICATION_JSON
             try:
                 response = await self.run(request)
+            except ClientDisconnect:
+                return  # gone before its body was in (or too slow, see graph/http_server.py)
             except HTTPException as error:
                 response = self._error_response(error.status_code, error.reason, media_type)
                 if error.status_code == 405:
