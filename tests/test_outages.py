@@ -15,15 +15,19 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 
 from auth.principal import Principal
 from auth.service import AuthService
 from db.errors import Unavailable
 from db.migrations import upgrade_to_head
+from db.outages import as_unavailable, is_outage, outage_is_unavailable
 from db.session import UnitOfWork
 from graph.app import create_app
 from tests.conftest import make_settings
@@ -298,3 +302,40 @@ async def test_an_open_websocket_whose_session_cannot_be_checked_closes_with_try
             }  # an event about the caller: the guard checks the session again
             code, _ = await closed_with(ws)
         assert code == 1013  # the session may be fine: try again later, not 4403 (revoked)
+
+
+def _chained(error: BaseException, cause: BaseException) -> BaseException:
+    error.__cause__ = cause
+    return error
+
+
+@pytest.mark.parametrize(
+    ("error", "outage"),
+    [
+        (sqlite3.OperationalError("database is locked"), True),
+        (sqlite3.OperationalError("unable to open database file"), True),
+        (sqlite3.OperationalError("no such table: users"), False),
+        (DBAPIError("SELECT 1", None, Exception("gone"), connection_invalidated=True), True),
+        (DBAPIError("SELECT 1", None, Exception("syntax error")), False),
+        (OperationalError("SELECT 1", None, asyncpg.exceptions.CannotConnectNowError()), True),
+        (_chained(RuntimeError("wrapped"), ConnectionRefusedError()), True),
+        (PoolTimeout(), True),
+        (ValueError("bad input"), False),
+    ],
+)
+def test_outages_are_told_apart_from_other_failures(error: BaseException, outage: bool) -> None:
+    assert is_outage(error) is outage
+    unavailable = as_unavailable(error)
+    assert (unavailable is not None) is outage
+    if unavailable is not None:
+        assert (unavailable.code, unavailable.retry_after) == ("UNAVAILABLE", 1)
+
+
+def test_the_outage_guard_passes_other_errors_and_unavailable_through_unchanged() -> None:
+    refusal = Unavailable(7)
+    with pytest.raises(Unavailable) as raised, outage_is_unavailable():
+        raise refusal
+    assert raised.value is refusal
+    assert as_unavailable(refusal) is refusal
+    with pytest.raises(ValueError, match="bad input"), outage_is_unavailable():
+        raise ValueError("bad input")
