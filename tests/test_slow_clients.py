@@ -163,6 +163,8 @@ async def test_the_api_lets_a_too_slow_body_go_without_an_error(
             assert await slow.until_closed() == b""
             await asyncio.sleep(0.1)  # the application has seen the disconnect
         assert not logs.events("unhandled_exception"), logs.text
+        [request] = logs.events("request")
+        assert request["status"] == 499  # the client left: not a server error
 
 
 async def test_connections_past_the_cap_get_503_and_are_closed_until_slow_ones_go(
