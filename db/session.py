@@ -71,7 +71,11 @@ def create_engine(settings: Settings) -> AsyncEngine:
         **pool,
         pool_pre_ping=True,  # a connection the database dropped is replaced, not handed out
         pool_recycle=1800,
-        connect_args={"server_settings": {"application_name": "ledgerql"}},
+        connect_args={
+            "server_settings": {"application_name": "ledgerql"},
+            # An unreachable host fails within the pool timeout, not asyncpg's default 60 s.
+            "timeout": settings.database_pool_timeout_seconds,
+        },
     )
 
 

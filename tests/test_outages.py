@@ -7,6 +7,7 @@ nothing changed by the refused requests) once the database is back.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import time
@@ -28,7 +29,7 @@ from auth.service import AuthService
 from db.errors import Unavailable
 from db.migrations import upgrade_to_head
 from db.outages import as_unavailable, is_outage, outage_is_unavailable
-from db.session import UnitOfWork
+from db.session import Database, UnitOfWork
 from graph.app import create_app
 from tests.conftest import make_settings
 from tests.support.banking import MONEY, balance, create_holder, key, open_account
@@ -339,3 +340,25 @@ def test_the_outage_guard_passes_other_errors_and_unavailable_through_unchanged(
     assert as_unavailable(refusal) is refusal
     with pytest.raises(ValueError, match="bad input"), outage_is_unavailable():
         raise ValueError("bad input")
+
+
+async def test_a_postgresql_host_that_never_answers_is_unavailable_within_the_pool_timeout(
+    tmp_path: Path,
+) -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # accepts the connection and never says a word
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    url = f"postgresql+asyncpg://nobody@127.0.0.1:{port}/nothing"
+    database = Database(make_settings(url, tmp_path, database_pool_timeout_seconds=0.5))
+    started = time.monotonic()
+    try:
+        with pytest.raises(Unavailable):
+            async with database.unit_of_work() as uow, uow.connection():
+                pass  # pragma: no cover - never connects
+    finally:
+        await database.dispose()
+        server.close()
+    assert time.monotonic() - started < 2.0  # not asyncpg's default of 60 s
