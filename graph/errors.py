@@ -113,9 +113,9 @@ def shape_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
         "requestId": request_id,
     }
     original = error.original_error
-    outage = None if isinstance(original, AppError) else _domain_cause(error)
-    if not isinstance(outage, Unavailable):
-        outage = None  # a wrapped domain error keeps the message graphql-core gave it
+    # An outage raised as a driver error speaks with Unavailable's message, never the driver's.
+    found = None if isinstance(original, AppError) else _domain_cause(error)
+    outage = found if isinstance(found, Unavailable) else None
     cause = outage or original
     if isinstance(cause, RetryLater):
         extensions["retryAfter"] = cause.retry_after

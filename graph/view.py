@@ -4,9 +4,10 @@ Added on top of Strawberry: `application/graphql-response+json` negotiation (req
 HTTP 400 or their own status, and no `data`), 405 with `Allow` for a mutation over GET, 406 for
 an Accept header we cannot satisfy, 415 for an unsupported body type, 400 for a GET that no
 browser could send cross-site without a CORS preflight (CSRF), a WebSocket message size limit
-(close 1009), and every transport error as a JSON body in the API.md error model instead of
-plain text. GraphQL errors themselves are
-shaped once, for every transport, in `LedgerSchema.process_errors`.
+(close 1009), HTTP 429/503 with `Retry-After` when rate limits or a database outage refused the
+whole request, close 1013 instead of 4403 when `connection_init` meets an outage, and every
+transport error as a JSON body in the API.md error model instead of plain text. GraphQL errors
+themselves are shaped once, for every transport, in `LedgerSchema.process_errors`.
 """
 
 from __future__ import annotations

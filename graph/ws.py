@@ -4,7 +4,8 @@ A connection is accepted only with a valid access token of a live session. A wat
 closes it with 4401 when that token expires, and with 4403 as soon as the session stops
 authenticating (logout, password change, deactivation, deletion, refresh-token reuse): it
 follows the audit events about the caller and re-authenticates when one may have ended the
-session or changed its permissions. Subscriptions ask the guard for the caller's principal as of
+session or changed its permissions (closing with 1013, try again later, when the database cannot
+answer). Subscriptions ask the guard for the caller's principal as of
 each event's sequence (`principal_at`), which waits until the guard has checked every earlier
 event, so a permission change applies to the very next event.
 """
