@@ -345,9 +345,10 @@ def test_the_outage_guard_passes_other_errors_and_unavailable_through_unchanged(
 async def test_a_postgresql_host_that_never_answers_is_unavailable_within_the_pool_timeout(
     tmp_path: Path,
 ) -> None:
-    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()  # accepts the connection and never says a word
-        writer.close()
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # accepts the connection and never says a word
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -360,5 +361,9 @@ async def test_a_postgresql_host_that_never_answers_is_unavailable_within_the_po
                 pass  # pragma: no cover - never connects
     finally:
         await database.dispose()
+        for writer in accepted:
+            writer.close()
+            await writer.wait_closed()
         server.close()
+        await server.wait_closed()
     assert time.monotonic() - started < 2.0  # not asyncpg's default of 60 s
