@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     database_connect_attempts: int = Field(default=5, ge=1, le=60)
     database_connect_retry_seconds: float = Field(default=1.0, ge=0)
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    health_ready_timeout_seconds: float = Field(default=0.8, gt=0, le=60)
     migrate_on_start: bool | None = None
 
     jwt_secret: SecretStr | None = None
@@ -110,6 +111,9 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    http_body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    max_connections: int = Field(default=2048, ge=1, le=1_000_000)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] | None = None

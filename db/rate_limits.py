@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from db.base import utcnow
 from db.models import RateLimitCounter
+from db.outages import outage_is_unavailable
 from db.session import Database
 
 MAX_MEMORY_KEYS = 100_000
@@ -104,6 +105,7 @@ class DatabaseCounters:
                 ),
             },
         ).returning(counter.hits, counter.window_ends_at)
-        async with self._database.write_session() as session, session.begin():
-            hits, ends = (await session.execute(statement)).one()
+        with outage_is_unavailable():
+            async with self._database.write_session() as session, session.begin():
+                hits, ends = (await session.execute(statement)).one()
         return _decide(hits, ends, limit, now)

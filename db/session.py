@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import event, select, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -40,10 +39,9 @@ from db.audit.keys import AuditKeys
 from db.base import ACTOR_KEY, AppSession
 from db.errors import Unavailable
 from db.models.audit import AuditChainHead, AuditLog
+from db.outages import outage_is_unavailable
 
 log = get_logger(__name__)
-POOL_RETRY_SECONDS = 1
-"""`retryAfter` when no pooled connection came free in time."""
 ParamsT = ParamSpec("ParamsT")
 ResultT = TypeVar("ResultT")
 
@@ -59,18 +57,26 @@ class DatabaseUnavailable(RuntimeError):
 
 def create_engine(settings: Settings) -> AsyncEngine:
     """Build the async engine for SQLite (aiosqlite) or PostgreSQL (asyncpg)."""
+    pool = {
+        "pool_size": settings.database_pool_size,
+        "max_overflow": settings.database_max_overflow,
+        "pool_timeout": settings.database_pool_timeout_seconds,
+    }
     if settings.is_sqlite:
-        engine = create_async_engine(settings.database_url)
+        in_memory = ":memory:" in settings.database_url or "mode=memory" in settings.database_url
+        engine = create_async_engine(settings.database_url, **({} if in_memory else pool))
         _configure_sqlite(engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         return engine
     return create_async_engine(
         settings.database_url,
-        pool_size=settings.database_pool_size,
-        max_overflow=settings.database_max_overflow,
-        pool_timeout=settings.database_pool_timeout_seconds,
-        pool_pre_ping=True,
+        **pool,
+        pool_pre_ping=True,  # a connection the database dropped is replaced, not handed out
         pool_recycle=1800,
-        connect_args={"server_settings": {"application_name": "ledgerql"}},
+        connect_args={
+            "server_settings": {"application_name": "ledgerql"},
+            # An unreachable host fails within the pool timeout, not asyncpg's default 60 s.
+            "timeout": settings.database_pool_timeout_seconds,
+        },
     )
 
 
@@ -215,16 +221,6 @@ class Database:
         await self.engine.dispose()
 
 
-@contextmanager
-def _pool_exhaustion_is_unavailable() -> Iterator[None]:
-    """No pooled connection within the pool timeout: UNAVAILABLE (503), not an internal error."""
-    try:
-        yield
-    except PoolTimeout as error:
-        log.warning("database_pool_exhausted")
-        raise Unavailable(POOL_RETRY_SECONDS) from error
-
-
 class UnitOfWork:
     """One operation's database access: a single read snapshot plus serialized write units."""
 
@@ -242,7 +238,7 @@ class UnitOfWork:
             if self._reader is None:
                 self._reader = self._database.read_session()
                 self._reader.info[ACTOR_KEY] = self.actor_id
-            with _pool_exhaustion_is_unavailable():
+            with outage_is_unavailable():
                 yield self._reader
 
     @asynccontextmanager
@@ -252,7 +248,7 @@ class UnitOfWork:
         For authentication, which runs on every request: it needs no ORM session, and the
         operation's snapshot is only opened if the operation reads anything else.
         """
-        with _pool_exhaustion_is_unavailable():
+        with outage_is_unavailable():
             async with self._database.single_statement_engine.connect() as connection:
                 yield connection
 
@@ -281,13 +277,13 @@ class UnitOfWork:
             session.info[ACTOR_KEY] = self.actor_id
             appended: chain.Appended | None = None
             try:
-                with _pool_exhaustion_is_unavailable():
+                with outage_is_unavailable():
                     async with session.begin():
                         yield session
                         appended = await self._append_audit(session)
-            except Exception:
+            except Exception as error:
                 durable = [entry for entry in take_pending(session) if entry.durable]
-                if durable:
+                if durable and not isinstance(error, Unavailable):  # no use while it is down
                     await self._store_durable(durable)
                 raise
             finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from auth.tokens import TokenService
 from core.logging import configure_logging, get_logger
 from core.settings import RateLimitBackend, Settings, get_settings
 from db.migrations import is_at_head
+from db.outages import OUTAGE_RETRY_SECONDS
 from db.rate_limits import Counters, DatabaseCounters, MemoryCounters
 from db.session import Database, DatabaseUnavailable
 from graph.metrics import Metrics
@@ -39,21 +41,34 @@ async def live(_: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-async def ready(request: Request) -> JSONResponse:
-    """The database answers and its schema is at the latest migration; 503 otherwise."""
-    database: Database = request.app.state.database
-    checks = {"database": "ok", "migrations": "ok"}
+async def _readiness_checks(database: Database) -> dict[str, str]:
     try:
         await database.ping()
+        at_head = await is_at_head(database.engine)
     except Exception as error:
         log.warning("readiness_database_failed", error=type(error).__name__)
-        checks = {"database": "unreachable", "migrations": "unknown"}
-    else:
-        if not await is_at_head(database.engine):
-            checks["migrations"] = "pending"
+        return {"database": "unreachable", "migrations": "unknown"}
+    return {"database": "ok", "migrations": "ok" if at_head else "pending"}
+
+
+async def ready(request: Request) -> JSONResponse:
+    """The database answers and its schema is at the latest migration; 503 otherwise.
+
+    Bounded by HEALTH_READY_TIMEOUT_SECONDS, far below the pool timeout: a database that hangs
+    or a pool with no free connection makes the probe fail fast instead of queueing.
+    """
+    database: Database = request.app.state.database
+    settings: Settings = request.app.state.settings
+    try:
+        async with asyncio.timeout(settings.health_ready_timeout_seconds):
+            checks = await _readiness_checks(database)
+    except TimeoutError:
+        log.warning("readiness_timed_out", seconds=settings.health_ready_timeout_seconds)
+        checks = {"database": "timeout", "migrations": "unknown"}
     ok = checks == {"database": "ok", "migrations": "ok"}
     body = {"status": "ready" if ok else "unavailable", "checks": checks}
-    return JSONResponse(body, status_code=200 if ok else 503)
+    headers = None if ok else {"retry-after": str(OUTAGE_RETRY_SECONDS)}
+    return JSONResponse(body, status_code=200 if ok else 503, headers=headers)
 
 
 async def metrics_endpoint(request: Request) -> Response:

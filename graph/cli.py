@@ -60,10 +60,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Check the database, migrate if configured, then run uvicorn."""
     import uvicorn  # noqa: PLC0415 - only `serve` needs the server
 
+    from graph.http_server import GuardedHttpProtocol, raise_open_file_limit  # noqa: PLC0415
+
     _prepare_database(settings, migrate=settings.should_migrate_on_start)
+    open_files = raise_open_file_limit()
+    log.info("open_file_limit", soft=open_files, max_connections=settings.max_connections)
     uvicorn.run(
         "graph.app:create_app",
         factory=True,
+        http=GuardedHttpProtocol,  # header/body deadlines and MAX_CONNECTIONS
         host=args.host or settings.host,
         port=args.port or settings.port,
         workers=args.workers,

@@ -9,7 +9,8 @@ import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
 
 from db.base import utcnow
-from db.errors import AppError, RetryLater
+from db.errors import AppError, RetryLater, Unavailable
+from db.outages import as_unavailable
 
 
 @strawberry.enum(description="Stable, machine-readable error codes.")
@@ -73,11 +74,17 @@ class UserError:
 
 
 def _domain_cause(error: GraphQLError) -> AppError | None:
-    """The domain exception at the bottom of a chain of wrapped GraphQL errors, if any."""
+    """The domain exception at the bottom of a chain of wrapped GraphQL errors, if any.
+
+    A database outage that reached this far (e.g. raised outside a unit of work) counts as
+    `Unavailable`.
+    """
     cause: BaseException | None = error.original_error
     while isinstance(cause, GraphQLError):
         cause = cause.original_error
-    return cause if isinstance(cause, AppError) else None
+    if cause is None or isinstance(cause, AppError):
+        return cause
+    return as_unavailable(cause)
 
 
 def classify(error: GraphQLError) -> tuple[ErrorCode, bool]:
@@ -108,12 +115,17 @@ def shape_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
         "requestId": request_id,
     }
     original = error.original_error
-    if isinstance(original, RetryLater):
-        extensions["retryAfter"] = original.retry_after
-    if isinstance(original, AppError) and original.field:
-        extensions["field"] = original.field
+    # An outage raised as a driver error speaks with Unavailable's message, never the driver's.
+    found = None if isinstance(original, AppError) else _domain_cause(error)
+    outage = found if isinstance(found, Unavailable) else None
+    cause = outage or original
+    if isinstance(cause, RetryLater):
+        extensions["retryAfter"] = cause.retry_after
+    if isinstance(cause, AppError) and cause.field:
+        extensions["field"] = cause.field
+    message = INTERNAL_MESSAGE if unexpected else error.message
     return GraphQLError(
-        message=INTERNAL_MESSAGE if unexpected else error.message,
+        message=outage.message if outage else message,
         nodes=error.nodes,
         source=error.source,
         positions=error.positions,

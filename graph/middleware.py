@@ -16,6 +16,8 @@ from graph.metrics import Metrics
 
 access_log = get_logger("ledgerql.access")
 KNOWN_ROUTES = frozenset({"/graphql", "/health/live", "/health/ready", "/metrics"})
+CLIENT_CLOSED_REQUEST = 499
+"""Access-log status of a request whose client left before the answer (nginx's convention)."""
 
 
 class RequestContextMiddleware:
@@ -36,17 +38,20 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=info.request_id)
         started = time.perf_counter()
         status = 500
+        answered = False
 
         async def send_with_request_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] in ("http.response.start", "websocket.accept"):
-                status = message.get("status", 101)
+                status, answered = message.get("status", 101), True
                 response_headers = MutableHeaders(scope=message)
                 response_headers["x-request-id"] = info.request_id
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_request_id)
+            if not answered and scope["type"] == "http":  # the client left before its answer
+                status = CLIENT_CLOSED_REQUEST
         except Exception:
             access_log.exception("unhandled_exception")
             raise

@@ -4,9 +4,10 @@ Added on top of Strawberry: `application/graphql-response+json` negotiation (req
 HTTP 400 or their own status, and no `data`), 405 with `Allow` for a mutation over GET, 406 for
 an Accept header we cannot satisfy, 415 for an unsupported body type, 400 for a GET that no
 browser could send cross-site without a CORS preflight (CSRF), a WebSocket message size limit
-(close 1009), and every transport error as a JSON body in the API.md error model instead of
-plain text. GraphQL errors themselves are
-shaped once, for every transport, in `LedgerSchema.process_errors`.
+(close 1009), HTTP 429/503 with `Retry-After` when rate limits or a database outage refused the
+whole request, close 1013 instead of 4403 when `connection_init` meets an outage, and every
+transport error as a JSON body in the API.md error model instead of plain text. GraphQL errors
+themselves are shaped once, for every transport, in `LedgerSchema.process_errors`.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from typing import Any, cast
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -37,14 +38,14 @@ from strawberry.types.unset import UNSET, UnsetType
 from auth.service import AuthService
 from core.context import RequestInfo, current_request, request_id_from_header
 from core.settings import Settings
-from db.errors import AppError, Unauthenticated
+from db.errors import AppError, Unauthenticated, Unavailable
 from db.rate_limits import Counters
 from db.session import Database
 from graph.context import Context
 from graph.errors import ErrorCode, error_document
 from graph.metrics import Metrics
 from graph.transport import CSRF_REFUSAL, bounded_websocket, forces_preflight
-from graph.ws import ConnectionGuard
+from graph.ws import CLOSE_TRY_AGAIN_LATER, ConnectionGuard
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
@@ -53,6 +54,24 @@ _REFUSED_KEY = "graphql_refused_retry_after"
 _connection_contexts: ContextVar[list[Context] | None] = ContextVar(
     "ledgerql_ws_contexts", default=None
 )
+_connection_outage: ContextVar[list[Unavailable] | None] = ContextVar(
+    "ledgerql_ws_outage", default=None
+)
+
+
+def closes_as_outage(send: Send, outage: list[Unavailable]) -> Send:
+    """A WebSocket send that turns Strawberry's rejection (4403) into 1013 once `outage` is set.
+
+    1013 "Try Again Later" (RFC 6455) tells the client to reconnect later; 4403 would tell it
+    that its credentials are refused.
+    """
+
+    async def sending(message: Message) -> None:
+        if outage and message["type"] == "websocket.close":
+            message = {**message, "code": CLOSE_TRY_AGAIN_LATER, "reason": outage[0].message}
+        await send(message)
+
+    return sending
 
 
 def negotiate_media_type(accept: str | None) -> str | None:
@@ -89,15 +108,23 @@ def is_request_error(result: ExecutionResult) -> bool:
     return result.data is None and all(error.path is None for error in result.errors)
 
 
-def refused_retry_after(result: ExecutionResult) -> int | None:
-    """`retryAfter` when rate limits refused every field of the result (HTTP 429), else None."""
+_RETRYABLE_STATUS = {ErrorCode.RATE_LIMITED.value: 429, ErrorCode.UNAVAILABLE.value: 503}
+
+
+def refused_retry_after(result: ExecutionResult) -> tuple[int, int] | None:
+    """HTTP status and `Retry-After` when rate limits (429) or an outage (503) refused every field.
+
+    None when any field has data or any error is of another kind.
+    """
     errors = result.errors or []
     extensions = [error.extensions or {} for error in errors]
-    if not errors or any(ext.get("code") != ErrorCode.RATE_LIMITED.value for ext in extensions):
+    codes = {ext.get("code") for ext in extensions}
+    if not errors or not codes <= _RETRYABLE_STATUS.keys():
         return None
     if result.data and any(value is not None for value in result.data.values()):
         return None
-    return max(int(ext.get("retryAfter", 1)) for ext in extensions)
+    status = max(_RETRYABLE_STATUS[str(code)] for code in codes)
+    return status, max(int(ext.get("retryAfter", 1)) for ext in extensions)
 
 
 def _request_error_status(errors: list[GraphQLError]) -> int:
@@ -151,12 +178,15 @@ class LedgerGraphQL(GraphQL[Context, None]):
 
     async def _serve_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         contexts: list[Context] = []
+        outage: list[Unavailable] = []
         token = _connection_contexts.set(contexts)
+        outage_token = _connection_outage.set(outage)
         receive, send = bounded_websocket(receive, send, self.settings.ws_max_message_bytes)
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, closes_as_outage(send, outage))
         finally:
             _connection_contexts.reset(token)
+            _connection_outage.reset(outage_token)
             for context in contexts:
                 if context.guard is not None:
                     await context.guard.close()
@@ -173,6 +203,9 @@ class LedgerGraphQL(GraphQL[Context, None]):
                 context.request, token, self.auth, self.database
             )
         except AppError as error:
+            outage = _connection_outage.get()
+            if isinstance(error, Unavailable) and outage is not None:
+                outage.append(error)  # closed with 1013 instead of 4403
             raise ConnectionRejectionError({"code": error.code, "message": error.message}) from None
         return cast("UnsetType", UNSET)
 
@@ -222,6 +255,8 @@ class LedgerGraphQL(GraphQL[Context, None]):
             media_type = media_type or APPLICATION_JSON
             try:
                 response = await self.run(request)
+            except ClientDisconnect:
+                return  # gone before its body was in (or too slow, see graph/http_server.py)
             except HTTPException as error:
                 response = self._error_response(error.status_code, error.reason, media_type)
                 if error.status_code == 405:
@@ -234,9 +269,9 @@ class LedgerGraphQL(GraphQL[Context, None]):
         if response.media_type != APPLICATION_JSON:
             return  # GraphiQL page or a stream: not ours to change
         response.headers["content-type"] = f"{media_type}; charset=utf-8"
-        retry_after = getattr(request.state, _REFUSED_KEY, None)
-        if retry_after is not None:  # the whole request was refused by rate limits
-            response.status_code = 429
+        refused = getattr(request.state, _REFUSED_KEY, None)
+        if refused is not None:  # the whole request was refused: rate limits or an outage
+            response.status_code, retry_after = refused
             response.headers["retry-after"] = str(retry_after)
             return
         status = getattr(request.state, _REQUEST_ERROR_KEY, None)
@@ -283,9 +318,9 @@ class LedgerGraphQL(GraphQL[Context, None]):
     ) -> GraphQLHTTPResponse:
         """Drop `data` when execution never started, and remember the status it deserves."""
         response = await super().process_result(request, result)
-        retry_after = refused_retry_after(result)
-        if retry_after is not None:
-            setattr(request.state, _REFUSED_KEY, retry_after)
+        refused = refused_retry_after(result)
+        if refused is not None:
+            setattr(request.state, _REFUSED_KEY, refused)
         if is_request_error(result):
             response.pop("data", None)
             setattr(request.state, _REQUEST_ERROR_KEY, _request_error_status(result.errors or []))

@@ -4,7 +4,8 @@ A connection is accepted only with a valid access token of a live session. A wat
 closes it with 4401 when that token expires, and with 4403 as soon as the session stops
 authenticating (logout, password change, deactivation, deletion, refresh-token reuse): it
 follows the audit events about the caller and re-authenticates when one may have ended the
-session or changed its permissions. Subscriptions ask the guard for the caller's principal as of
+session or changed its permissions (closing with 1013, try again later, when the database cannot
+answer). Subscriptions ask the guard for the caller's principal as of
 each event's sequence (`principal_at`), which waits until the guard has checked every earlier
 event, so a permission change applies to the very next event.
 """
@@ -23,7 +24,7 @@ from auth.tokens import TokenType
 from core.logging import get_logger
 from db.audit.events import AuditEventBus, SubscriberTooSlow
 from db.base import utcnow
-from db.errors import AppError
+from db.errors import AppError, Unavailable
 from db.models import AuditAction, AuditLog
 from db.session import Database
 
@@ -31,6 +32,8 @@ log = get_logger(__name__)
 
 CLOSE_EXPIRED = 4401
 CLOSE_REVOKED = 4403
+CLOSE_TRY_AGAIN_LATER = 1013
+"""RFC 6455: the database is unavailable; the client may reconnect after a while."""
 
 ACCESS_CHANGING = frozenset(
     {
@@ -148,10 +151,13 @@ class ConnectionGuard:
         try:
             async with self._database.unit_of_work() as uow:
                 self.principal = await self._auth.authenticate(uow, self._token)
-        except AppError:
+        except AppError as error:
             self.principal = None
             self._progress.set()
-            await self._shut(CLOSE_REVOKED, "Session ended")
+            if isinstance(error, Unavailable):  # the session cannot be checked: not revoked
+                await self._shut(CLOSE_TRY_AGAIN_LATER, error.message)
+            else:
+                await self._shut(CLOSE_REVOKED, "Session ended")
 
     async def _shut(self, code: int, reason: str) -> None:
         if self._websocket.application_state is WebSocketState.CONNECTED:

@@ -41,7 +41,7 @@ from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
-from db.errors import AppError, BadRequest, RateLimited
+from db.errors import AppError, BadRequest, RateLimited, Unavailable
 from db.rate_limits import Decision, Limit
 from db.repositories.pages import DEFAULT_PAGE_SIZE
 from graph.context import Context
@@ -198,6 +198,8 @@ class QueryCostExtension(SchemaExtension):
     async def _caller(self, context: Context) -> str:
         try:
             principal = await context.principal()
+        except Unavailable:
+            raise  # the database is down: refuse now rather than wait for it again
         except AppError:  # a bad token fails in the resolvers; budget it as anonymous
             principal = None
         if principal is not None:

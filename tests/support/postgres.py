@@ -79,6 +79,11 @@ class ThrowawayPostgres:
             "-E", "UTF8",
             "--no-sync",
         )  # fmt: skip
+        self.resume()
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def resume(self) -> None:
+        """Start the server on the cluster's data directory (again, after `pause`)."""
         options = " ".join(
             [
                 "-c listen_addresses=127.0.0.1",
@@ -97,7 +102,10 @@ class ThrowawayPostgres:
             "-l", str(self.root / "server.log"),
             "-o", options,
         )  # fmt: skip
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def pause(self) -> None:
+        """Stop the server (ending every connection) but keep its files, for `resume`."""
+        self._run(str(self.bindir / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.datadir))
 
     def stop(self) -> None:
         """Stop the cluster and delete its files."""

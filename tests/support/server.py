@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
 
 
 @asynccontextmanager
-async def live_server(app: ASGIApp) -> AsyncIterator[str]:
-    """Serve `app` until the block exits; yields `host:port`."""
+async def live_server(app: ASGIApp, **options: Any) -> AsyncIterator[str]:
+    """Serve `app` until the block exits (`options` go to uvicorn's Config); yields `host:port`."""
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_config=None, access_log=False, ws="websockets-sansio"
-    )
+        app, host="127.0.0.1", port=0, log_config=None, access_log=False, ws="websockets-sansio",
+        **options,
+    )  # fmt: skip
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
