@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     graphql_introspection: bool | None = None
     graphql_max_depth: int = Field(default=12, ge=1, le=100)
     graphql_max_aliases: int = Field(default=30, ge=1, le=1000)
+    graphql_max_fields: int = Field(default=500, ge=1, le=100_000)
+    graphql_max_field_repeats: int = Field(default=20, ge=1, le=10_000)
     graphql_max_tokens: int = Field(default=2000, ge=50, le=100_000)
     graphql_max_cost: int = Field(default=1000, ge=1, le=10_000_000)
     graphql_max_operations: int = Field(default=10, ge=1, le=1000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from typing import Any
 
@@ -53,6 +54,13 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNAVAILABLE: 503,
 }
 
+MULTIPLE_OPERATIONS = "Must provide operation name if query contains multiple operations."
+
+
+class AmbiguousOperationError(RuntimeError):
+    """The document defines several operations and the request names none of them."""
+
+
 INTERNAL_MESSAGE = "An unexpected error occurred. Quote the request id when reporting it."
 
 
@@ -97,6 +105,25 @@ def classify(error: GraphQLError) -> tuple[ErrorCode, bool]:
     return ErrorCode.INTERNAL, True
 
 
+INPUT_ECHOES = (  # graphql-core's wordings that quote a client's value, and what replaces them
+    (re.compile(r"[,;.]?\s*[Ff]ound: .*", re.DOTALL), "."),
+    (re.compile(r", but encountered error '.*'(?=\.$)", re.DOTALL), ""),
+    (re.compile(r"(cannot represent[^:']*): .*", re.DOTALL), r"\1."),
+    (re.compile(r"Value '.*' does not exist in '(\w+)' enum", re.DOTALL), r"Value does not exist in '\1' enum"),
+)  # fmt: skip
+
+
+def without_input_values(message: str) -> str:
+    """A graphql-core message with the client's values cut out (names and reasons are kept).
+
+    Variable and literal errors quote what was sent ("..., found: {password: ...}"), which
+    would echo a password or token back into responses and logs.
+    """
+    for pattern, replacement in INPUT_ECHOES:
+        message = pattern.sub(replacement, message)
+    return message
+
+
 def shape_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
     """Return the client-facing form of an error: code, status and request id; no internals."""
     code, unexpected = classify(error)
@@ -110,8 +137,14 @@ def shape_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
         extensions["retryAfter"] = original.retry_after
     if isinstance(original, AppError) and original.field:
         extensions["field"] = original.field
+    if unexpected:
+        message = INTERNAL_MESSAGE
+    elif isinstance(original, AppError):
+        message = error.message  # our own wording
+    else:
+        message = without_input_values(error.message)
     return GraphQLError(
-        message=INTERNAL_MESSAGE if unexpected else error.message,
+        message=message,
         nodes=error.nodes,
         source=error.source,
         positions=error.positions,

@@ -1,0 +1,214 @@
+"""Document limits checked in one pass over each definition, fragments measured once each.
+
+graphql-core's rules and Strawberry's depth and alias limiters walk every path a fragment
+spread expands to, so a few hundred bytes of fragments that each spread the next one twice
+cost 2^n steps. Here each fragment is measured once and its totals are remembered (Python
+integers: 2^150 fields is a number, not a walk), so a document is measured in time linear in
+its size. A document over a limit is refused before any graphql-core rule sees it (see
+graph/extensions/validation.py). Written here because no maintained package measures documents
+this way.
+
+Measured, fragments expanded: fields per operation and per fragment (`GRAPHQL_MAX_FIELDS`), how
+often one response key is selected in one selection set (`GRAPHQL_MAX_FIELD_REPEATS`: the
+pairwise field comparison of the spec's overlap rule is quadratic in it), depth
+(`GRAPHQL_MAX_DEPTH`, counted like Strawberry's limiter: introspection fields are not), aliases
+(`GRAPHQL_MAX_ALIASES`, summed over operations) and root fields of a mutation
+(`GRAPHQL_MAX_ROOT_MUTATION_FIELDS`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+)
+
+NESTED_TOO_DEEPLY = "Document is nested too deeply."
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentLimits:
+    """The bounds a document must keep to before it is validated."""
+
+    max_fields: int
+    max_field_repeats: int
+    max_depth: int
+    max_aliases: int
+    max_root_mutation_fields: int
+
+
+@dataclass(slots=True)
+class Measure:
+    """Totals of one selection set with its fragments expanded."""
+
+    fields: int = 0
+    aliases: int = 0
+    depth: int = 0
+    keys: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: Measure) -> None:
+        """Merge a fragment's totals into this selection set's."""
+        self.fields += other.fields
+        self.aliases += other.aliases
+        self.depth = max(self.depth, other.depth)
+        self.keys.update(other.keys)
+
+
+class DocumentTooLarge(Exception):
+    """A definition is over a limit; the message says which."""
+
+
+EMPTY = Measure()
+
+
+class _Walker:
+    """Measures one definition's own selections, looking fragments up in `measured`."""
+
+    def __init__(self, limits: DocumentLimits, measured: dict[str, Measure], label: str) -> None:
+        self.limits = limits
+        self.measured = measured
+        self.label = label
+        self.fields = 0
+
+    def count(self, fields: int) -> None:
+        """Add to the definition's running field total; refuse as soon as it is over."""
+        self.fields += fields
+        if self.fields > self.limits.max_fields:
+            msg = (
+                f"{self.label} selects more than {self.limits.max_fields} fields once its "
+                "fragments are expanded."
+            )
+            raise DocumentTooLarge(msg)
+
+    def measure(self, selection_set: SelectionSetNode) -> Measure:
+        """The totals of a selection set; refuses a response key selected too often in it."""
+        totals = Measure()
+        self._collect(selection_set, totals)
+        if totals.keys:
+            key, repeats = totals.keys.most_common(1)[0]
+            if repeats > self.limits.max_field_repeats:
+                msg = (
+                    f"{self.label} selects '{key}' {repeats} times in one selection set. "
+                    f"Allowed: {self.limits.max_field_repeats}"
+                )
+                raise DocumentTooLarge(msg)
+        return totals
+
+    def _collect(self, selection_set: SelectionSetNode, totals: Measure) -> None:
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                self._field(selection, totals)
+            elif isinstance(selection, InlineFragmentNode):
+                self._collect(selection.selection_set, totals)
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = self.measured.get(selection.name.value, EMPTY)
+                self.count(fragment.fields)  # before merging: bounds the merging work
+                totals.add(fragment)
+
+    def _field(self, node: FieldNode, totals: Measure) -> None:
+        self.count(1)
+        totals.fields += 1
+        totals.keys[(node.alias or node.name).value] += 1
+        if node.alias:
+            totals.aliases += 1
+        if node.selection_set is None:
+            return
+        inner = self.measure(node.selection_set)
+        totals.fields += inner.fields
+        totals.aliases += inner.aliases
+        if not node.name.value.startswith("__"):  # introspection: no depth, like Strawberry's
+            totals.depth = max(totals.depth, 1 + inner.depth)
+
+
+def _fragment_order(fragments: dict[str, FragmentDefinitionNode]) -> list[str]:
+    """Fragment names, each after every fragment it spreads (cycles broken anywhere)."""
+    order: list[str] = []
+    state: dict[str, bool] = {}  # False while being visited, True when done
+    for root in fragments:
+        if root in state:
+            continue
+        state[root] = False
+        stack = [(root, iter(_spreads(fragments[root].selection_set)))]
+        while stack:
+            name, pending = stack[-1]
+            spread = next(pending, None)
+            if spread is None:
+                stack.pop()
+                state[name] = True
+                order.append(name)
+            elif spread in fragments and spread not in state:
+                state[spread] = False
+                stack.append((spread, iter(_spreads(fragments[spread].selection_set))))
+    return order
+
+
+def _spreads(selection_set: SelectionSetNode) -> list[str]:
+    """Names of the fragments spread anywhere inside a selection set."""
+    names: list[str] = []
+    pending = [selection_set]
+    while pending:
+        for selection in pending.pop().selections:
+            if isinstance(selection, FragmentSpreadNode):
+                names.append(selection.name.value)
+            elif isinstance(selection, (FieldNode, InlineFragmentNode)) and selection.selection_set:
+                pending.append(selection.selection_set)
+    return names
+
+
+def _label(operation: OperationDefinitionNode) -> str:
+    return f"Operation '{operation.name.value}'" if operation.name else "The anonymous operation"
+
+
+def _depth_name(operation: OperationDefinitionNode) -> str:
+    return operation.name.value if operation.name else "anonymous"
+
+
+def check_document(document: DocumentNode, limits: DocumentLimits) -> list[str]:
+    """Why the document is over a limit (empty when it is within every limit)."""
+    fragments = {
+        definition.name.value: definition
+        for definition in document.definitions
+        if isinstance(definition, FragmentDefinitionNode)
+    }
+    measured: dict[str, Measure] = {}
+    try:
+        for name in _fragment_order(fragments):
+            walker = _Walker(limits, measured, f"Fragment '{name}'")
+            measured[name] = walker.measure(fragments[name].selection_set)
+        problems: list[str] = []
+        aliases = 0
+        for definition in document.definitions:
+            if not isinstance(definition, OperationDefinitionNode):
+                continue
+            totals = _Walker(limits, measured, _label(definition)).measure(
+                definition.selection_set
+            )
+            aliases += totals.aliases
+            if totals.depth > limits.max_depth:
+                name = _depth_name(definition)
+                problems.append(f"'{name}' exceeds maximum operation depth of {limits.max_depth}")
+            roots = totals.keys.total()
+            if (
+                definition.operation is OperationType.MUTATION
+                and roots > limits.max_root_mutation_fields
+            ):
+                problems.append(
+                    f"{roots} root fields in one mutation. "
+                    f"Allowed: {limits.max_root_mutation_fields}"
+                )
+    except DocumentTooLarge as error:
+        return [str(error)]
+    except RecursionError:  # pragma: no cover - the parser bounds nesting well below this
+        return [NESTED_TOO_DEEPLY]
+    if aliases > limits.max_aliases:
+        problems.append(f"{aliases} aliases found. Allowed: {limits.max_aliases}")
+    return problems
