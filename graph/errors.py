@@ -109,7 +109,8 @@ INPUT_ECHOES = (  # graphql-core's wordings that quote a client's value, and wha
     (re.compile(r"[,;.]?\s*[Ff]ound: .*", re.DOTALL), "."),
     (re.compile(r", but encountered error '.*'(?=\.$)", re.DOTALL), ""),
     (re.compile(r"(cannot represent[^:']*): .*", re.DOTALL), r"\1."),
-    (re.compile(r"Value '.*' does not exist in '(\w+)' enum", re.DOTALL), r"Value does not exist in '\1' enum"),
+    (re.compile(r"Value '.*' does not exist in '(\w+)' enum", re.DOTALL),
+     r"Value does not exist in '\1' enum"),
 )  # fmt: skip
 
 

@@ -116,7 +116,9 @@ async def test_first_with_edges_selected_gets_the_same_refusal(
     assert body["errors"][0]["message"] == PAGE_BOUND
 
 
-OPEN_ACCOUNT = "mutation($input: OpenAccountInput!) { openAccount(input: $input) { errors { code } } }"
+OPEN_ACCOUNT = (
+    "mutation($input: OpenAccountInput!) { openAccount(input: $input) { errors { code } } }"
+)
 LOGIN_WITH_VARIABLES = "mutation($input: LoginInput!) { login(input: $input) { accessToken } }"
 TYPOS = [  # (document, variables, what a suggestion would name)
     (

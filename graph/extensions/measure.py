@@ -132,21 +132,20 @@ class _Walker:
 def _fragment_order(fragments: dict[str, FragmentDefinitionNode]) -> list[str]:
     """Fragment names, each after every fragment it spreads (cycles broken anywhere)."""
     order: list[str] = []
-    state: dict[str, bool] = {}  # False while being visited, True when done
-    for root in fragments:
-        if root in state:
+    seen: set[str] = set()
+    for root, definition in fragments.items():
+        if root in seen:
             continue
-        state[root] = False
-        stack = [(root, iter(_spreads(fragments[root].selection_set)))]
-        while stack:
+        seen.add(root)
+        stack = [(root, iter(_spreads(definition.selection_set)))]
+        while stack:  # iterative depth-first search: a long chain cannot exhaust the stack
             name, pending = stack[-1]
             spread = next(pending, None)
             if spread is None:
                 stack.pop()
-                state[name] = True
                 order.append(name)
-            elif spread in fragments and spread not in state:
-                state[spread] = False
+            elif spread in fragments and spread not in seen:
+                seen.add(spread)
                 stack.append((spread, iter(_spreads(fragments[spread].selection_set))))
     return order
 
@@ -189,9 +188,7 @@ def check_document(document: DocumentNode, limits: DocumentLimits) -> list[str]:
         for definition in document.definitions:
             if not isinstance(definition, OperationDefinitionNode):
                 continue
-            totals = _Walker(limits, measured, _label(definition)).measure(
-                definition.selection_set
-            )
+            totals = _Walker(limits, measured, _label(definition)).measure(definition.selection_set)
             aliases += totals.aliases
             if totals.depth > limits.max_depth:
                 name = _depth_name(definition)
