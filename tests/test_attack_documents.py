@@ -20,7 +20,7 @@ from tests.support.identity import LOGIN, gql, register, signed_in
 from tests.support.queries import count_statements
 
 PRODUCTION = {"app_env": AppEnv.PRODUCTION, "jwt_secret": "p" * 48}
-SECRET_PASSWORD = "Sup3r-Secret-Passw0rd!"  # noqa: S105 - a value that must never be echoed
+SECRET_PASSWORD = "Sup3r-Secret-Passw0rd!"  # a value that must never be echoed
 TWO_OPERATIONS = (
     'mutation Register { register(input: {username: "mallory", email: "m@example.com", '
     'password: "Corr3ct-Horse!Battery"}) { user { id } } } '
@@ -127,10 +127,12 @@ TYPOS = [  # (document, variables, what a suggestion would name)
     ),
     (OPEN_ACCOUNT, {"input": {"type": "CHEKING", "currency": "USD"}}, "CHECKING"),
     ("mutation($input: LoginInpt!) { login(input: $input) { accessToken } }", {}, "LoginInput"),
-    ("mutation($input: LogoutInpt) { logout(input: $input) { revokedSessions } }", {}, "LogoutInput"),
+    ("mutation($i: LogoutInpt) { logout(input: $i) { revokedSessions } }", {}, "LogoutInput"),
     ('{ node(idd: "x") { id } }', {}, "'id'"),
-    ('mutation { login(input: {username: "a", password: "b", passwrod: "c"}) { a } }', {}, "'password'"),
-    (LOGIN_WITH_VARIABLES, {"input": {"username": "a", "password": "b", "passwrod": "c"}}, "'password'"),
+    ('mutation { login(input: {username: "a", password: "b", passwrod: "c"}) { a } }', {},
+     "'password'"),
+    (LOGIN_WITH_VARIABLES, {"input": {"username": "a", "password": "b", "passwrod": "c"}},
+     "'password'"),
     ("{ health { statu } }", {}, "'status'"),
     ("query($d: Bolean) { health @skip(if: $d) { status } }", {}, "'Boolean'"),
     ("{ health @skipp(if: true) { status } }", {}, "'skip'"),
@@ -201,7 +203,8 @@ async def test_variable_errors_keep_the_path_and_the_reason(client: httpx.AsyncC
     )
     [error] = response.json()["errors"]
     assert error["message"] == (
-        "Variable '$input' has invalid value at .username: String cannot represent a non string value."
+        "Variable '$input' has invalid value at .username: "
+        "String cannot represent a non string value."
     )
     missing = await gql(client, LOGIN_WITH_VARIABLES, {"input": {"password": SECRET_PASSWORD}})
     assert missing["errors"][0]["message"] == (

@@ -13,7 +13,7 @@ often one response key is selected in one selection set (`GRAPHQL_MAX_FIELD_REPE
 pairwise field comparison of the spec's overlap rule is quadratic in it), depth
 (`GRAPHQL_MAX_DEPTH`, counted like Strawberry's limiter: introspection fields are not), aliases
 (`GRAPHQL_MAX_ALIASES`, summed over operations) and root fields of a mutation
-(`GRAPHQL_MAX_ROOT_MUTATION_FIELDS`).
+(`GRAPHQL_MAX_ROOT_MUTATION_FIELDS`); and at most ten directives on one selection.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from graphql import (
 )
 
 NESTED_TOO_DEEPLY = "Document is nested too deeply."
+MAX_DIRECTIVES = 10  # per field or fragment; the schema's directives are @skip and @include
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,9 @@ class _Walker:
 
     def _collect(self, selection_set: SelectionSetNode, totals: Measure) -> None:
         for selection in selection_set.selections:
+            if len(selection.directives or ()) > MAX_DIRECTIVES:
+                msg = f"{self.label} puts more than {MAX_DIRECTIVES} directives on one selection."
+                raise DocumentTooLarge(msg)
             if isinstance(selection, FieldNode):
                 self._field(selection, totals)
             elif isinstance(selection, InlineFragmentNode):
