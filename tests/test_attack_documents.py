@@ -101,6 +101,10 @@ async def test_first_from_a_variable_outside_the_page_bound_is_refused(
         assert counter.count == 0, counter.statements
         assert code_of(body) == "BAD_REQUEST"
         assert body["errors"][0]["message"] == PAGE_BOUND
+    defaulted = "query($n: Int = 100000) { me { accounts(first: $n) { totalCount } } }"
+    for document, variables in ((query, {"n": 100000.0}), (defaulted, {})):
+        body = await refused_without_sql(client, app, document, user.access_token, variables)
+        assert body["errors"][0]["message"] == PAGE_BOUND
     for size in (1, 100, None):
         body = await gql(client, query, {"n": size}, token=user.access_token)
         assert body["data"] == {"me": {"accounts": {"totalCount": 0}}}, body
