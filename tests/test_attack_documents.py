@@ -11,9 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
+from graphql import FragmentDefinitionNode, GraphQLError, OperationDefinitionNode, parse
 from starlette.applications import Starlette
 
 from core.settings import AppEnv
+from graph.extensions.cost import operation_cost
+from graph.schema import build_schema
+from tests.conftest import make_settings
 from tests.support.apps import app_with, code_of, refused_without_sql
 from tests.support.banking import create_holder, open_account
 from tests.support.identity import LOGIN, gql, register, signed_in
@@ -231,3 +235,25 @@ async def test_a_valid_login_still_works(client: httpx.AsyncClient) -> None:
     user = await signed_in(client, "ann")
     body = await gql(client, LOGIN, {"input": {"username": "ann", "password": user.password}})
     assert body["data"]["login"]["accessToken"]
+
+
+def test_mutation_cost_counts_root_fields_through_fragments(tmp_path: Path) -> None:
+    schema = build_schema(make_settings("sqlite+aiosqlite:///unused.db", tmp_path))._schema
+    document = parse(
+        "mutation { ...M ...M ... on Mutation { logout { revokedSessions } } } "
+        "fragment M on Mutation { logout { revokedSessions } a: logout { revokedSessions } }"
+    )
+    operation, fragment = document.definitions
+    assert isinstance(operation, OperationDefinitionNode)
+    assert isinstance(fragment, FragmentDefinitionNode)
+    cost, refusal = operation_cost(schema, operation, {"M": fragment}, {})
+    assert (cost, refusal) == (5 + 5 * 10, None)  # five payload objects, five root fields
+
+
+def test_a_suggestion_from_any_path_is_cut_when_introspection_is_off(tmp_path: Path) -> None:
+    schema = build_schema(make_settings("sqlite+aiosqlite:///unused.db", tmp_path, **PRODUCTION))
+    errors = [GraphQLError("Unknown argument 'idd' on field 'Query.node'. Did you mean 'id'?")]
+    schema.process_errors(errors)
+    assert errors[0].message == "Unknown argument 'idd' on field 'Query.node'."
+    assert errors[0].extensions is not None
+    assert errors[0].extensions["code"] == "BAD_REQUEST"

@@ -176,18 +176,8 @@ def operation_cost(
     operation: OperationDefinitionNode,
     fragments: Mapping[str, FragmentDefinitionNode],
     variables: Mapping[str, Any],
-) -> int:
-    """The static cost of one operation of a validated document."""
-    return _cost_and_page_check(schema, operation, fragments, variables)[0]
-
-
-def _cost_and_page_check(
-    schema: GraphQLSchema,
-    operation: OperationDefinitionNode,
-    fragments: Mapping[str, FragmentDefinitionNode],
-    variables: Mapping[str, Any],
 ) -> tuple[int, BadRequest | None]:
-    """The cost of an operation, and the refusal of a `first` outside the page bound if any."""
+    """A validated operation's static cost, and the refusal of a `first` out of bounds if any."""
     costing = _Costing(schema, fragments, _variables_with_defaults(operation, variables))
     root: GraphQLObjectType | None = schema.get_root_type(operation.operation)
     if root is None:
@@ -240,7 +230,7 @@ class QueryCostExtension(SchemaExtension):
         if len(operations) != 1:
             return  # graphql-core reports the missing or ambiguous operation itself
         schema = self.execution_context.schema._schema
-        self.cost, bad_page = _cost_and_page_check(
+        self.cost, bad_page = operation_cost(
             schema, operations[0], fragments, self.execution_context.variables or {}
         )
         settings = context.settings

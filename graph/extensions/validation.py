@@ -93,9 +93,10 @@ class DocumentValidation(SchemaExtension):
     def _operation(self) -> OperationDefinitionNode | None:
         document = self.execution_context.graphql_document
         name = self.execution_context.operation_name
-        for definition in document.definitions if document else ():
-            if isinstance(definition, OperationDefinitionNode) and (
-                name is None or (definition.name is not None and definition.name.value == name)
-            ):
-                return definition
-        return None
+        operations = (
+            definition
+            for definition in (document.definitions if document else ())
+            if isinstance(definition, OperationDefinitionNode)
+            and (name is None or (definition.name is not None and definition.name.value == name))
+        )
+        return next(operations, None)
