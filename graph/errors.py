@@ -8,6 +8,8 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
+from strawberry.exceptions import MissingQueryError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from db.base import utcnow
 from db.errors import AppError, RetryLater
@@ -61,6 +63,7 @@ class AmbiguousOperationError(RuntimeError):
     """The document defines several operations and the request names none of them."""
 
 
+REQUEST_ERRORS = (CannotGetOperationTypeError, InvalidOperationTypeError, MissingQueryError)
 INTERNAL_MESSAGE = "An unexpected error occurred. Quote the request id when reporting it."
 
 
@@ -94,7 +97,11 @@ def classify(error: GraphQLError) -> tuple[ErrorCode, bool]:
     cause = _domain_cause(error)
     if cause is not None:  # e.g. a scalar refusing a variable, wrapped twice by graphql-core
         return ErrorCode(cause.code), False
-    if original is None or isinstance(error, GraphQLSyntaxError):
+    if (
+        original is None
+        or isinstance(error, GraphQLSyntaxError)
+        or isinstance(original, REQUEST_ERRORS)  # no operation to run (e.g. over WebSocket)
+    ):
         # Parse and validation errors come straight from graphql-core.
         return ErrorCode.BAD_REQUEST, False
     if error.path is None and (error.nodes or error.positions):
@@ -142,6 +149,10 @@ def shape_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
         message = INTERNAL_MESSAGE
     elif isinstance(original, AppError):
         message = error.message  # our own wording
+    elif isinstance(original, CannotGetOperationTypeError) and isinstance(
+        original.__cause__, AmbiguousOperationError
+    ):
+        message = MULTIPLE_OPERATIONS
     else:
         message = without_input_values(error.message)
     return GraphQLError(

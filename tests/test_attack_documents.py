@@ -15,6 +15,7 @@ from graphql import FragmentDefinitionNode, GraphQLError, OperationDefinitionNod
 from starlette.applications import Starlette
 
 from core.settings import AppEnv
+from graph.errors import MULTIPLE_OPERATIONS
 from graph.extensions.cost import operation_cost
 from graph.schema import build_schema
 from tests.conftest import make_settings
@@ -22,6 +23,7 @@ from tests.support.apps import app_with, code_of, refused_without_sql
 from tests.support.banking import create_holder, open_account
 from tests.support.identity import LOGIN, gql, register, signed_in
 from tests.support.queries import count_statements
+from tests.support.ws import bearer, init, live_app, receive, subscribe
 
 PRODUCTION = {"app_env": AppEnv.PRODUCTION, "jwt_secret": "p" * 48}
 SECRET_PASSWORD = "Sup3r-Secret-Passw0rd!"  # a value that must never be echoed
@@ -51,9 +53,7 @@ async def test_several_operations_without_an_operation_name_run_nothing(
         assert counter.count == 0, counter.statements
         body = response.json()
         assert code_of(body) == "BAD_REQUEST"
-        assert body["errors"][0]["message"] == (
-            "Must provide operation name if query contains multiple operations."
-        )
+        assert body["errors"][0]["message"] == MULTIPLE_OPERATIONS
         assert "data" not in body
         graphql_response = await client.post(
             "/graphql",
@@ -257,3 +257,21 @@ def test_a_suggestion_from_any_path_is_cut_when_introspection_is_off(tmp_path: P
     assert errors[0].message == "Unknown argument 'idd' on field 'Query.node'."
     assert errors[0].extensions is not None
     assert errors[0].extensions["code"] == "BAD_REQUEST"
+
+
+async def test_several_operations_without_a_name_run_nothing_over_websocket(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with live_app(database_url, tmp_path) as live:
+        user = await signed_in(live.http, "ann")
+        async with live.connect() as ws:
+            await init(ws, bearer(user.access_token))
+            await subscribe(ws, "1", TWO_OPERATIONS)
+            message = await receive(ws)
+            assert message["type"] == "error", message
+            [error] = message["payload"]
+            assert error["message"] == MULTIPLE_OPERATIONS
+            assert error["extensions"]["code"] == "BAD_REQUEST"
+            await subscribe(ws, "2", "query Named { __typename }")
+            assert (await receive(ws))["payload"]["data"] == {"__typename": "Query"}
+        assert (await register(live.http, "mallory"))["errors"] == []  # never registered
