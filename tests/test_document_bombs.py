@@ -55,7 +55,8 @@ async def test_fragment_doubling_chains_are_refused_whatever_their_length(
     body = await refused_without_sql(client, app, fragment_bomb(count))
     assert time.perf_counter() - started < GENEROUS_SECONDS
     assert body["errors"][0]["message"] == (
-        f"Fragment 'F{count - 5}' selects '__typename' 32 times in one selection set. Allowed: 20"
+        f"Fragment 'F{count - 5}' selects '__typename' 32 times once its fragments are merged. "
+        "Allowed: 20"
     )
 
 
@@ -123,7 +124,7 @@ def test_cycles_and_unknown_fragments_are_left_to_validation() -> None:
 def test_an_unused_fragment_bomb_is_refused_too() -> None:
     document = fragment_bomb(60).replace("{ ...F0 }", "{ __typename }", 1)
     assert check_document(parse(document), DEFAULTS) == [
-        "Fragment 'F55' selects '__typename' 32 times in one selection set. Allowed: 20"
+        "Fragment 'F55' selects '__typename' 32 times once its fragments are merged. Allowed: 20"
     ]
 
 
@@ -137,6 +138,17 @@ def test_the_fields_cap_counts_every_expanded_field() -> None:
     assert check_document(parse(wide.replace("{ status }", "{ status version }")), limits) == [
         "The anonymous operation selects more than 500 fields once its fragments are expanded."
     ]
+
+
+def test_fields_merging_into_one_response_entry_are_counted_across_parents() -> None:
+    """20 `me` fields of 12 `accountHolder` each: 240 fields merge into `me.accountHolder`."""
+    document = "{ " + ("me { " + "accountHolder { id } " * 12 + "} ") * 20 + "}"
+    assert check_document(parse(document), DEFAULTS) == [
+        "The anonymous operation selects 'me.accountHolder' 240 times once its fragments are "
+        "merged. Allowed: 20"
+    ]
+    within = "{ " + ("me { " + "accountHolder { id } " + "} ") * 20 + "}"
+    assert check_document(parse(within), DEFAULTS) == []
 
 
 async def test_a_document_within_every_limit_still_runs(client: httpx.AsyncClient) -> None:

@@ -18,7 +18,6 @@ pairwise field comparison of the spec's overlap rule is quadratic in it), depth
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 
 from graphql import (
@@ -47,6 +46,38 @@ class DocumentLimits:
     max_root_mutation_fields: int
 
 
+class Entry:
+    """The fields that merge into one entry of the response: how many, and the entries below."""
+
+    __slots__ = ("below", "count")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.below: dict[str, Entry] = {}
+
+
+def merge(into: dict[str, Entry], other: dict[str, Entry]) -> None:
+    """Add `other`'s entries into `into` (copying: a fragment's own entries stay as they are)."""
+    for key, entry in other.items():
+        target = into.get(key)
+        if target is None:
+            target = into[key] = Entry()
+        target.count += entry.count
+        merge(target.below, entry.below)
+
+
+def most_merged(entries: dict[str, Entry]) -> tuple[str, int]:
+    """The response path into which most fields merge, and how many."""
+    worst, most = "", 0
+    pending = list(entries.items())
+    while pending:
+        path, entry = pending.pop()
+        if entry.count > most:
+            worst, most = path, entry.count
+        pending.extend((f"{path}.{key}", below) for key, below in entry.below.items())
+    return worst, most
+
+
 @dataclass(slots=True)
 class Measure:
     """Totals of one selection set with its fragments expanded."""
@@ -54,14 +85,14 @@ class Measure:
     fields: int = 0
     aliases: int = 0
     depth: int = 0
-    keys: Counter[str] = field(default_factory=Counter)
+    entries: dict[str, Entry] = field(default_factory=dict)
 
     def add(self, other: Measure) -> None:
         """Merge a fragment's totals into this selection set's."""
         self.fields += other.fields
         self.aliases += other.aliases
         self.depth = max(self.depth, other.depth)
-        self.keys.update(other.keys)
+        merge(self.entries, other.entries)
 
 
 class DocumentTooLarge(Exception):
@@ -74,10 +105,13 @@ EMPTY = Measure()
 class _Walker:
     """Measures one definition's own selections, looking fragments up in `measured`."""
 
-    def __init__(self, limits: DocumentLimits, measured: dict[str, Measure], label: str) -> None:
+    def __init__(
+        self, limits: DocumentLimits, measured: dict[str, Measure], label: str, depth_name: str
+    ) -> None:
         self.limits = limits
         self.measured = measured
         self.label = label
+        self.depth_name = depth_name
         self.fields = 0
 
     def count(self, fields: int) -> None:
@@ -90,18 +124,26 @@ class _Walker:
             )
             raise DocumentTooLarge(msg)
 
+    def definition(self, selection_set: SelectionSetNode) -> Measure:
+        """The totals of a whole definition; refuses one response entry merging too many fields.
+
+        The spec's overlapping-fields rule compares every pair of fields that merge into one
+        response entry, so its work grows with the square of that number.
+        """
+        totals = self.measure(selection_set)
+        path, merged = most_merged(totals.entries)
+        if merged > self.limits.max_field_repeats:
+            msg = (
+                f"{self.label} selects '{path}' {merged} times once its fragments are merged. "
+                f"Allowed: {self.limits.max_field_repeats}"
+            )
+            raise DocumentTooLarge(msg)
+        return totals
+
     def measure(self, selection_set: SelectionSetNode) -> Measure:
-        """The totals of a selection set; refuses a response key selected too often in it."""
+        """The totals of a selection set."""
         totals = Measure()
         self._collect(selection_set, totals)
-        if totals.keys:
-            key, repeats = totals.keys.most_common(1)[0]
-            if repeats > self.limits.max_field_repeats:
-                msg = (
-                    f"{self.label} selects '{key}' {repeats} times in one selection set. "
-                    f"Allowed: {self.limits.max_field_repeats}"
-                )
-                raise DocumentTooLarge(msg)
         return totals
 
     def _collect(self, selection_set: SelectionSetNode, totals: Measure) -> None:
@@ -121,7 +163,10 @@ class _Walker:
     def _field(self, node: FieldNode, totals: Measure) -> None:
         self.count(1)
         totals.fields += 1
-        totals.keys[(node.alias or node.name).value] += 1
+        entry = totals.entries.get((node.alias or node.name).value)
+        if entry is None:
+            entry = totals.entries[(node.alias or node.name).value] = Entry()
+        entry.count += 1
         if node.alias:
             totals.aliases += 1
         if node.selection_set is None:
@@ -129,8 +174,13 @@ class _Walker:
         inner = self.measure(node.selection_set)
         totals.fields += inner.fields
         totals.aliases += inner.aliases
-        if not node.name.value.startswith("__"):  # introspection: no depth, like Strawberry's
-            totals.depth = max(totals.depth, 1 + inner.depth)
+        merge(entry.below, inner.entries)
+        if node.name.value.startswith("__"):  # introspection: no depth, like Strawberry's
+            return
+        totals.depth = max(totals.depth, 1 + inner.depth)
+        if totals.depth > self.limits.max_depth:  # refused now: bounds the depth of entries
+            msg = f"{self.depth_name} exceeds maximum operation depth of {self.limits.max_depth}"
+            raise DocumentTooLarge(msg)
 
 
 def _fragment_order(fragments: dict[str, FragmentDefinitionNode]) -> list[str]:
@@ -167,12 +217,14 @@ def _spreads(selection_set: SelectionSetNode) -> list[str]:
     return names
 
 
-def _label(operation: OperationDefinitionNode) -> str:
-    return f"Operation '{operation.name.value}'" if operation.name else "The anonymous operation"
-
-
-def _depth_name(operation: OperationDefinitionNode) -> str:
-    return operation.name.value if operation.name else "anonymous"
+def _walker(
+    limits: DocumentLimits, measured: dict[str, Measure], operation: OperationDefinitionNode
+) -> _Walker:
+    """A walker whose messages name the operation (Strawberry's wording for depth)."""
+    if operation.name is None:
+        return _Walker(limits, measured, "The anonymous operation", "'anonymous'")
+    name = operation.name.value
+    return _Walker(limits, measured, f"Operation '{name}'", f"'{name}'")
 
 
 def check_document(document: DocumentNode, limits: DocumentLimits) -> list[str]:
@@ -185,19 +237,17 @@ def check_document(document: DocumentNode, limits: DocumentLimits) -> list[str]:
     measured: dict[str, Measure] = {}
     try:
         for name in _fragment_order(fragments):
-            walker = _Walker(limits, measured, f"Fragment '{name}'")
-            measured[name] = walker.measure(fragments[name].selection_set)
+            label = f"Fragment '{name}'"
+            walker = _Walker(limits, measured, label, label)
+            measured[name] = walker.definition(fragments[name].selection_set)
         problems: list[str] = []
         aliases = 0
         for definition in document.definitions:
             if not isinstance(definition, OperationDefinitionNode):
                 continue
-            totals = _Walker(limits, measured, _label(definition)).measure(definition.selection_set)
+            totals = _walker(limits, measured, definition).definition(definition.selection_set)
             aliases += totals.aliases
-            if totals.depth > limits.max_depth:
-                name = _depth_name(definition)
-                problems.append(f"'{name}' exceeds maximum operation depth of {limits.max_depth}")
-            roots = totals.keys.total()
+            roots = sum(entry.count for entry in totals.entries.values())
             if (
                 definition.operation is OperationType.MUTATION
                 and roots > limits.max_root_mutation_fields
