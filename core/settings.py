@@ -203,7 +203,7 @@ class Settings(BaseSettings):
 
     @property
     def introspection(self) -> bool:
-        """Whether schema introspection (and field suggestions) is on; off in production."""
+        """Whether introspection (and "Did you mean" suggestions) is on; off in production."""
         if self.graphql_introspection is not None:
             return self.graphql_introspection
         return self.app_env is not AppEnv.PRODUCTION
