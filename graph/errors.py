@@ -114,22 +114,24 @@ def classify(error: GraphQLError) -> tuple[ErrorCode, bool]:
 
 INPUT_ECHOES = (  # graphql-core's wordings that quote a client's value, and what replaces them
     (re.compile(r"[,;.]?\s*[Ff]ound: .*", re.DOTALL), "."),
-    (re.compile(r", but encountered error '.*'(?=\.$)", re.DOTALL), ""),
     (re.compile(r"(cannot represent[^:']*): .*", re.DOTALL), r"\1."),
     (re.compile(r"Value '.*' does not exist in '(\w+)' enum", re.DOTALL),
      r"Value does not exist in '\1' enum"),
 )  # fmt: skip
+LIBRARY_REASON = re.compile(r", but encountered error '.*'(?=\.$)", re.DOTALL)
 
 
-def without_input_values(message: str) -> str:
+def without_input_values(message: str, *, own_reason: bool = False) -> str:
     """A graphql-core message with the client's values cut out (names and reasons are kept).
 
     Variable and literal errors quote what was sent ("..., found: {password: ...}"), which
-    would echo a password or token back into responses and logs.
+    would echo a password or token back into responses and logs. A scalar's explanation
+    ("encountered error '...'") is kept only when it is our own wording (`own_reason`): a
+    library's may quote the value.
     """
     for pattern, replacement in INPUT_ECHOES:
         message = pattern.sub(replacement, message)
-    return message
+    return message if own_reason else LIBRARY_REASON.sub("", message)
 
 
 def shape_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
@@ -154,7 +156,7 @@ def shape_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
     ):
         message = MULTIPLE_OPERATIONS
     else:
-        message = without_input_values(error.message)
+        message = without_input_values(error.message, own_reason=_domain_cause(error) is not None)
     return GraphQLError(
         message=message,
         nodes=error.nodes,

@@ -221,6 +221,24 @@ async def test_variable_errors_keep_the_path_and_the_reason(client: httpx.AsyncC
     )
 
 
+async def test_our_own_scalar_reasons_are_kept_without_the_value(
+    client: httpx.AsyncClient, app: Starlette
+) -> None:
+    query = "mutation($input: MoneyMovementInput!) { deposit(input: $input) { errors { code } } }"
+    movement = {"accountId": "x", "amount": 4.2573, "idempotencyKey": SECRET_PASSWORD}
+    with count_statements(app.state.database.engine) as counter:
+        body = await gql(client, query, {"input": movement})
+    assert counter.count == 0, counter.statements
+    [error] = body["errors"]
+    assert error["message"] == (
+        "Variable '$input' has invalid value at .amount: Expected value of type 'Long', "
+        "but encountered error 'Long must be an integer'."
+    )
+    assert error["extensions"]["code"] == "VALIDATION_FAILED"
+    assert "4.2573" not in json.dumps(body)
+    assert SECRET_PASSWORD not in json.dumps(body)
+
+
 async def test_literal_errors_never_echo_the_value(
     client: httpx.AsyncClient, app: Starlette
 ) -> None:
