@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     graphql_introspection: bool | None = None
     graphql_max_depth: int = Field(default=12, ge=1, le=100)
     graphql_max_aliases: int = Field(default=30, ge=1, le=1000)
+    graphql_max_fields: int = Field(default=500, ge=1, le=100_000)
+    graphql_max_field_repeats: int = Field(default=20, ge=1, le=10_000)
     graphql_max_tokens: int = Field(default=2000, ge=50, le=100_000)
     graphql_max_cost: int = Field(default=1000, ge=1, le=10_000_000)
     graphql_max_operations: int = Field(default=10, ge=1, le=1000)
@@ -229,7 +231,7 @@ class Settings(BaseSettings):
 
     @property
     def introspection(self) -> bool:
-        """Whether schema introspection (and field suggestions) is on; off in production."""
+        """Whether introspection (and "Did you mean" suggestions) is on; off in production."""
         if self.graphql_introspection is not None:
             return self.graphql_introspection
         return self.app_env is not AppEnv.PRODUCTION

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
+from strawberry.exceptions import MissingQueryError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from db.base import utcnow
 from db.errors import AppError, RetryLater, Unavailable
@@ -56,6 +59,14 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNAVAILABLE: 503,
 }
 
+MULTIPLE_OPERATIONS = "Must provide operation name if query contains multiple operations."
+
+
+class AmbiguousOperationError(RuntimeError):
+    """The document defines several operations and the request names none of them."""
+
+
+REQUEST_ERRORS = (CannotGetOperationTypeError, InvalidOperationTypeError, MissingQueryError)
 INTERNAL_MESSAGE = "An unexpected error occurred. Quote the request id when reporting it."
 
 
@@ -95,7 +106,11 @@ def classify(error: GraphQLError) -> tuple[ErrorCode, bool]:
     cause = _domain_cause(error)
     if cause is not None:  # e.g. a scalar refusing a variable, wrapped twice by graphql-core
         return ErrorCode(cause.code), False
-    if original is None or isinstance(error, GraphQLSyntaxError):
+    if (
+        original is None
+        or isinstance(error, GraphQLSyntaxError)
+        or isinstance(original, REQUEST_ERRORS)  # no operation to run (e.g. over WebSocket)
+    ):
         # Parse and validation errors come straight from graphql-core.
         return ErrorCode.BAD_REQUEST, False
     if error.path is None and (error.nodes or error.positions):
@@ -104,6 +119,28 @@ def classify(error: GraphQLError) -> tuple[ErrorCode, bool]:
     if isinstance(original, GraphQLError):
         return classify(original)
     return ErrorCode.INTERNAL, True
+
+
+INPUT_ECHOES = (  # graphql-core's wordings that quote a client's value, and what replaces them
+    (re.compile(r"[,;.]?\s*[Ff]ound: .*", re.DOTALL), "."),
+    (re.compile(r"(cannot represent[^:']*): .*", re.DOTALL), r"\1."),
+    (re.compile(r"Value '.*' does not exist in '(\w+)' enum", re.DOTALL),
+     r"Value does not exist in '\1' enum"),
+)  # fmt: skip
+LIBRARY_REASON = re.compile(r", but encountered error '.*'(?=\.$)", re.DOTALL)
+
+
+def without_input_values(message: str, *, own_reason: bool = False) -> str:
+    """A graphql-core message with the client's values cut out (names and reasons are kept).
+
+    Variable and literal errors quote what was sent ("..., found: {password: ...}"), which
+    would echo a password or token back into responses and logs. A scalar's explanation
+    ("encountered error '...'") is kept only when it is our own wording (`own_reason`): a
+    library's may quote the value.
+    """
+    for pattern, replacement in INPUT_ECHOES:
+        message = pattern.sub(replacement, message)
+    return message if own_reason else LIBRARY_REASON.sub("", message)
 
 
 def shape_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
@@ -123,9 +160,20 @@ def shape_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
         extensions["retryAfter"] = cause.retry_after
     if isinstance(cause, AppError) and cause.field:
         extensions["field"] = cause.field
-    message = INTERNAL_MESSAGE if unexpected else error.message
+    if outage:
+        message = outage.message
+    elif unexpected:
+        message = INTERNAL_MESSAGE
+    elif isinstance(original, AppError):
+        message = error.message  # our own wording
+    elif isinstance(original, CannotGetOperationTypeError) and isinstance(
+        original.__cause__, AmbiguousOperationError
+    ):
+        message = MULTIPLE_OPERATIONS
+    else:
+        message = without_input_values(error.message, own_reason=found is not None)
     return GraphQLError(
-        message=outage.message if outage else message,
+        message=message,
         nodes=error.nodes,
         source=error.source,
         positions=error.positions,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError
+from graphql import ASTValidationRule, GraphQLError, OperationDefinitionNode
 from strawberry import relay
 from strawberry.extensions import (
     AddValidationRules,
@@ -14,12 +16,10 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     SchemaExtension,
-    ValidationCache,
-    max_aliases,
-    query_depth_limiter,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
 
 from core.settings import Settings
 from graph.audit.ledger_check import LedgerCheckQueries
@@ -27,17 +27,18 @@ from graph.audit.queries import AuditQueries
 from graph.audit.subscriptions import AuditSubscriptions
 from graph.banking.mutations import BankingMutations
 from graph.banking.queries import BankingQueries
-from graph.errors import UserError
+from graph.errors import MULTIPLE_OPERATIONS, AmbiguousOperationError, UserError
 from graph.extensions.cost import QueryCostExtension
 from graph.extensions.errors import ResponseMetaExtension, shape_errors
+from graph.extensions.measure import DocumentLimits
 from graph.extensions.observe import OperationObserverExtension
 from graph.extensions.scope import OperationScopeExtension
 from graph.extensions.shape import (
     InputListLimiter,
     list_literal_limiter,
     operations_limiter,
-    root_mutation_fields_limiter,
 )
+from graph.extensions.validation import DocumentValidation
 from graph.health import Health, resolve_health
 from graph.relay import resolve_node
 from graph.scalars import SCALAR_MAP
@@ -89,18 +90,87 @@ class ReportingParserCache(ParserCache):
         yield
 
 
+SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+
+
+class LedgerExecutionContext(ExecutionContext):
+    """An execution context that never picks the first of several operations by itself.
+
+    Strawberry runs the first operation when no `operationName` is given; the GraphQL spec
+    (GetOperation) and GraphQL-over-HTTP say such a request fails. Strawberry turns the
+    error into HTTP 400 (and a WebSocket error) before anything is validated or executed.
+    """
+
+    def _ambiguous(self) -> bool:
+        document = self.graphql_document
+        if self._provided_operation_name is not None or document is None:
+            return False
+        operations = (d for d in document.definitions if isinstance(d, OperationDefinitionNode))
+        return next(operations, None) is not None and next(operations, None) is not None
+
+    @property
+    def operation_name(self) -> str | None:
+        """The requested operation's name; None when several operations are unnamed."""
+        return None if self._ambiguous() else super().operation_name
+
+    @property
+    def operation_type(self) -> OperationType:
+        """The requested operation's type; refuses a document with several and no name."""
+        if self._ambiguous():
+            raise AmbiguousOperationError(MULTIPLE_OPERATIONS)
+        return super().operation_type
+
+
 class LedgerSchema(strawberry.Schema):
     """Strawberry's schema with LedgerQL's scalars and error model."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, hide_suggestions: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault("config", StrawberryConfig(scalar_map=SCALAR_MAP))
         super().__init__(*args, **kwargs)
+        self.hide_suggestions = hide_suggestions
+
+    def _create_execution_context(  # noqa: PLR0917 - Strawberry's signature
+        self,
+        query: str | None,
+        allowed_operation_types: Iterable[OperationType],
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionContext:
+        return LedgerExecutionContext(
+            query=query, schema=self, allowed_operations=allowed_operation_types,
+            context=context_value, root_value=root_value, variables=variable_values,
+            provided_operation_name=operation_name, operation_extensions=operation_extensions,
+        )  # fmt: skip
+
+    def _get_execute_function(self) -> Callable[..., Any]:
+        """graphql-core's execute, without suggestions in variable errors when they are off."""
+        execute = super()._get_execute_function()
+        return partial(execute, hide_suggestions=True) if self.hide_suggestions else execute
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        """Shape every error list (instead of Strawberry's logging of each error)."""
+        """Shape every error list (instead of Strawberry's logging of each error).
+
+        With suggestions off, any "Did you mean" left (e.g. by the subscription path, which
+        cannot be told to hide them) is cut from the message too.
+        """
+        if self.hide_suggestions:
+            for index, error in enumerate(errors):
+                if "Did you mean" in error.message:
+                    errors[index] = _without_suggestions(error)
         shape_errors(errors, execution_context.operation_name if execution_context else None)
+
+
+def _without_suggestions(error: GraphQLError) -> GraphQLError:
+    return GraphQLError(
+        SUGGESTION.sub("", error.message), nodes=error.nodes, source=error.source,
+        positions=error.positions, path=error.path, original_error=error.original_error,
+        extensions=error.extensions,
+    )  # fmt: skip
 
 
 def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
@@ -111,19 +181,26 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
     """
     size = settings.graphql_cache_size
     shape_rules: list[type[ASTValidationRule]] = [
-        query_depth_limiter.create_validator(settings.graphql_max_depth, should_ignore=None),
-        max_aliases.create_validator(settings.graphql_max_aliases),
         operations_limiter(settings.graphql_max_operations),
-        root_mutation_fields_limiter(settings.graphql_max_root_mutation_fields),
         list_literal_limiter(settings.graphql_max_list_items),
     ]
+    limits = DocumentLimits(
+        max_fields=settings.graphql_max_fields,
+        max_field_repeats=settings.graphql_max_field_repeats,
+        max_depth=settings.graphql_max_depth,
+        max_aliases=settings.graphql_max_aliases,
+        max_root_mutation_fields=settings.graphql_max_root_mutation_fields,
+    )
+    hide_suggestions = not settings.introspection
     extensions: list[Callable[[], SchemaExtension]] = [
         OperationObserverExtension,
         ResponseMetaExtension,
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         lambda: ReportingParserCache(maxsize=size),
         lambda: AddValidationRules(shape_rules),
-        lambda: ValidationCache(maxsize=size),
+        lambda: DocumentValidation(
+            limits=limits, cache_size=size, hide_suggestions=hide_suggestions
+        ),
         lambda: InputListLimiter(max_items=settings.graphql_max_list_items),
         QueryCostExtension,
         OperationScopeExtension,
@@ -141,6 +218,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         subscription=Subscription,
         types=[UserError],
         extensions=schema_extensions(settings),
+        hide_suggestions=not settings.introspection,
         config=StrawberryConfig(
             scalar_map=SCALAR_MAP, disable_field_suggestions=not settings.introspection
         ),

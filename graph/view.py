@@ -28,7 +28,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema import BaseSchema
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
@@ -42,7 +42,7 @@ from db.errors import AppError, Unauthenticated, Unavailable
 from db.rate_limits import Counters
 from db.session import Database
 from graph.context import Context
-from graph.errors import ErrorCode, error_document
+from graph.errors import AmbiguousOperationError, ErrorCode, error_document
 from graph.metrics import Metrics
 from graph.transport import CSRF_REFUSAL, bounded_websocket, forces_preflight
 from graph.ws import CLOSE_TRY_AGAIN_LATER, ConnectionGuard
@@ -301,11 +301,18 @@ class LedgerGraphQL(GraphQL[Context, None]):
             raise HTTPException(400, "Unable to parse request body as JSON") from error
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
-        """Strawberry's execution, with 405 for a mutation sent over GET."""
+        """Strawberry's execution, with 405 for a mutation sent over GET.
+
+        Several operations and no `operationName`: 400 with the reason (see graph/schema.py).
+        """
         try:
             return await super().execute_single(*args, **kwargs)
         except HTTPException as error:
             cause = error.__cause__
+            if isinstance(cause, CannotGetOperationTypeError) and isinstance(
+                cause.__cause__, AmbiguousOperationError
+            ):
+                raise HTTPException(400, str(cause.__cause__)) from error
             if (
                 isinstance(cause, InvalidOperationTypeError)
                 and cause.operation_type is OperationType.MUTATION

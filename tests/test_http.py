@@ -315,10 +315,11 @@ async def test_parsed_and_validated_documents_are_cached(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
     from strawberry.extensions.parser_cache import _get_parse_cache
-    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    from graph.extensions.validation import validation_cache
 
     parse = _get_parse_cache(settings.graphql_cache_size)
-    validate = _get_validate_cache(settings.graphql_cache_size)
+    validate = validation_cache(settings.graphql_cache_size)
     query = "query CacheProbe { health { version } }"
     await graphql(client, query)
     parse_hits, validate_hits = parse.cache_info().hits, validate.cache_info().hits

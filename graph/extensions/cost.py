@@ -15,7 +15,7 @@ Written here because Strawberry has no cost analysis and no maintained Python pa
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from graphql import (
@@ -43,14 +43,18 @@ from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from db.errors import AppError, BadRequest, RateLimited, Unavailable
 from db.rate_limits import Decision, Limit
-from db.repositories.pages import DEFAULT_PAGE_SIZE
+from db.repositories.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from graph.context import Context
 
 MUTATION_WEIGHT = 10
 
 
 class _Costing:
-    """Walks one operation's selections with its fragments and variables."""
+    """Costs one operation's selections with its fragments and variables.
+
+    Each fragment is costed once per type it is spread on (memoized), so fragments that
+    spread each other many times cost a walk of the document, not of every expanded path.
+    """
 
     def __init__(
         self,
@@ -61,41 +65,69 @@ class _Costing:
         self.schema = schema
         self.fragments = fragments
         self.variables = variables
-
-    def selections(
-        self, parent: GraphQLNamedType, selection_set: SelectionSetNode
-    ) -> Iterator[tuple[GraphQLNamedType, FieldNode]]:
-        """Every field selected on `parent`, through fragments, with the type it is selected on."""
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                yield parent, selection
-                continue
-            if isinstance(selection, FragmentSpreadNode):
-                fragment = self.fragments.get(selection.name.value)
-                if fragment is None:
-                    continue
-                condition: NamedTypeNode | None = fragment.type_condition
-                inner = fragment.selection_set
-            elif isinstance(selection, InlineFragmentNode):
-                condition, inner = selection.type_condition, selection.selection_set
-            else:  # pragma: no cover - graphql-core has no other selection kind
-                continue
-            on = self.schema.get_type(condition.name.value) if condition else parent
-            yield from self.selections(on or parent, inner)
+        self.costs: dict[tuple[str, str], int] = {}
+        self.root_counts: dict[str, int] = {}
+        self.bad_page: BadRequest | None = None
 
     def of_set(self, parent: GraphQLNamedType, selection_set: SelectionSetNode) -> int:
         """The cost of a selection set on `parent`."""
-        return sum(self.of_field(on, field) for on, field in self.selections(parent, selection_set))
+        cost = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                cost += self.of_field(parent, selection)
+            elif isinstance(selection, InlineFragmentNode):
+                on = self._condition(selection.type_condition, parent)
+                cost += self.of_set(on, selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                cost += self._of_fragment(parent, selection.name.value)
+        return cost
+
+    def _of_fragment(self, parent: GraphQLNamedType, name: str) -> int:
+        fragment = self.fragments.get(name)
+        if fragment is None:
+            return 0
+        key = (name, parent.name)
+        if key not in self.costs:
+            self.costs[key] = 0  # a cycle (refused by validation anyway) adds nothing
+            on = self._condition(fragment.type_condition, parent)
+            self.costs[key] = self.of_set(on, fragment.selection_set)
+        return self.costs[key]
+
+    def _condition(
+        self, condition: NamedTypeNode | None, parent: GraphQLNamedType
+    ) -> GraphQLNamedType:
+        on = self.schema.get_type(condition.name.value) if condition else None
+        return on or parent
+
+    def root_fields(self, selection_set: SelectionSetNode) -> int:
+        """How many fields a root selection set selects, through fragments."""
+        count = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                count += 1
+            elif isinstance(selection, InlineFragmentNode):
+                count += self.root_fields(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.fragments.get(name)
+                if fragment is not None and name not in self.root_counts:
+                    self.root_counts[name] = 0
+                    self.root_counts[name] = self.root_fields(fragment.selection_set)
+                count += self.root_counts.get(name, 0)
+        return count
 
     def of_field(self, parent: GraphQLNamedType, node: FieldNode) -> int:
         """1 per object field, times the page size of a list below it; scalars are free."""
         definition = self._definition(parent, node.name.value)
+        size = self._page_size(node, definition)
         if definition is None or node.selection_set is None:
             return 0
         named = get_named_type(definition.type)
         if not is_composite_type(named):
             return 0
-        return 1 + self._page_size(node, named) * self.of_set(named, node.selection_set)
+        if size is None:
+            size = DEFAULT_PAGE_SIZE if named.name.endswith("Connection") else 1
+        return 1 + size * self.of_set(named, node.selection_set)
 
     def _definition(self, parent: GraphQLNamedType, name: str) -> Any:
         if name == "__schema":
@@ -105,18 +137,38 @@ class _Costing:
         fields = getattr(parent, "fields", None)
         return fields.get(name) if fields else None
 
-    def _page_size(self, node: FieldNode, named: GraphQLNamedType) -> int:
+    def _page_size(self, node: FieldNode, definition: Any) -> int | None:
+        """`first` (at least 1), or None when not given; notes one outside 1..MAX_PAGE_SIZE."""
         for argument in node.arguments or ():
-            if argument.name.value != "first":
+            if argument.name.value != "first" or definition is None:
                 continue
             value = argument.value
+            given: Any = None
             if isinstance(value, IntValueNode):
-                return max(1, int(value.value))
-            if isinstance(value, VariableNode):
+                given = int(value.value)
+            elif isinstance(value, VariableNode):
                 given = self.variables.get(value.name.value)
-                if isinstance(given, int) and not isinstance(given, bool):
-                    return max(1, given)
-        return DEFAULT_PAGE_SIZE if named.name.endswith("Connection") else 1
+            if isinstance(given, float) and given.is_integer():
+                given = int(given)
+            if not isinstance(given, int) or isinstance(given, bool):
+                return None
+            if not 1 <= given <= MAX_PAGE_SIZE and self.bad_page is None:
+                msg = f"`first` must be between 1 and {MAX_PAGE_SIZE}"
+                self.bad_page = BadRequest(msg, field=["first"])
+            return max(1, given)
+        return None
+
+
+def _variables_with_defaults(
+    operation: OperationDefinitionNode, variables: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The request's variables, plus the integer defaults of the ones it leaves out."""
+    values = dict(variables)
+    for definition in operation.variable_definitions or ():
+        name = definition.variable.name.value
+        if name not in values and isinstance(definition.default_value, IntValueNode):
+            values[name] = int(definition.default_value.value)
+    return values
 
 
 def operation_cost(
@@ -124,18 +176,16 @@ def operation_cost(
     operation: OperationDefinitionNode,
     fragments: Mapping[str, FragmentDefinitionNode],
     variables: Mapping[str, Any],
-) -> int:
-    """The static cost of one operation of a validated document."""
-    costing = _Costing(schema, fragments, variables)
+) -> tuple[int, BadRequest | None]:
+    """A validated operation's static cost, and the refusal of a `first` out of bounds if any."""
+    costing = _Costing(schema, fragments, _variables_with_defaults(operation, variables))
     root: GraphQLObjectType | None = schema.get_root_type(operation.operation)
     if root is None:
-        return 0
-    cost = 0
-    for on, field in costing.selections(root, operation.selection_set):
-        cost += costing.of_field(on, field)
-        if operation.operation is OperationType.MUTATION:
-            cost += MUTATION_WEIGHT
-    return cost
+        return 0, None
+    cost = costing.of_set(root, operation.selection_set)
+    if operation.operation is OperationType.MUTATION:
+        cost += MUTATION_WEIGHT * costing.root_fields(operation.selection_set)
+    return cost, costing.bad_page
 
 
 class QueryCostExtension(SchemaExtension):
@@ -180,13 +230,15 @@ class QueryCostExtension(SchemaExtension):
         if len(operations) != 1:
             return  # graphql-core reports the missing or ambiguous operation itself
         schema = self.execution_context.schema._schema
-        self.cost = operation_cost(
+        self.cost, bad_page = operation_cost(
             schema, operations[0], fragments, self.execution_context.variables or {}
         )
         settings = context.settings
         if self.cost > settings.graphql_max_cost:
             msg = f"Query cost {self.cost} exceeds the maximum of {settings.graphql_max_cost}."
             raise BadRequest(msg)
+        if bad_page is not None:  # whatever is selected below it, not only `edges`
+            raise bad_page
         self.decision = await context.cost_budgets.hit(
             f"cost:{await self._caller(context)}", Limit.parse(settings.graphql_cost_budget),
             cost=max(self.cost, 1),

@@ -1,48 +1,25 @@
-"""Document shape limits Strawberry lacks: operations, root mutation fields and input list sizes.
+"""Document shape limits Strawberry lacks: operations and input list sizes.
 
-Depth, aliases and tokens use Strawberry's own limiters (graph/schema.py); these rules add the
-rest of issue 6's bounds. Each is a graphql-core validation rule, so a refused document never
-executes and its verdict is cached with the document. Variables are not part of the document,
-so their lists are checked by `InputListLimiter` right after validation.
+Tokens use Strawberry's own limiter (graph/schema.py); fields, depth, aliases and root mutation
+fields are measured before validation (graph/extensions/measure.py). These two are
+graphql-core validation rules, so a refused document never executes and its verdict is cached
+with the document. Variables are not part of the document, so their lists are checked by
+`InputListLimiter` right after validation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 from graphql import (
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLError,
-    InlineFragmentNode,
     ListValueNode,
     OperationDefinitionNode,
-    OperationType,
-    SelectionSetNode,
     ValidationContext,
     ValidationRule,
 )
 from strawberry.extensions import SchemaExtension
-
-
-def _root_fields(
-    selection_set: SelectionSetNode,
-    fragments: Mapping[str, FragmentDefinitionNode],
-    seen: frozenset[str] = frozenset(),
-) -> Iterator[FieldNode]:
-    """The fields of a root selection set, through (non-cyclic) fragments."""
-    for selection in selection_set.selections:
-        if isinstance(selection, FieldNode):
-            yield selection
-        elif isinstance(selection, InlineFragmentNode):
-            yield from _root_fields(selection.selection_set, fragments, seen)
-        elif isinstance(selection, FragmentSpreadNode):
-            name = selection.name.value
-            fragment = fragments.get(name)
-            if fragment is not None and name not in seen:
-                yield from _root_fields(fragment.selection_set, fragments, seen | {name})
 
 
 def operations_limiter(max_operations: int) -> type[ValidationRule]:
@@ -62,32 +39,6 @@ def operations_limiter(max_operations: int) -> type[ValidationRule]:
                 context.report_error(GraphQLError(msg))
 
     return MaxOperationsRule
-
-
-def root_mutation_fields_limiter(max_fields: int) -> type[ValidationRule]:
-    """A rule refusing a mutation that selects more than `max_fields` root fields."""
-
-    class MaxRootMutationFieldsRule(ValidationRule):
-        """At most `max_fields` root fields (aliases included) per mutation operation."""
-
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(context)
-            fragments = {
-                definition.name.value: definition
-                for definition in context.document.definitions
-                if isinstance(definition, FragmentDefinitionNode)
-            }
-            for definition in context.document.definitions:
-                if (
-                    isinstance(definition, OperationDefinitionNode)
-                    and definition.operation is OperationType.MUTATION
-                ):
-                    count = sum(1 for _ in _root_fields(definition.selection_set, fragments))
-                    if count > max_fields:
-                        msg = f"{count} root fields in one mutation. Allowed: {max_fields}"
-                        context.report_error(GraphQLError(msg, definition))
-
-    return MaxRootMutationFieldsRule
 
 
 def list_literal_limiter(max_items: int) -> type[ValidationRule]:

@@ -37,11 +37,15 @@ def code_of(body: dict[str, Any]) -> str:
 
 
 async def refused_without_sql(
-    client: httpx.AsyncClient, app: Starlette, query: str, token: str | None = None
+    client: httpx.AsyncClient,
+    app: Starlette,
+    query: str,
+    token: str | None = None,
+    variables: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """POST `query`, assert it ran no SQL statement at all and was refused; return the body."""
     with count_statements(app.state.database.engine) as counter:
-        body = await gql(client, query, token=token)
+        body = await gql(client, query, variables, token=token)
     assert counter.count == 0, counter.statements
     assert "data" not in body or body["data"] is None, body
     return body
