@@ -14,18 +14,16 @@ import pytest
 from graphql import FragmentDefinitionNode, GraphQLError, OperationDefinitionNode, parse
 from starlette.applications import Starlette
 
-from core.settings import AppEnv
 from graph.errors import MULTIPLE_OPERATIONS
 from graph.extensions.cost import operation_cost
 from graph.schema import build_schema
 from tests.conftest import make_settings
-from tests.support.apps import app_with, code_of, refused_without_sql
+from tests.support.apps import PRODUCTION, app_with, code_of, refused_without_sql
 from tests.support.banking import create_holder, open_account
 from tests.support.identity import LOGIN, gql, register, signed_in
 from tests.support.queries import count_statements
 from tests.support.ws import bearer, init, live_app, receive, subscribe
 
-PRODUCTION = {"app_env": AppEnv.PRODUCTION, "jwt_secret": "p" * 48}
 SECRET_PASSWORD = "Sup3r-Secret-Passw0rd!"  # a value that must never be echoed
 TWO_OPERATIONS = (
     'mutation Register { register(input: {username: "mallory", email: "m@example.com", '

@@ -11,15 +11,12 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from core.settings import AppEnv
 from graph.users.loaders import RolesByUser
-from tests.support.apps import app_with, code_of, refused_without_sql
+from tests.support.apps import PRODUCTION, app_with, code_of, refused_without_sql
 from tests.support.audit import audit_rows
 from tests.support.banking import create_holder, open_account
 from tests.support.identity import STRONG_PASSWORD, gql, register, signed_in
 from tests.support.queries import count_statements
-
-PRODUCTION = {"app_env": AppEnv.PRODUCTION, "jwt_secret": "p" * 48, "audit_hmac_key": "h" * 48}
 
 
 def aliased_logins(username: str, count: int) -> str:

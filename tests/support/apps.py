@@ -11,10 +11,18 @@ import httpx
 from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 
+from core.settings import AppEnv
 from graph.app import create_app
 from tests.conftest import make_settings
 from tests.support.identity import gql
 from tests.support.queries import count_statements
+
+# Settings overrides of a production deployment: strong secrets, everything else as shipped.
+PRODUCTION: dict[str, Any] = {
+    "app_env": AppEnv.PRODUCTION,
+    "jwt_secret": "p" * 48,
+    "audit_hmac_key": "h" * 48,
+}
 
 
 @asynccontextmanager
