@@ -13,13 +13,17 @@ from typing import Protocol
 
 from sqlalchemy import case
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from db.base import utcnow
+from db.errors import Unavailable
 from db.models import RateLimitCounter
 from db.session import Database
 
 MAX_MEMORY_KEYS = 100_000
 """Expired windows are dropped once this many keys are held in memory."""
+POOL_RETRY_SECONDS = 1
+"""`retryAfter` when no pooled connection came free in time to count a hit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,9 @@ class DatabaseCounters:
                 ),
             },
         ).returning(counter.hits, counter.window_ends_at)
-        async with self._database.write_session() as session, session.begin():
-            hits, ends = (await session.execute(statement)).one()
+        try:
+            async with self._database.write_session() as session, session.begin():
+                hits, ends = (await session.execute(statement)).one()
+        except PoolTimeout as error:  # an overloaded pool is UNAVAILABLE, never INTERNAL
+            raise Unavailable(POOL_RETRY_SECONDS) from error
         return _decide(hits, ends, limit, now)

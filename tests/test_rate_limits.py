@@ -11,10 +11,12 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from core.settings import RateLimitBackend, Settings
 from db import rate_limits
 from db.base import utcnow
+from db.errors import Unavailable
 from db.rate_limits import Counters, DatabaseCounters, Limit, MemoryCounters
 from db.session import Database
 from graph.app import build_rate_limits, create_app
@@ -238,3 +240,15 @@ async def test_a_login_limit_holds_across_two_server_processes(
             assert codes == ["INVALID_CREDENTIALS"] * 4
             assert code_of(await login(instance_a, "ghost", "Wrong-passw0rd!")) == "RATE_LIMITED"
             assert code_of(await login(instance_b, "ghost", "Wrong-passw0rd!")) == "RATE_LIMITED"
+
+
+async def test_a_database_counter_without_a_free_connection_is_unavailable_not_internal(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_connection() -> None:
+        raise PoolTimeout("QueuePool limit reached")
+
+    monkeypatch.setattr(database, "write_session", no_connection)
+    with pytest.raises(Unavailable) as refused:
+        await DatabaseCounters(database).hit("k", Limit.parse("2/60"))
+    assert (refused.value.code, refused.value.retry_after) == ("UNAVAILABLE", 1)
