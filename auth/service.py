@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.passwords import PasswordHasher, password_problems
 from auth.principal import Principal
+from auth.token_failures import TokenFailureTally
 from auth.tokens import IssuedToken, TokenService, TokenType
 from core.settings import Settings
 from db.audit.entries import AuditEntry, json_safe, record
@@ -75,6 +76,7 @@ class AuthService:
         self.settings = settings
         self.hasher = hasher
         self.tokens = tokens
+        self.token_failures = TokenFailureTally()
 
     async def register(
         self, uow: UnitOfWork, *, username: str, email: str, password: str, full_name: str
