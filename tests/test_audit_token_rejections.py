@@ -130,3 +130,21 @@ def test_beyond_the_source_limit_addresses_share_one_entry() -> None:
     closed = tally.close()
     assert [(r.source, (r.entry.metadata or {})["count"]) for r in closed] == [("*", 2)]
     assert tally.close() == []
+
+
+async def test_a_failure_to_store_the_count_is_logged_and_not_raised(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tally = TokenFailureTally()
+    tally.note("10.0.0.1", INVALID)
+    tally.note("10.0.0.1", INVALID)
+
+    def broken() -> None:
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(database, "unit_of_work", broken)
+    closed = tally.close()
+    assert [(r.source, (r.entry.metadata or {})["count"]) for r in closed] == [("10.0.0.1", 1)]
+    await token_failures.store(database, closed)  # logged, not raised: the caller is refused anyway
+    monkeypatch.undo()
+    assert await rejections(database) == []

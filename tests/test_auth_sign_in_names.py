@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from datetime import timedelta
 from typing import Any
 
 import bcrypt
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from auth import passwords, service
 from db.base import INCLUDE_DELETED, utcnow
-from db.models import LoginThrottle, User
+from db.models import AuthSession, LoginThrottle, User
 from db.services import users as user_service
 from db.session import Database
 from tests.support.identity import (
@@ -23,6 +25,7 @@ from tests.support.identity import (
     register,
     signed_in,
 )
+from tests.test_auth_hashing_pool import gated_verify
 
 WRONG = "Wrong-Passw0rd!"
 UPDATE_PROFILE = """
@@ -142,3 +145,26 @@ async def test_a_deleted_users_username_can_be_taken_again_in_any_case(
     async with database.unit_of_work() as uow, uow.read() as session:
         rows = await session.execute(statement.execution_options(**{INCLUDE_DELETED: True}))
         assert [tuple(row) for row in rows] == [("dave", False), ("DAVE", True)]
+
+
+async def test_a_lock_set_while_the_password_is_checked_wins_over_the_right_password(
+    client: httpx.AsyncClient, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await register(client, "erin")
+    with gated_verify(monkeypatch) as gate:
+        attempt = asyncio.create_task(login(client, "erin", STRONG_PASSWORD))
+        await gate.wait_for(1)
+        # Meanwhile other attempts lock the name (written directly: they would wait at the gate).
+        async with database.unit_of_work() as uow, uow.write() as session:
+            now = utcnow()
+            session.add(
+                LoginThrottle(
+                    key="name:erin", failures=5, locked_until=now + timedelta(seconds=900),
+                    last_failed_at=now,
+                )
+            )  # fmt: skip
+        gate.opened.set()
+        body = await attempt
+    assert refusal(body)["extensions"]["code"] == "ACCOUNT_LOCKED"
+    async with database.unit_of_work() as uow, uow.read() as session:
+        assert (await session.execute(select(func.count()).select_from(AuthSession))).scalar() == 0
