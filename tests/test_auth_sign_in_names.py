@@ -168,3 +168,28 @@ async def test_a_lock_set_while_the_password_is_checked_wins_over_the_right_pass
     assert refusal(body)["extensions"]["code"] == "ACCOUNT_LOCKED"
     async with database.unit_of_work() as uow, uow.read() as session:
         assert (await session.execute(select(func.count()).select_from(AuthSession))).scalar() == 0
+
+
+async def test_failures_of_a_name_quiet_for_a_day_are_forgotten(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    await register(client, "fay")
+    for name in ("fay", "ghost"):
+        for _ in range(4):
+            assert refusal(await login(client, name, WRONG))["extensions"]["code"] == (
+                "INVALID_CREDENTIALS"
+            )
+    long_ago = utcnow() - timedelta(days=1, seconds=1)
+    async with database.unit_of_work() as uow, uow.write() as session:
+        for row in (await session.execute(select(LoginThrottle))).scalars():
+            row.last_failed_at = long_ago
+    # One more failure is the first of a new count, not the fifth: no lock.
+    assert refusal(await login(client, "fay", WRONG))["extensions"]["code"] == (
+        "INVALID_CREDENTIALS"
+    )
+    async with database.unit_of_work() as uow, uow.read() as session:
+        rows = (await session.execute(select(LoginThrottle))).scalars()
+        assert [(row.key, row.failures, row.locked_until) for row in rows] == [
+            ("name:fay", 1, None)
+        ]  # the unknown name's stale row was pruned as well
+    assert "errors" not in await login(client, "fay", STRONG_PASSWORD)

@@ -52,8 +52,13 @@ async def record_failure(
         .values(key=key, failures=0, locked_until=None, last_failed_at=now)
         .on_conflict_do_nothing(index_elements=[LoginThrottle.key])
     )
-    locked = select(LoginThrottle).where(LoginThrottle.key == key).with_for_update()
-    throttle = (await session.execute(locked)).scalar_one()  # inserted or kept just above
+    locked = (
+        select(LoginThrottle)
+        .where(LoginThrottle.key == key)
+        .with_for_update()
+        .execution_options(populate_existing=True)  # it may have been pruned and inserted anew
+    )
+    throttle = (await session.execute(locked)).scalar_one()
     if throttle.locked_until is not None and throttle.locked_until <= now:
         throttle.failures, throttle.locked_until = 0, None
     throttle.failures += 1
