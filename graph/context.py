@@ -200,7 +200,7 @@ class Context:
                     scope.principal, user = await self.auth.authenticate_user(scope.uow, token)
                 except Unauthenticated as error:
                     scope.rejected = error
-                    await self._record_rejection(scope, error)
+                    await self.note_rejected_token(error)
                     raise
                 scope.loaders.get(UsersById).prime(user.id, user)  # `me` costs no statement
                 scope.uow.actor_id = scope.principal.user_id
@@ -208,12 +208,19 @@ class Context:
             scope.authenticated = True
         return scope.principal
 
-    async def _record_rejection(self, scope: OperationScope, error: Unauthenticated) -> None:
-        """Count a failed token authentication per address and minute (see auth.token_failures)."""
+    async def note_rejected_token(self, error: Unauthenticated) -> None:
+        """Count a failed token authentication per address and minute (see auth.token_failures).
+
+        The first row of a minute joins the operation's audit rows (with its request id and
+        user agent); outside an operation (a WebSocket's `connection_init`) it is stored at once.
+        """
         source = self.device().ip_address or "unknown"
         own, closed = self.auth.token_failures.note(source, error.message)
-        if own is not None:
-            scope.audit_queue.append(own)  # stored with this request's id, address and agent
+        scope = _current_scope.get()
+        if own is not None and scope is not None:
+            scope.audit_queue.append(own)
+        elif own is not None:
+            closed.append(token_failures.Rejections(source, own))
         await token_failures.store(self.database, closed)
 
     async def sign_in_as(self, access_token: str) -> Principal:

@@ -21,6 +21,7 @@ from db.session import Database
 from tests.conftest import TEST_SECRET
 from tests.support.apps import app_with, code_of
 from tests.support.identity import gql, signed_in
+from tests.support.ws import CLOSE_FORBIDDEN, bearer, live_app, rejection_code
 
 ME = "{ me { id } }"
 TWO_PRIVATE_FIELDS = "{ a: me { id } b: me { username } }"
@@ -148,3 +149,19 @@ async def test_a_failure_to_store_the_count_is_logged_and_not_raised(
     await token_failures.store(database, closed)  # logged, not raised: the caller is refused anyway
     monkeypatch.undo()
     assert await rejections(database) == []
+
+
+async def test_a_websocket_refused_for_its_token_is_audited_too(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at_minute(monkeypatch, utcnow().replace(second=30))
+    async with live_app(database_url, tmp_path) as live:
+        for token in ("not.a.token", "still.not.one"):
+            assert await rejection_code(live, bearer(token)) == CLOSE_FORBIDDEN
+        assert await rejection_code(live, {}) == CLOSE_FORBIDDEN  # no token: nothing to audit
+        [row] = await rejections(live.database)
+    assert (row.action, row.ip_address, row.error_message) == (
+        "TOKEN_REJECTED", "127.0.0.1", INVALID
+    )  # fmt: skip
+    assert row.extra is not None
+    assert (row.extra["count"], row.extra["source"]) == (1, "127.0.0.1")
