@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.passwords import PasswordHasher
 from auth.principal import Principal
+from auth.token_failures import TokenFailureTally
 from auth.tokens import IssuedToken, TokenService, TokenType
 from core.settings import Settings
 from db.audit.entries import AuditEntry, json_safe, record
@@ -26,6 +27,7 @@ from db.errors import (
     ValidationFailed,
 )
 from db.models import AuditAction, AuditStatus, AuthSession, User, UserRole
+from db.repositories import login_throttles as throttle_repo
 from db.repositories import roles as role_repo
 from db.repositories import sessions as session_repo
 from db.repositories import users as user_repo
@@ -54,20 +56,17 @@ class TokenPair:
 
 
 def session_usable(auth_session: AuthSession, user: User, now: datetime) -> bool:
-    """Whether a session may still act: live, unexpired, and its user active and unlocked."""
+    """Whether a session may still act: live, unexpired, and its user active and not deleted.
+
+    A sign-in lock is not checked: it only stops new password sign-ins, so that whoever knows
+    a username cannot end its owner's sessions by failing on purpose.
+    """
     return (
         auth_session.revoked_at is None
         and auth_session.expires_at > now
         and user.is_active
         and user.deleted_at is None
-        and (user.locked_until is None or user.locked_until <= now)
     )
-
-
-def _only_locked(auth_session: AuthSession, user: User, now: datetime) -> bool:
-    """Whether the session would be usable but for a temporary account lock."""
-    locked = user.locked_until is not None and user.locked_until > now
-    return locked and session_usable(auth_session, user, user.locked_until or now)
 
 
 class AuthService:
@@ -77,6 +76,7 @@ class AuthService:
         self.settings = settings
         self.hasher = hasher
         self.tokens = tokens
+        self.token_failures = TokenFailureTally()
 
     async def register(
         self, uow: UnitOfWork, *, username: str, email: str, password: str, full_name: str
@@ -89,6 +89,7 @@ class AuthService:
         )
         if problems:
             raise InputErrors(problems)
+        await uow.close()  # no connection is held while hashing
         password_hash = await self.hasher.hash(password)
         try:
             async with uow.write() as session:
@@ -113,34 +114,39 @@ class AuthService:
     async def login(self, uow: UnitOfWork, login: str, password: str, device: Device) -> TokenPair:
         """Check credentials, apply lockout, and open a session with a fresh token pair.
 
-        The password is checked before any write transaction, so slow hashing never holds
-        a database lock; unknown users are checked against a dummy hash for equal timing.
+        Failures and locks are counted per canonical sign-in name, whether an account has it
+        or not, so an unknown name answers exactly like a real one (a dummy hash stands in for
+        its password). No database connection is held while the password is hashed or waits
+        for a hashing slot: the read is released first, the outcome written afterwards.
         """
+        key = user_repo.login_key(login)
         async with uow.read() as session:
             found = await user_repo.find_by_login(session, login)
             user_id, stored_hash = (found.id, found.password_hash) if found else (None, None)
+            lock_ends = await throttle_repo.locked_until(session, key)
+        await uow.close()  # give the connection back before the slow part
+        if lock_ends is not None and lock_ends > utcnow():
+            await uow.record([_login_failed(user_id, login, "account locked")])
+            raise AccountLocked(retry_after=_seconds_between(utcnow(), lock_ends))
         matches = await self.hasher.verify(password, stored_hash)
-        if user_id is None:
-            await uow.record([_login_failed(None, login, "unknown user")])
-            raise InvalidCredentials
         now = utcnow()
         outcome: AppError | None = None
         pair: TokenPair | None = None
         async with uow.write() as session:
-            user = await user_repo.get(session, user_id, for_update=True)
-            if user is None:
-                outcome = InvalidCredentials()
-                record(session, _login_failed(user_id, login, "unknown user"))
-            elif user.locked_until is not None and user.locked_until > now:
-                outcome = AccountLocked(retry_after=_seconds_between(now, user.locked_until))
-                record(session, _login_failed(user.id, login, "account locked"))
-            elif not matches:
-                self._record_failure(session, user, login, now)
+            throttle = await throttle_repo.get_for_update(session, key)
+            user = await user_repo.get(session, user_id, for_update=True) if user_id else None
+            if throttle is not None and throttle.locked_until and throttle.locked_until > now:
+                # Locked while this attempt was hashing: the lock wins over the right password.
+                outcome = AccountLocked(retry_after=_seconds_between(now, throttle.locked_until))
+                record(session, _login_failed(user_id, login, "account locked"))
+            elif user is None or not matches:
+                await self._record_failure(session, key, user, login, now)
                 outcome = InvalidCredentials()
             elif not user.is_active:
                 outcome = InvalidCredentials()
                 record(session, _login_failed(user.id, login, "account deactivated"))
             else:
+                await throttle_repo.forget(session, [key])
                 user.failed_login_count, user.locked_until, user.last_login_at = 0, None, now
                 pair = self._open_session(session, user, device, now)
                 record(session, _event(AuditAction.LOGIN, user.id, session_id=pair.session_id))
@@ -148,19 +154,26 @@ class AuthService:
             raise outcome or InvalidCredentials()  # after the commit: failures stay counted
         return pair
 
-    def _record_failure(self, session: AsyncSession, user: User, login: str, now: datetime) -> None:
-        if user.locked_until is not None:  # an expired lock: start counting afresh
-            user.locked_until, user.failed_login_count = None, 0
-        user.failed_login_count += 1
-        record(session, _login_failed(user.id, login, "wrong password"))
-        if user.failed_login_count >= self.settings.login_max_failures:
-            user.locked_until = now + timedelta(seconds=self.settings.login_lockout_seconds)
+    async def _record_failure(
+        self, session: AsyncSession, key: str, user: User | None, login: str, now: datetime
+    ) -> None:
+        """Count a failure under `key`; the account row mirrors it for operators."""
+        throttle, newly_locked = await throttle_repo.record_failure(
+            session, key, now=now, max_failures=self.settings.login_max_failures,
+            lockout=timedelta(seconds=self.settings.login_lockout_seconds),
+        )  # fmt: skip
+        user_id = user.id if user else None
+        record(session, _login_failed(user_id, login, "wrong password" if user else "unknown user"))
+        if user is not None:
+            user.failed_login_count, user.locked_until = throttle.failures, throttle.locked_until
+        if newly_locked:
+            unknown = {} if user else {"attempted_login": login[:254]}
             record(
                 session,
                 _event(
-                    AuditAction.ACCOUNT_LOCKED, user.id, status=AuditStatus.FAILURE,
-                    description=f"locked after {user.failed_login_count} failed logins",
-                    locked_until=user.locked_until,
+                    AuditAction.ACCOUNT_LOCKED, user_id, status=AuditStatus.FAILURE,
+                    description=f"locked after {throttle.failures} failed logins",
+                    locked_until=throttle.locked_until, **unknown,
                 ),
             )  # fmt: skip
 
@@ -187,10 +200,6 @@ class AuthService:
         new_refresh = self.tokens.issue(TokenType.REFRESH, claims.user_id, claims.session_id)
         async with uow.write() as session:
             found = await session_repo.with_user(session, claims.session_id)
-            if found is not None and _only_locked(*found, now):
-                # A lock is temporary: refuse, but keep the session for when it ends.
-                record(session, _refresh_failed(claims.user_id, claims.session_id, "locked"))
-                raise Unauthenticated("The account is temporarily locked.")
             rotated = await session_repo.rotate(
                 session, claims.session_id, old_jti=claims.token_id,
                 new_jti=new_refresh.token_id, now=now, expires_at=new_refresh.expires_at,
@@ -288,6 +297,7 @@ class AuthService:
                 raise Unauthenticated
             username, email, old_hash = user.username, user.email, user.password_hash
             full_name = user.full_name
+        await uow.close()  # no connection is held while hashing
         if not await self.hasher.verify(current, old_hash):
             await uow.record(
                 [

@@ -67,7 +67,7 @@ def server_env(database_url: str, workdir: Path, **extra: str) -> dict[str, str]
         JWT_SECRET=secrets.token_urlsafe(48), DEV_SECRET_FILE=str(workdir / "secret"),
         LOG_FORMAT="json", BCRYPT_ROUNDS="12", SQLITE_BUSY_TIMEOUT_MS="60000",
         GRAPHQL_COST_BUDGET=UNLIMITED, RATE_LIMIT_LOGIN=UNLIMITED, RATE_LIMIT_REGISTER=UNLIMITED,
-        RATE_LIMIT_REFRESH=UNLIMITED, LOGIN_MAX_FAILURES="100",
+        RATE_LIMIT_LOGIN_FAILURES=UNLIMITED, RATE_LIMIT_REFRESH=UNLIMITED, LOGIN_MAX_FAILURES="100",
     )  # fmt: skip
     env.update(extra)
     return env

@@ -1,4 +1,4 @@
-"""The LedgerQL benchmark suite: workloads W1-W6 with their baselines, measured in one run.
+"""The LedgerQL benchmark suite: workloads W1-W7 with their baselines, measured in one run.
 
 For each backend (a temp SQLite file, and a throwaway PostgreSQL cluster): migrate, `seed-demo`,
 start `ledgerql serve --workers 2` (bcrypt cost 12; fair-use limits lifted, see bench/common.py),
@@ -11,7 +11,10 @@ sign in demo1..demo5, then per workload a warm-up and the median of `--runs` run
   afterwards every balance must equal the sum of its ledger lines and money must be conserved;
 * W6 500 WebSocket subscribers to `auditEvents`, 10 events/s for 10 s (`ledgerql serve` with one
   worker on SQLite, which fans events out only within its own process);
-* seed 004: W1 and W2 with 1,000 concurrent connections (p95).
+* seed 004: W1 and W2 with 1,000 concurrent connections (p95);
+* W7 login storm: 100 concurrent wrong logins (bcrypt cost 12, names of their own so none is
+  locked or limited) while `{ health { status } }` is asked back to back: its p50/p99 during
+  the storm, and how many logins answered INTERNAL (bench/storm.py).
 
 Baselines in the same run: the SQL floor of W2 (bench/sql_floor.py, two workers), bcrypt cost-12
 checks/s on every core, raw transfer writes (bench/raw_floors.py). Every response is checked
@@ -53,6 +56,7 @@ from bench.common import (  # noqa: E402
     throwaway_postgres,
 )
 from bench.raw_floors import bcrypt_floor, transfer_floor  # noqa: E402
+from bench.storm import login_storm  # noqa: E402
 from bench.subscribers import delivery  # noqa: E402
 from bench.transfers import ledger_state  # noqa: E402
 
@@ -66,7 +70,7 @@ W3 = (
     "query($id: ID!) { account(id: $id) { transactions(first: 100) { edges { node { "
     "amount { amount } type createdAt } } } } }"
 )
-WORKLOADS = ["w1", "w2", "w3", "w4", "w5", "seed004", "w6"]
+WORKLOADS = ["w1", "w2", "w3", "w4", "w5", "seed004", "w6", "w7"]
 W5 = "mutation($i: TransferInput!) { transfer(input: $i) { transfer { id } errors { code } } }"
 
 
@@ -270,6 +274,25 @@ class Suite:
                                  f"failed {failures(runs)}",
                                  target="p95 < 200 ms", met=p95 < 200))  # fmt: skip
 
+    async def w7(self) -> None:
+        """A storm of 100 concurrent wrong logins while a cheap query keeps being asked."""
+        runs = [await login_storm(self.base, logins=100) for _ in range(self.runs)]
+        p50, p99 = median_of(runs, "p50"), median_of(runs, "p99")
+        internal = sum(run["internal"] for run in runs)
+        codes: dict[str, int] = {}
+        for run in runs:
+            for code, count in run["login_codes"].items():
+                codes[code] = codes.get(code, 0) + count
+        probes = sum(run["probes"] for run in runs)
+        probe_failures = sum(run["probe_failures"] for run in runs)
+        self.rows.append(Row(
+            "W7 login storm: 100 wrong logins at once, `health` meanwhile",
+            f"health p50 {p50:.1f} / p99 {p99:.1f} ms over {probes} queries "
+            f"({probe_failures} failed); storm {median_of(runs, 'seconds'):.1f} s; "
+            f"logins {codes}; INTERNAL {internal}",
+            target="p99 < 100 ms, no INTERNAL", met=p99 < 100 and internal == 0,
+        ))  # fmt: skip
+
 
 async def w6(base: str, token: str, runs: int) -> Row:
     """500 subscribers, 10 events/s for 10 s."""
@@ -323,7 +346,7 @@ async def measure(backend: str, database_url: str, workdir: Path, args: argparse
             async with serving(floor_argv, floor_env, workdir / "floor.log") as floor:
                 await suite.w2(floor)
         steps = {"w3": suite.w3, "w4": suite.w4, "w5": lambda: suite.w5(database_url),
-                 "seed004": suite.seed_004}  # fmt: skip
+                 "seed004": suite.seed_004, "w7": suite.w7}  # fmt: skip
         for name, step in steps.items():
             if name in chosen:
                 await step()

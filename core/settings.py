@@ -95,7 +95,8 @@ class Settings(BaseSettings):
     audit_reads: AuditReads = AuditReads.SENSITIVE
     rate_limit_backend: RateLimitBackend = RateLimitBackend.AUTO
     rate_limit_login: str = Field(default="5/900", pattern=LIMIT_PATTERN)
-    rate_limit_register: str = Field(default="10/3600", pattern=LIMIT_PATTERN)
+    rate_limit_login_failures: str = Field(default="20/900", pattern=LIMIT_PATTERN)
+    rate_limit_register: str = Field(default="100/3600", pattern=LIMIT_PATTERN)
     rate_limit_refresh: str = Field(default="10/3600", pattern=LIMIT_PATTERN)
     rate_limit_password_change: str = Field(default="3/3600", pattern=LIMIT_PATTERN)
     card_fingerprint_secret: SecretStr | None = None

@@ -21,6 +21,7 @@ from db.session import Database
 
 MAX_MEMORY_KEYS = 100_000
 """Expired windows are dropped once this many keys are held in memory."""
+"""`retryAfter` when no pooled connection came free in time to count a hit."""
 
 
 @dataclass(frozen=True, slots=True)

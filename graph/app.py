@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from auth import token_failures
 from auth.passwords import PasswordHasher
 from auth.service import AuthService
 from auth.tokens import TokenService
@@ -132,6 +133,7 @@ def create_app(
             yield
         finally:
             await database.events.stop()
+            await token_failures.store(database, auth.token_failures.close())
             await database.dispose()
             auth.hasher.close()
             log.info("shutdown_complete")

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from auth import token_failures
 from auth.principal import Principal
 from auth.service import AuthService, Device
 from core.context import RequestInfo
@@ -89,6 +90,7 @@ class OperationScope:
     uow: UnitOfWork
     principal: Principal | None = None
     authenticated: bool = False
+    rejected: Unauthenticated | None = None
     loaders: Loaders = field(init=False)
     audit_queue: list[AuditEntry] = field(default_factory=list)
 
@@ -189,15 +191,37 @@ class Context:
     async def principal(self) -> Principal | None:
         """The authenticated caller of this operation, or None when no token was sent."""
         scope = current_scope()
+        if scope.rejected is not None:  # asked again by another field: refused once, counted once
+            raise scope.rejected
         if not scope.authenticated:
             token = self._credentials()
             if token is not None:
-                scope.principal, user = await self.auth.authenticate_user(scope.uow, token)
+                try:
+                    scope.principal, user = await self.auth.authenticate_user(scope.uow, token)
+                except Unauthenticated as error:
+                    scope.rejected = error
+                    await self.note_rejected_token(error)
+                    raise
                 scope.loaders.get(UsersById).prime(user.id, user)  # `me` costs no statement
                 scope.uow.actor_id = scope.principal.user_id
                 self.request_info.user_id = str(scope.principal.user_id)
             scope.authenticated = True
         return scope.principal
+
+    async def note_rejected_token(self, error: Unauthenticated) -> None:
+        """Count a failed token authentication per address and minute (see auth.token_failures).
+
+        The first row of a minute joins the operation's audit rows (with its request id and
+        user agent); outside an operation (a WebSocket's `connection_init`) it is stored at once.
+        """
+        source = self.device().ip_address or "unknown"
+        own, closed = self.auth.token_failures.note(source, error.message)
+        scope = _current_scope.get()
+        if own is not None and scope is not None:
+            scope.audit_queue.append(own)
+        elif own is not None:
+            closed.append(token_failures.Rejections(source, own))
+        await token_failures.store(self.database, closed)
 
     async def sign_in_as(self, access_token: str) -> Principal:
         """Make a just-issued token the caller of the rest of this operation (after login)."""

@@ -13,6 +13,7 @@ from auth.tokens import TokenType
 from core.logging import get_logger
 from db.errors import AppError, Forbidden, RateLimited
 from db.rate_limits import Limit
+from db.repositories.users import login_key
 from graph.context import Context
 
 log = get_logger(__name__)
@@ -57,8 +58,8 @@ RateKeys = Callable[[Context, dict[str, Any]], Awaitable[list[str]]]
 def RateLimit(policy: str) -> type[BasePermission]:  # noqa: N802 - reads as a class
     """A permission class counting one hit per field execution against a rate-limit policy.
 
-    Every key of the policy is counted (login: the username and the client address); the first
-    one over its limit refuses the field with RATE_LIMITED and `retryAfter`.
+    Every key of the policy is counted (login: the canonical sign-in name); the first one over
+    its limit refuses the field with RATE_LIMITED and `retryAfter`.
     """
     keys_of = RATE_KEYS[policy]
 
@@ -84,13 +85,47 @@ def RateLimit(policy: str) -> type[BasePermission]:  # noqa: N802 - reads as a c
     return _RateLimit
 
 
+class FailedLoginsPerAddress(BasePermission):
+    """Refuse sign-ins from an address whose failed attempts used up `RATE_LIMIT_LOGIN_FAILURES`.
+
+    Checking costs nothing; `count_failed_login` counts each failure afterwards. Successful
+    sign-ins never count, so many people behind one address can all sign in, while one address
+    spraying wrong passwords at many names is stopped.
+    """
+
+    message = "Too many failed sign-ins from this address; try again later."
+
+    async def has_permission(
+        self, source: Any, info: strawberry.Info[Context, None], **kwargs: Any
+    ) -> bool:
+        """RATE_LIMITED once the address's failures fill the window."""
+        context = info.context
+        decision = await context.rate_limits.hit(_failures_key(context), _failures(context), 0)
+        if decision.remaining <= 0:
+            log.warning("rate_limited", policy="login_failures")
+            raise RateLimited(decision.retry_after)
+        return True
+
+
+async def count_failed_login(context: Context) -> None:
+    """Count one failed sign-in against the client's address."""
+    await context.rate_limits.hit(_failures_key(context), _failures(context))
+
+
+def _failures(context: Context) -> Limit:
+    return Limit.parse(context.settings.rate_limit_login_failures)
+
+
+def _failures_key(context: Context) -> str:
+    return "login_failures:" + _client(context)
+
+
 def _client(context: Context) -> str:
     return "ip:" + (context.device().ip_address or "unknown")
 
 
 async def _login_keys(context: Context, arguments: dict[str, Any]) -> list[str]:
-    login = str(getattr(arguments.get("input"), "username", "")).strip().lower()
-    return [f"name:{login}", _client(context)]
+    return [login_key(str(getattr(arguments.get("input"), "username", "")))]
 
 
 async def _client_keys(context: Context, arguments: dict[str, Any]) -> list[str]:

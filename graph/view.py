@@ -195,6 +195,7 @@ class LedgerGraphQL(GraphQL[Context, None]):
         """Accept a connection only with the access token of a live session (else 4403)."""
         if not isinstance(context.request, WebSocket):  # pragma: no cover - WebSocket only
             raise ConnectionRejectionError
+        token: str | None = None
         try:
             token = context.connection_token()
             if token is None:
@@ -206,6 +207,8 @@ class LedgerGraphQL(GraphQL[Context, None]):
             outage = _connection_outage.get()
             if isinstance(error, Unavailable) and outage is not None:
                 outage.append(error)  # closed with 1013 instead of 4403
+            if token is not None and isinstance(error, Unauthenticated):
+                await context.note_rejected_token(error)  # a token was presented and refused
             raise ConnectionRejectionError({"code": error.code, "message": error.message}) from None
         return cast("UnsetType", UNSET)
 

@@ -32,6 +32,7 @@ from tests.support.postgres import PostgresUnavailable, ThrowawayPostgres
 BACKENDS = ["sqlite", "postgresql"]
 UNLIMITED_RATES = (
     "rate_limit_login",
+    "rate_limit_login_failures",
     "rate_limit_register",
     "rate_limit_refresh",
     "rate_limit_password_change",

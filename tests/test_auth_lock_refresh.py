@@ -1,4 +1,4 @@
-"""A lock suspends sessions without destroying them; logout counts only live sessions."""
+"""A lock leaves sessions and their refresh alone; logout counts only live sessions."""
 
 from __future__ import annotations
 
@@ -12,24 +12,28 @@ from db.base import utcnow
 from db.models import AuthSession
 from db.session import Database
 from tests.support.identity import STRONG_PASSWORD, gql, login, signed_in
-from tests.test_auth_lockout import REFRESH, error_code, fail_logins, set_columns
+from tests.test_auth_lockout import REFRESH, error_code, expire_lock, fail_logins
 
 ME = "{ me { username } }"
 
 
-async def test_a_refresh_during_a_lock_is_refused_but_the_session_survives_it(
+async def test_a_refresh_during_a_lock_rotates_and_the_session_outlives_the_lock(
     client: httpx.AsyncClient, database: Database
 ) -> None:
     ivy = await signed_in(client, "ivy")
     await fail_logins(client, "ivy", 5)
-    refused = await gql(client, REFRESH, {"input": {"refreshToken": ivy.refresh_token}})
-    assert error_code(refused) == "UNAUTHENTICATED"
-    assert error_code(await gql(client, ME, token=ivy.access_token)) == "UNAUTHENTICATED"
-
-    await set_columns(database, ivy.user_id, locked_until=utcnow() - timedelta(seconds=1))
-    assert (await gql(client, ME, token=ivy.access_token))["data"] == {"me": {"username": "ivy"}}
+    assert error_code(await login(client, "ivy", STRONG_PASSWORD)) == "ACCOUNT_LOCKED"
     renewed = await gql(client, REFRESH, {"input": {"refreshToken": ivy.refresh_token}})
-    assert renewed["data"]["refreshToken"]["accessToken"], renewed
+    tokens = renewed["data"]["refreshToken"]
+    assert (await gql(client, ME, token=tokens["accessToken"]))["data"] == {
+        "me": {"username": "ivy"}
+    }
+    # The spent refresh token is still refused (rotation is unchanged by the lock).
+    spent = await gql(client, REFRESH, {"input": {"refreshToken": ivy.refresh_token}})
+    assert error_code(spent) == "UNAUTHENTICATED"
+
+    await expire_lock(database, "name:ivy")
+    assert "errors" not in await login(client, "ivy", STRONG_PASSWORD)
 
 
 async def test_logout_everywhere_counts_only_sessions_that_were_still_live(

@@ -11,10 +11,12 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from core.settings import RateLimitBackend
+from core.settings import RateLimitBackend, Settings
 from db import rate_limits
 from db.base import utcnow
+from db.errors import Unavailable
 from db.rate_limits import Counters, DatabaseCounters, Limit, MemoryCounters
 from db.session import Database
 from graph.app import build_rate_limits, create_app
@@ -96,13 +98,50 @@ async def test_aliased_logins_in_one_document_count_one_attempt_each(
         assert len(refused["errors"]) == 1
 
 
-async def test_login_attempts_per_address_count_across_usernames(
+async def test_failed_login_attempts_per_address_count_across_usernames(
     database_url: str, tmp_path: Path
 ) -> None:
-    async with limited_client(database_url, tmp_path, rate_limit_login="3/900") as client:
-        for name in ("u1", "u2", "u3"):
+    async with limited_client(database_url, tmp_path, rate_limit_login_failures="3/900") as client:
+        await register(client, "ann")
+        for _ in range(4):  # successes are not counted against the address
+            assert "errors" not in await login(client, "ann", STRONG_PASSWORD)
+        for name in ("u1", "u2", "ann"):
             assert code_of(await login(client, name, "Wrong-passw0rd!")) == "INVALID_CREDENTIALS"
         assert code_of(await login(client, "u4", "Wrong-passw0rd!")) == "RATE_LIMITED"
+        assert code_of(await login(client, "ann", STRONG_PASSWORD)) == "RATE_LIMITED"
+
+
+DEFAULT_LIMITS = {
+    name: Settings.model_fields[name].default
+    for name in ("rate_limit_login", "rate_limit_login_failures", "rate_limit_register")
+}
+
+
+async def test_with_the_default_limits_twenty_people_behind_one_address_register_and_sign_in(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with limited_client(database_url, tmp_path, **DEFAULT_LIMITS) as client:
+        for n in range(20):
+            payload = await register(client, f"colleague{n}")
+            assert payload["errors"] == [], payload
+        for n in range(20):
+            body = await login(client, f"colleague{n}", STRONG_PASSWORD)
+            assert "errors" not in body, body
+            assert body["data"]["login"]["accessToken"]
+
+
+async def test_with_the_default_limits_one_address_spraying_many_usernames_is_stopped(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with limited_client(database_url, tmp_path, **DEFAULT_LIMITS) as client:
+        await register(client, "target")
+        codes = [code_of(await login(client, f"user{n}", "Wrong-passw0rd!")) for n in range(20)]
+        assert codes == ["INVALID_CREDENTIALS"] * 20
+        refused = await login(client, "user20", "Wrong-passw0rd!")
+        assert code_of(refused) == "RATE_LIMITED"
+        assert 890 <= refused["errors"][0]["extensions"]["retryAfter"] <= 900
+        # The address is refused before any password is checked, the right one included.
+        assert code_of(await login(client, "target", STRONG_PASSWORD)) == "RATE_LIMITED"
 
 
 async def test_registrations_per_address_are_limited_and_the_refused_one_creates_nothing(
@@ -201,3 +240,15 @@ async def test_a_login_limit_holds_across_two_server_processes(
             assert codes == ["INVALID_CREDENTIALS"] * 4
             assert code_of(await login(instance_a, "ghost", "Wrong-passw0rd!")) == "RATE_LIMITED"
             assert code_of(await login(instance_b, "ghost", "Wrong-passw0rd!")) == "RATE_LIMITED"
+
+
+async def test_a_database_counter_without_a_free_connection_is_unavailable_not_internal(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_connection() -> None:
+        raise PoolTimeout("QueuePool limit reached")
+
+    monkeypatch.setattr(database, "write_session", no_connection)
+    with pytest.raises(Unavailable) as refused:
+        await DatabaseCounters(database).hit("k", Limit.parse("2/60"))
+    assert (refused.value.code, refused.value.retry_after) == ("UNAVAILABLE", 1)

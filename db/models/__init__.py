@@ -24,7 +24,7 @@ from db.models.identity import (
     User,
     UserRole,
 )
-from db.models.limits import RateLimitCounter
+from db.models.limits import LoginThrottle, RateLimitCounter
 
 __all__ = [
     "ADMIN_ROLE",
@@ -43,6 +43,7 @@ __all__ = [
     "CardType",
     "IdempotencyRecord",
     "LedgerTransaction",
+    "LoginThrottle",
     "Permission",
     "RateLimitCounter",
     "Role",

@@ -29,6 +29,7 @@ class AuditAction(StrEnum):
     LOGOUT = "LOGOUT"
     TOKEN_REFRESH = "TOKEN_REFRESH"  # noqa: S105 - an action name
     TOKEN_REUSE = "TOKEN_REUSE"  # noqa: S105 - an action name
+    TOKEN_REJECTED = "TOKEN_REJECTED"  # noqa: S105 - an action name
     PASSWORD_CHANGE = "PASSWORD_CHANGE"  # noqa: S105 - an action name
     PERMISSION_CHANGE = "PERMISSION_CHANGE"
     ACCESS_DENIED = "ACCESS_DENIED"

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from datetime import datetime
 
 from sqlalchemy import Boolean, ForeignKey, Index, String, exists, select
-from sqlalchemy.orm import Mapped, column_property, declared_attr, mapped_column
+from sqlalchemy.orm import Mapped, column_property, declared_attr, mapped_column, validates
 
 from db.base import Base, Entity
 
 ADMIN_ROLE = "admin"
+USERNAME_KEY_LENGTH = 200
+"""Room for a username of 50 characters after NFKC, which may expand a character."""
+
+
+def username_key(username: str) -> str:
+    """The form usernames are compared in: trimmed, NFKC-normalised and case-folded.
+
+    `Straße`, `STRASSE` and a full-width `strasse` share one key: never two accounts.
+    """
+    folded = unicodedata.normalize("NFKC", username.strip()).casefold()
+    return unicodedata.normalize("NFKC", folded)[:USERNAME_KEY_LENGTH]
 
 
 class Permission(Entity, Base):
@@ -59,12 +71,16 @@ class User(Entity, Base):
 
     __tablename__ = "users"
     # Sign-in bookkeeping is recorded as LOGIN / LOGIN_FAILED / ACCOUNT_LOCKED rows instead.
+    # `failed_login_count` and `locked_until` mirror the throttle of the sign-in name last
+    # tried (`login_throttles`), for operators; sign-in decisions read the throttle.
     audit_quiet = frozenset(
-        {"last_login_at", "failed_login_count", "locked_until", "password_changed_at"}
-    )
+        {"last_login_at", "failed_login_count", "locked_until", "password_changed_at",
+         "username_key"}  # the key is derived from `username`, which is recorded
+    )  # fmt: skip
     audit_permission_fields = frozenset({"is_active"})
 
     username: Mapped[str] = mapped_column(String(50))
+    username_key: Mapped[str] = mapped_column(String(USERNAME_KEY_LENGTH))
     email: Mapped[str] = mapped_column(String(254))
     password_hash: Mapped[str] = mapped_column(String(100))
     full_name: Mapped[str] = mapped_column(String(200), default="")
@@ -73,6 +89,12 @@ class User(Entity, Base):
     password_changed_at: Mapped[datetime | None] = mapped_column(default=None)
     failed_login_count: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None] = mapped_column(default=None)
+
+    @validates("username")
+    def _keep_username_key(self, _key: str, username: str) -> str:
+        """Every assignment of a username also sets the key it is unique and looked up by."""
+        self.username_key = username_key(username)
+        return username
 
     @declared_attr
     def is_admin(cls) -> Mapped[bool]:  # noqa: N805
@@ -108,6 +130,7 @@ def unique_while_live(name: str, model: type[Base], *column_names: str) -> Index
 
 # A deleted user's username and email can be taken again; a revoked grant can be re-granted.
 unique_while_live("uq_users_username_live", User, "username")
+unique_while_live("uq_users_username_key_live", User, "username_key")
 unique_while_live("uq_users_email_live", User, "email")
 unique_while_live("uq_role_permissions_live", RolePermission, "role_id", "permission_id")
 unique_while_live("uq_user_roles_live", UserRole, "user_id", "role_id")

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.base import INCLUDE_DELETED
 from db.models import ADMIN_ROLE, Role, User, UserRole
+from db.models.identity import username_key
 from db.repositories.pages import Page, keyset_page
 from db.repositories.scope import Viewer
 
@@ -53,12 +54,23 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+def login_key(login: str) -> str:
+    """The canonical sign-in name that failures and locks are counted under, known or not.
+
+    `email:<email>` when it has an `@` (no username has one), else `name:<username key>`.
+    """
+    if "@" in login:
+        return "email:" + normalise_email(login)
+    return "name:" + username_key(login)
+
+
 async def find_by_login(session: AsyncSession, login: str) -> User | None:
-    """The live user whose username or email is `login`."""
-    statement = select(User).where(
-        or_(User.username == login.strip(), User.email == normalise_email(login))
-    )
-    return (await session.execute(statement)).scalars().first()
+    """The live user whose email (if `login` has an `@`) or username key is `login`'s."""
+    if "@" in login:
+        condition = User.email == normalise_email(login)
+    else:
+        condition = User.username_key == username_key(login)
+    return (await session.execute(select(User).where(condition))).scalars().first()
 
 
 async def get(
@@ -77,17 +89,17 @@ async def taken(
     """Which of `username` and `email` already belong to another live user."""
     conditions = []
     if username:
-        conditions.append(User.username == username)
+        conditions.append(User.username_key == username_key(username))
     if email:
         conditions.append(User.email == normalise_email(email))
     if not conditions:
         return set()
-    statement = select(User.username, User.email).where(or_(*conditions))
+    statement = select(User.username_key, User.email).where(or_(*conditions))
     if exclude is not None:
         statement = statement.where(User.id != exclude)
     clashes: set[str] = set()
     for row in await session.execute(statement):
-        if username and row.username == username:
+        if username and row.username_key == username_key(username):
             clashes.add("username")
         if email and row.email == normalise_email(email):
             clashes.add("email")

@@ -6,11 +6,16 @@ import uuid
 
 import strawberry
 
-from db.errors import NotFound
+from db.errors import AccountLocked, InvalidCredentials, NotFound
 from db.models import AuthSession
 from graph.errors import UserError
 from graph.mutations import attempt
-from graph.permissions import IsAuthenticated, RateLimit
+from graph.permissions import (
+    FailedLoginsPerAddress,
+    IsAuthenticated,
+    RateLimit,
+    count_failed_login,
+)
 from graph.relay import parse_global_id
 from graph.users.loaders import UsersById
 from graph.users.types import Info, SessionNode, UserNode, parse_uuid
@@ -145,7 +150,7 @@ class AuthMutations:
         return RegisterPayload(user=UserNode.from_model(user), errors=[])
 
     @strawberry.mutation(
-        permission_classes=[RateLimit("login")],
+        permission_classes=[RateLimit("login"), FailedLoginsPerAddress],
         description=(
             "Sign in; INVALID_CREDENTIALS, ACCOUNT_LOCKED or RATE_LIMITED as top-level errors."
         ),
@@ -153,9 +158,13 @@ class AuthMutations:
     async def login(self, info: Info, input: LoginInput) -> LoginPayload:
         """Open a session and return an access and a refresh token."""
         context = info.context
-        pair = await context.auth.login(
-            context.uow, input.username, input.password, context.device()
-        )
+        try:
+            pair = await context.auth.login(
+                context.uow, input.username, input.password, context.device()
+            )
+        except (InvalidCredentials, AccountLocked):
+            await count_failed_login(context)
+            raise
         await context.sign_in_as(pair.access.token)
         return LoginPayload(
             access_token=pair.access.token, refresh_token=pair.refresh.token,
