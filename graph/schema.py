@@ -29,6 +29,7 @@ from graph.banking.queries import BankingQueries
 from graph.errors import UserError
 from graph.extensions.cost import QueryCostExtension
 from graph.extensions.errors import ResponseMetaExtension, shape_errors
+from graph.extensions.hygiene import InputHygiene
 from graph.extensions.observe import OperationObserverExtension
 from graph.extensions.scope import OperationScopeExtension
 from graph.extensions.shape import (
@@ -124,6 +125,7 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
         lambda: AddValidationRules(shape_rules),
         lambda: ValidationCache(maxsize=size),
         lambda: InputListLimiter(max_items=settings.graphql_max_list_items),
+        InputHygiene,
         QueryCostExtension,
         OperationScopeExtension,
     ]

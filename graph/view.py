@@ -252,6 +252,30 @@ class LedgerGraphQL(GraphQL[Context, None]):
         )
         return JSONResponse(body, status_code=status, media_type=media_type)
 
+    def decode_json(self, data: str | bytes) -> object:
+        """The standard library's decoder; a number past its 4,300-digit limit is malformed JSON.
+
+        Request bodies and WebSocket messages both come through here, and Strawberry turns a
+        JSONDecodeError into a 400 (HTTP) or a 4400 close (WebSocket).
+        """
+        try:
+            return json.loads(data)
+        except json.JSONDecodeError:
+            raise
+        except ValueError as error:  # the integer-string conversion limit
+            raise json.JSONDecodeError("Number too long", "", 0) from error
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """Strawberry's parsing; a request body (bytes, unlike query parameters) must be an object.
+
+        A list is left to Strawberry, which refuses batches; anything else would reach it as a
+        request it cannot read.
+        """
+        value = super().parse_json(data)
+        if isinstance(data, bytes) and not isinstance(value, dict | list):
+            raise HTTPException(400, "The request body must be a JSON object")
+        return value
+
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
