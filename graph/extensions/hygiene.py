@@ -81,25 +81,34 @@ class _ArgumentWalker(Visitor):
     def __init__(self) -> None:
         super().__init__()
         self.problem: tuple[Path, str] | None = None
+        self.in_default: tuple[Path, str] | None = None
         self.variable_paths: dict[str, Path] = {}
 
-    def _walk(self, node: ValueNode, path: Path) -> None:
+    def _walk(self, node: ValueNode, path: Path) -> tuple[Path, str] | None:
+        found = None
         for where, leaf in _value_leaves(node, path):
             if isinstance(leaf, VariableNode):
                 self.variable_paths.setdefault(leaf.name.value, where)
-            elif isinstance(leaf, StringValueNode) and self.problem is None:
+            elif isinstance(leaf, StringValueNode) and found is None:
                 reason = unstorable(leaf.value)
                 if reason is not None:
-                    self.problem = where, reason
+                    found = where, reason
+        return found
 
     def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
         """Walk an argument's value under the argument's name."""
-        self._walk(node.value, [node.name.value])
+        self.problem = self.problem or self._walk(node.value, [node.name.value])
 
     def enter_variable_definition(self, node: VariableDefinitionNode, *_: Any) -> None:
         """Walk a variable's default value under the variable's name."""
         if node.default_value is not None:
-            self._walk(node.default_value, [node.variable.name.value])
+            found = self._walk(node.default_value, [node.variable.name.value])
+            self.in_default = self.in_default or found
+
+    def argument_path(self, variable_path: Path) -> Path:
+        """A path inside a variable's value as a path inside the argument it is used for."""
+        name, *rest = variable_path
+        return [*self.variable_paths.get(name, [name]), *rest]
 
 
 def unstorable_input(
@@ -111,10 +120,11 @@ def unstorable_input(
         return None
     walker = _ArgumentWalker()
     visit(document, walker)
-    if in_variables is None:
+    found = in_variables or walker.in_default
+    if found is None:
         return walker.problem
-    (name, *rest), reason = in_variables
-    return [*walker.variable_paths.get(name, [name]), *rest], reason
+    path, reason = found
+    return walker.argument_path(path), reason
 
 
 class InputHygiene(SchemaExtension):
