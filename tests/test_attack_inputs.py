@@ -77,6 +77,7 @@ async def refused_as_invalid(
     app: Starlette,
     query: str,
     variables: dict[str, Any],
+    *,
     token: str | None,
     field: list[str],
 ) -> dict[str, Any]:
@@ -128,7 +129,7 @@ async def test_a_nul_in_any_string_is_validation_failed_and_changes_nothing(
     account = await open_account(client, user, "EUR")
     before = await row_counts(database)
     for query, variables, token, field in nul_cases(admin, user, account):
-        error = await refused_as_invalid(client, app, query, variables, token, field)
+        error = await refused_as_invalid(client, app, query, variables, token=token, field=field)
         assert error["message"] == f"`{'.'.join(field)}` must not contain NUL characters (U+0000)."
     assert await row_counts(database) == before
 
@@ -147,7 +148,7 @@ async def test_an_unpaired_surrogate_in_a_password_is_validation_failed(
     field = ["input", "newPassword" if operation == CHANGE_PASSWORD else "password"]
     before = await row_counts(database)
     error = await refused_as_invalid(
-        client, app, operation, {"input": variables}, user.access_token, field
+        client, app, operation, {"input": variables}, token=user.access_token, field=field
     )
     assert error["message"].endswith("must be valid Unicode (no unpaired surrogates).")
     assert await row_counts(database) == before
@@ -156,12 +157,13 @@ async def test_an_unpaired_surrogate_in_a_password_is_validation_failed(
 async def test_unstorable_literals_and_nested_variables_name_the_argument_path(
     client: httpx.AsyncClient, app: Starlette
 ) -> None:
-    literal = 'mutation { login(input: {username: "ann", password: "Aa1!\\u0000"}) { accessToken } }'
-    await refused_as_invalid(client, app, literal, {}, None, ["input", "password"])
-    nested = "mutation($p: String!) { login(input: {username: \"ann\", password: $p}) { tokenType } }"
-    await refused_as_invalid(client, app, nested, {"p": SURROGATE}, None, ["input", "password"])
+    password = ["input", "password"]
+    literal = 'mutation { login(input: {username: "a", password: "Aa1!\\u0000"}) { accessToken } }'
+    await refused_as_invalid(client, app, literal, {}, token=None, field=password)
+    nested = 'mutation($p: String!) { login(input: {username: "a", password: $p}) { tokenType } }'
+    await refused_as_invalid(client, app, nested, {"p": SURROGATE}, token=None, field=password)
     default = 'query($s: String = "a\\u{0}") { users(filter: {search: $s}) { edges { cursor } } }'
-    await refused_as_invalid(client, app, default, {}, None, ["filter", "search"])
+    await refused_as_invalid(client, app, default, {}, token=None, field=["filter", "search"])
 
 
 async def test_password_hashing_never_raises_on_an_unpaired_surrogate() -> None:
@@ -361,7 +363,7 @@ IMPOSSIBLE_CLAIMS: list[dict[str, Any]] = [
 ]
 
 
-@pytest.mark.parametrize("claims", IMPOSSIBLE_CLAIMS, ids=lambda claims: json.dumps(claims))
+@pytest.mark.parametrize("claims", IMPOSSIBLE_CLAIMS, ids=json.dumps)
 async def test_a_signed_token_with_impossible_time_claims_is_unauthenticated(
     client: httpx.AsyncClient, claims: dict[str, Any]
 ) -> None:

@@ -98,7 +98,7 @@ def check_place(place: Sequence[object], statement: Select[Any]) -> None:
     database values it cannot hold (64-bit overflow, NUL, dates beyond UTC) or of the wrong type.
     """
     # SQLAlchemy offers no public accessor for a select's ORDER BY; sqlakeyset reads it too.
-    columns = statement._order_by_clauses  # noqa: SLF001
+    columns = statement._order_by_clauses
     if len(place) != len(columns) or not all(
         _fits(value, _column_type(column)) for value, column in zip(place, columns, strict=True)
     ):
@@ -130,7 +130,7 @@ async def keyset_page(
     size = page_size(first)
     bookmark = decode_cursor(after, ordering) if after is not None else None
     if bookmark is not None:
-        check_place(unserialize_bookmark(bookmark).place, statement)
+        check_place(unserialize_bookmark(bookmark).place or (), statement)
     try:
         page = await select_page(session, statement, per_page=size, page=bookmark)
     except (ValueError, TypeError, StatementError) as error:  # values of the wrong type

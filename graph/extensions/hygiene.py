@@ -1,12 +1,12 @@
-"""Input hygiene: string values no database or encoder can hold are refused before execution.
+r"""Input hygiene: string values no database or encoder can hold are refused before execution.
 
 PostgreSQL text cannot hold NUL (U+0000), and a lone surrogate (U+D800..U+DFFF, which a JSON
-`\\ud800` escape produces) cannot be encoded as UTF-8 at all, so either would fail deep inside a
+`\ud800` escape produces) cannot be encoded as UTF-8 at all, so either would fail deep inside a
 resolver or a driver. Every string inside the variables and every string literal of the document
 is checked once per operation, before execution; the first offending value is refused as a
 top-level VALIDATION_FAILED naming the argument path it was given for (e.g. `input.password`).
 GraphQL's lexer already refuses lone surrogates in the document, so literals only need the NUL
-check, and only documents that can hold a NUL (a raw one or a `\\u` escape) are walked.
+check, and only documents that can hold a NUL (a raw one or a `\u` escape) are walked.
 """
 
 from __future__ import annotations
@@ -56,9 +56,10 @@ def first_unstorable(value: Any, path: Path) -> tuple[Path, str] | None:
             if reason is not None:
                 return where, reason
         elif isinstance(item, Mapping):
-            pending.extend((inner, [*where, str(key)]) for key, inner in reversed(item.items()))
+            entries = [(inner, [*where, str(key)]) for key, inner in item.items()]
+            pending.extend(reversed(entries))  # a stack: the first key is looked at first
         elif isinstance(item, list):
-            pending.extend((inner, [*where, str(index)]) for index, inner in enumerate(item))
+            pending.extend(reversed([(inner, [*where, str(n)]) for n, inner in enumerate(item)]))
     return None
 
 
@@ -68,9 +69,11 @@ def _value_leaves(node: ValueNode, path: Path) -> Iterator[tuple[Path, ValueNode
     while pending:
         item, where = pending.pop()
         if isinstance(item, ObjectValueNode):
-            pending.extend((field.value, [*where, field.name.value]) for field in item.fields)
+            fields = [(field.value, [*where, field.name.value]) for field in item.fields]
+            pending.extend(reversed(fields))
         elif isinstance(item, ListValueNode):
-            pending.extend((inner, [*where, str(index)]) for index, inner in enumerate(item.values))
+            values = [(inner, [*where, str(n)]) for n, inner in enumerate(item.values)]
+            pending.extend(reversed(values))
         else:
             yield where, item
 
