@@ -20,7 +20,7 @@ import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -245,12 +245,14 @@ class LedgerGraphQL(GraphQL[Context, None]):
 
     def _error_response(
         self, status: int, reason: str, media_type: str = APPLICATION_JSON
-    ) -> JSONResponse:
+    ) -> Response:
         info = current_request.get()
         body = error_document(
             ErrorCode.BAD_REQUEST, reason, info.request_id if info else None, status=status
         )
-        return JSONResponse(body, status_code=status, media_type=media_type)
+        # encode_json, not JSONResponse: a reason may quote client text (an operation name) with
+        # an unpaired surrogate, which only an ASCII-escaping encoder can write.
+        return Response(self.encode_json(body), status_code=status, media_type=media_type)
 
     def decode_json(self, data: str | bytes) -> object:
         """The standard library's decoder; a number past its 4,300-digit limit is malformed JSON.

@@ -34,10 +34,18 @@ from tests.support.identity import (
     signed_in_with_role,
 )
 from tests.support.queries import count_statements
-from tests.support.ws import CLOSE_FORBIDDEN, live_app, rejection_code
+from tests.support.ws import (
+    CLOSE_FORBIDDEN,
+    bearer,
+    closed_with,
+    init,
+    live_app,
+    rejection_code,
+)
 from tests.test_users_queries import assert_top_level
 
 SURROGATE = "\ud800"
+CLOSE_INVALID_MESSAGE = 4400
 NUL = "\x00"
 LOGIN = "mutation($input: LoginInput!) { login(input: $input) { accessToken } }"
 REGISTER = (
@@ -210,6 +218,17 @@ async def test_a_body_that_is_not_a_readable_object_is_bad_request(
     assert "data" not in document
     assert code_of(document) == "BAD_REQUEST"
     assert document["errors"][0]["message"] == (message or "Unable to parse request body as JSON")
+
+
+async def test_an_operation_name_with_an_unpaired_surrogate_is_bad_request(
+    client: httpx.AsyncClient,
+) -> None:
+    body = json.dumps({"query": "query Q { health { status } }", "operationName": SURROGATE})
+    response = await post_raw(client, body)
+    assert response.status_code == 400, response.text
+    document = response.json()
+    assert code_of(document) == "BAD_REQUEST"
+    assert document["errors"][0]["message"] == f'Unknown operation named "{SURROGATE}".'
 
 
 async def test_huge_numbers_in_variables_are_refused_with_a_client_code(
@@ -388,3 +407,19 @@ async def test_a_websocket_with_impossible_time_claims_is_refused(
             token = forged_token(user.access_token, **claims)
             code = await rejection_code(live, {"authorization": f"Bearer {token}"})
             assert code == CLOSE_FORBIDDEN, claims
+
+
+async def test_a_websocket_message_with_a_huge_number_is_closed_as_invalid(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with live_app(database_url, tmp_path) as live:
+        user = await signed_in(live.http, "ann")
+        async with live.connect() as ws:
+            await init(ws, bearer(user.access_token))
+            message = (
+                '{"id": "1", "type": "subscribe", "payload": {"query": "{ me { id } }", '
+                '"variables": {"n": ' + HUGE_INTEGER + "}}}"
+            )
+            await ws.send(message)
+            code, before = await closed_with(ws)
+        assert (code, before) == (CLOSE_INVALID_MESSAGE, [])
