@@ -36,11 +36,14 @@ from tests.support.identity import (
 from tests.support.queries import count_statements
 from tests.support.ws import (
     CLOSE_FORBIDDEN,
+    EVENTS,
     bearer,
     closed_with,
     init,
     live_app,
+    receive,
     rejection_code,
+    subscribe,
 )
 from tests.test_users_queries import assert_top_level
 
@@ -423,3 +426,18 @@ async def test_a_websocket_message_with_a_huge_number_is_closed_as_invalid(
             await ws.send(message)
             code, before = await closed_with(ws)
         assert (code, before) == (CLOSE_INVALID_MESSAGE, [])
+
+
+async def test_a_subscription_with_a_nul_in_its_filter_is_validation_failed(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with live_app(database_url, tmp_path) as live:
+        user = await signed_in(live.http, "ann")
+        async with live.connect() as ws:
+            await init(ws, bearer(user.access_token))
+            await subscribe(ws, "1", EVENTS, {"filter": {"entityType": f"user{NUL}"}})
+            message = await receive(ws)
+        assert message["type"] == "error", message
+        (error,) = message["payload"]
+        assert error["extensions"]["code"] == "VALIDATION_FAILED"
+        assert error["extensions"]["field"] == ["filter", "entityType"]
