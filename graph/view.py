@@ -264,8 +264,8 @@ class LedgerGraphQL(GraphQL[Context, None]):
             return json.loads(data)
         except json.JSONDecodeError:
             raise
-        except ValueError as error:  # the integer-string conversion limit
-            raise json.JSONDecodeError("Number too long", "", 0) from error
+        except (ValueError, RecursionError) as error:  # digits limit, bad UTF-8, deep nesting
+            raise json.JSONDecodeError("Unreadable JSON", "", 0) from error
 
     def parse_json(self, data: str | bytes) -> Any:
         """Strawberry's parsing; a request body (bytes, unlike query parameters) must be an object.

@@ -16,6 +16,7 @@ import pytest
 from starlette.applications import Starlette
 
 from auth.passwords import PasswordHasher, password_problems
+from db.rate_limits import MAX_KEY_LENGTH, stored_key
 from db.session import Database
 from tests.support.apps import code_of
 from tests.support.banking import ERRORS, create_holder, key, open_account
@@ -441,3 +442,38 @@ async def test_a_subscription_with_a_nul_in_its_filter_is_validation_failed(
         (error,) = message["payload"]
         assert error["extensions"]["code"] == "VALIDATION_FAILED"
         assert error["extensions"]["field"] == ["filter", "entityType"]
+
+
+async def test_a_websocket_message_nested_too_deep_is_closed_as_invalid(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with live_app(database_url, tmp_path) as live:
+        user = await signed_in(live.http, "ann")
+        async with live.connect() as ws:
+            await init(ws, bearer(user.access_token))
+            await ws.send("[" * 30_000 + "]" * 30_000)
+            code, before = await closed_with(ws)
+        assert (code, before) == (CLOSE_INVALID_MESSAGE, [])
+
+
+async def test_a_login_with_a_very_long_username_is_invalid_credentials(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    await signed_in(client, "ann")
+    before = await row_counts(database)
+    for length in (255, 256, 300, 100_000):
+        body = await gql(client, LOGIN, {"input": {"username": "x" * length, "password": "pw"}})
+        assert_top_level(body, "INVALID_CREDENTIALS", 401)
+    after = await row_counts(database)
+    # Failed logins are audited and counted: nothing else changes.
+    del before["audit_logs"], after["audit_logs"], before["rate_limit_counters"]
+    del after["rate_limit_counters"]
+    assert after == before
+
+
+def test_long_rate_limit_keys_are_stored_as_a_prefix_and_a_digest() -> None:
+    short = "login:user:" + "x" * 244
+    assert stored_key(short) == short
+    long_keys = {stored_key("login:user:" + "x" * size) for size in (245, 246, 10_000)}
+    assert len(long_keys) == 3
+    assert all(len(key) == MAX_KEY_LENGTH and key.startswith("login:user:x") for key in long_keys)
