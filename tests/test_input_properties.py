@@ -1,5 +1,6 @@
 """Property: no input makes the server fail. Every root Query and Mutation field, called by a
-signed-in user with generated variables, answers without HTTP 5xx and without INTERNAL.
+signed-in user (and by an admin) with generated variables, answers without HTTP 5xx and without
+INTERNAL.
 
 Variables follow each argument's GraphQL type most of the time (so they get past coercion and
 reach the resolvers), with hostile leaves: unpaired surrogates, NUL, very long strings, huge and
@@ -37,11 +38,12 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
 
+from db.session import Database
 from graph.schema import build_schema
 from tests.support.banking import create_holder, open_account
-from tests.support.identity import SignedIn, signed_in
+from tests.support.identity import SignedIn, signed_in_with_role
 
-EXAMPLES = 60
+EXAMPLES = 12
 PROPERTY = hypothesis_settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -172,10 +174,12 @@ def server_failures(response: httpx.Response) -> list[Any]:
     ]
 
 
-@pytest.fixture
-async def caller(client: httpx.AsyncClient) -> SignedIn:
-    """A signed-in user with a holder profile and an account."""
-    user = await signed_in(client, "fuzzer")
+@pytest.fixture(params=["user", "admin"])
+async def caller(
+    client: httpx.AsyncClient, database: Database, request: pytest.FixtureRequest
+) -> SignedIn:
+    """A signed-in user (or admin, whose operations reach further) with a holder and an account."""
+    user = await signed_in_with_role(client, database, "fuzzer", str(request.param))
     await create_holder(client, user)
     await open_account(client, user, "EUR")
     return user
