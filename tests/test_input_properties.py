@@ -43,7 +43,7 @@ from graph.schema import build_schema
 from tests.support.banking import create_holder, open_account
 from tests.support.identity import SignedIn, signed_in_with_role
 
-EXAMPLES = 12
+EXAMPLES = 30
 PROPERTY = hypothesis_settings(
     max_examples=EXAMPLES,
     deadline=None,

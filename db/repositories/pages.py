@@ -81,8 +81,8 @@ def _fits(value: object, expected: type) -> bool:
         return False
     if isinstance(value, int):
         return -INT64 <= value < INT64
-    if isinstance(value, str):  # no NUL (PostgreSQL text) and no unpaired surrogate (UTF-8)
-        return "\x00" not in value and value.encode("utf-8", "replace").decode() == value
+    if isinstance(value, str):  # PostgreSQL text cannot hold NUL (a cursor is valid UTF-8)
+        return "\x00" not in value
     if isinstance(value, datetime):
         try:
             return value.tzinfo is not None and bool(value.astimezone(UTC))
