@@ -179,6 +179,14 @@ async def test_unstorable_literals_and_nested_variables_name_the_argument_path(
     await refused_as_invalid(client, app, default, {}, token=None, field=["filter", "search"])
 
 
+async def test_undeclared_variables_are_ignored_as_graphql_ignores_them(
+    client: httpx.AsyncClient,
+) -> None:
+    variables = {"junk": f"{NUL}{SURROGATE}"}
+    body = await gql_escaped(client, "{ health { status } }", variables)
+    assert body["data"] == {"health": {"status": "OK"}}, body
+
+
 async def test_password_hashing_never_raises_on_an_unpaired_surrogate() -> None:
     hasher = PasswordHasher(rounds=4, concurrency=1)
     try:

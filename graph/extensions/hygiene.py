@@ -20,6 +20,7 @@ from graphql import (
     GraphQLError,
     ListValueNode,
     ObjectValueNode,
+    OperationDefinitionNode,
     StringValueNode,
     ValueNode,
     VariableDefinitionNode,
@@ -117,8 +118,18 @@ class _ArgumentWalker(Visitor):
 def unstorable_input(
     document: DocumentNode, query: str, variables: Mapping[str, Any]
 ) -> tuple[Path, str] | None:
-    """The argument path and reason of the first unstorable string in an operation's input."""
-    in_variables = first_unstorable(dict(variables), [])
+    """The argument path and reason of the first unstorable string in an operation's input.
+
+    Only declared variables count: graphql-core ignores any others.
+    """
+    declared = {
+        definition.variable.name.value
+        for operation in document.definitions
+        if isinstance(operation, OperationDefinitionNode)
+        for definition in operation.variable_definitions or ()
+    }
+    used = {name: value for name, value in variables.items() if name in declared}
+    in_variables = first_unstorable(used, [])
     if in_variables is None and "\x00" not in query and "\\u" not in query:
         return None
     walker = _ArgumentWalker()
