@@ -24,6 +24,11 @@ _SPECIAL = re.compile(r"[^A-Za-z0-9]")
 ResultT = TypeVar("ResultT")
 
 
+def utf8(password: str) -> bytes:
+    """A password's UTF-8 bytes; an unpaired surrogate is kept as its bytes, never an error."""
+    return password.encode("utf-8", "surrogatepass")
+
+
 @lru_cache(maxsize=1)
 def common_passwords() -> frozenset[str]:
     """The 30,000 most common passwords (zxcvbn's list), lower-cased."""
@@ -41,7 +46,7 @@ def password_problems(
     problems: list[str] = []
     if len(password) < MIN_LENGTH:
         problems.append(f"must be at least {MIN_LENGTH} characters long")
-    if len(password.encode("utf-8")) > MAX_BYTES:
+    if len(utf8(password)) > MAX_BYTES:
         problems.append(f"must be at most {MAX_BYTES} bytes in UTF-8")
     if not re.search(r"[A-Z]", password):
         problems.append("must contain an uppercase letter")
@@ -109,7 +114,7 @@ class PasswordHasher:
 
     async def hash(self, password: str) -> str:
         """A salted bcrypt hash of the password (which must be within 72 bytes)."""
-        encoded = password.encode("utf-8")
+        encoded = utf8(password)
         if len(encoded) > MAX_BYTES:
             msg = "password exceeds bcrypt's 72-byte limit"
             raise ValueError(msg)
@@ -119,7 +124,7 @@ class PasswordHasher:
 
     async def verify(self, password: str, hashed: str | None) -> bool:
         """Whether the password matches; with no hash, spend the same time and say no."""
-        encoded = password.encode("utf-8")
+        encoded = utf8(password)
         if hashed is None or len(encoded) > MAX_BYTES:
             await self._burn_time(encoded[:MAX_BYTES])
             return False

@@ -127,5 +127,7 @@ class TokenService:
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("The token has expired.") from None
-        except (jwt.PyJWTError, ValueError, KeyError, TypeError):
+        except (jwt.PyJWTError, ValueError, KeyError, TypeError, OverflowError, OSError):
+            # OverflowError/OSError: a time claim no datetime can hold (e.g. `exp` of 1e308 or
+            # Infinity, which Python's JSON decoder accepts).
             raise Unauthenticated("The token is invalid.") from None

@@ -6,6 +6,7 @@ memory, Redis, Memcached or MongoDB; pyrate-limiter's PostgreSQL bucket is synch
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,7 +22,20 @@ from db.session import Database
 
 MAX_MEMORY_KEYS = 100_000
 """Expired windows are dropped once this many keys are held in memory."""
-"""`retryAfter` when no pooled connection came free in time to count a hit."""
+
+MAX_KEY_LENGTH = 255
+"""The length of `rate_limit_counters.key`."""
+
+
+def stored_key(key: str) -> str:
+    """`key` as stored: one longer than the column becomes a prefix and its SHA-256.
+
+    Keys carry client input (the username of a login), which may be of any length.
+    """
+    if len(key) <= MAX_KEY_LENGTH:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{key[: MAX_KEY_LENGTH - len(digest) - 1]}#{digest}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +108,7 @@ class DatabaseCounters:
         now = utcnow()
         counter = RateLimitCounter
         fresh = self._insert(counter).values(
-            key=key, hits=cost, window_ends_at=now + timedelta(seconds=limit.seconds)
+            key=stored_key(key), hits=cost, window_ends_at=now + timedelta(seconds=limit.seconds)
         )
         ended = counter.window_ends_at <= now
         statement = fresh.on_conflict_do_update(

@@ -31,6 +31,7 @@ from graph.errors import MULTIPLE_OPERATIONS, AmbiguousOperationError, UserError
 from graph.extensions.cost import QueryCostExtension
 from graph.extensions.errors import ResponseMetaExtension, shape_errors
 from graph.extensions.measure import DocumentLimits
+from graph.extensions.hygiene import InputHygiene
 from graph.extensions.observe import OperationObserverExtension
 from graph.extensions.scope import OperationScopeExtension
 from graph.extensions.shape import (
@@ -202,6 +203,7 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
             limits=limits, cache_size=size, hide_suggestions=hide_suggestions
         ),
         lambda: InputListLimiter(max_items=settings.graphql_max_list_items),
+        InputHygiene,
         QueryCostExtension,
         OperationScopeExtension,
     ]

@@ -21,7 +21,7 @@ import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -283,12 +283,38 @@ class LedgerGraphQL(GraphQL[Context, None]):
 
     def _error_response(
         self, status: int, reason: str, media_type: str = APPLICATION_JSON
-    ) -> JSONResponse:
+    ) -> Response:
         info = current_request.get()
         body = error_document(
             ErrorCode.BAD_REQUEST, reason, info.request_id if info else None, status=status
         )
-        return JSONResponse(body, status_code=status, media_type=media_type)
+        # encode_json, not JSONResponse: a reason may quote client text (an operation name) with
+        # an unpaired surrogate, which only an ASCII-escaping encoder can write.
+        return Response(self.encode_json(body), status_code=status, media_type=media_type)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """The standard library's decoder; a number past its 4,300-digit limit is malformed JSON.
+
+        Request bodies and WebSocket messages both come through here, and Strawberry turns a
+        JSONDecodeError into a 400 (HTTP) or a 4400 close (WebSocket).
+        """
+        try:
+            return json.loads(data)
+        except json.JSONDecodeError:
+            raise
+        except (ValueError, RecursionError) as error:  # digits limit, bad UTF-8, deep nesting
+            raise json.JSONDecodeError("Unreadable JSON", "", 0) from error
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """Strawberry's parsing; a request body (bytes, unlike query parameters) must be an object.
+
+        A list is left to Strawberry, which refuses batches; anything else would reach it as a
+        request it cannot read.
+        """
+        value = super().parse_json(data)
+        if isinstance(data, bytes) and not isinstance(value, dict | list):
+            raise HTTPException(400, "The request body must be a JSON object")
+        return value
 
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter

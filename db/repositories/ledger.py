@@ -191,6 +191,8 @@ def statement_period(first_day: date, last_day: date) -> tuple[datetime, datetim
     if (last_day - first_day).days >= MAX_STATEMENT_DAYS:
         msg = f"A statement covers at most {MAX_STATEMENT_DAYS} days."
         raise ValidationFailed(msg, field=["to"])
+    if last_day >= date.max:  # the day after it, where the period ends, does not exist
+        raise ValidationFailed(f"`to` must be before {date.max.isoformat()}.", field=["to"])
     start = datetime.combine(first_day, time.min, tzinfo=UTC)
     return start, datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=UTC)
 

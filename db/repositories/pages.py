@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import csv
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from sqlakeyset.asyncio import select_page
@@ -20,6 +23,7 @@ from db.errors import BadRequest
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
+INT64 = 2**63
 ItemT = TypeVar("ItemT")
 
 
@@ -49,13 +53,56 @@ def decode_cursor(cursor: str, ordering: str = "") -> str:
         text = base64.b64decode(padded.encode(), altchars=b"-_", validate=True).decode()
         tag, separator, bookmark = text.partition("|")
         place, backwards = unserialize_bookmark(bookmark)
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, NotImplementedError):
+    except (
+        binascii.Error, ValueError, TypeError, OverflowError, NotImplementedError, csv.Error
+    ):  # fmt: skip
         raise BadRequest("`after` is not a valid cursor", field=["after"]) from None
     if not separator or not place or backwards:
         raise BadRequest("`after` is not a valid cursor", field=["after"])
     if tag != ordering:
         raise BadRequest("`after` was made for another ordering", field=["after"])
     return bookmark
+
+
+def _column_type(clause: Any) -> type:
+    """The Python type of an ORDER BY clause's column (through asc()/desc() and decorators)."""
+    column_type = getattr(clause, "element", clause).type
+    column_type = getattr(column_type, "impl_instance", column_type)
+    try:
+        python_type: type = column_type.python_type
+    except NotImplementedError:  # pragma: no cover - every ordering column declares one
+        return object
+    return python_type
+
+
+def _fits(value: object, expected: type) -> bool:
+    """Whether a cursor value has the column's type and a value the database can compare."""
+    if type(value) is not expected:
+        return False
+    if isinstance(value, int):
+        return -INT64 <= value < INT64
+    if isinstance(value, str):  # PostgreSQL text cannot hold NUL (a cursor is valid UTF-8)
+        return "\x00" not in value
+    if isinstance(value, datetime):
+        try:
+            return value.tzinfo is not None and bool(value.astimezone(UTC))
+        except OverflowError:  # e.g. year 1 at a positive offset
+            return False
+    return isinstance(value, uuid.UUID)
+
+
+def check_place(place: Sequence[object], statement: Select[Any]) -> None:
+    """BAD_REQUEST unless a decoded cursor holds one value of the right type per ORDER BY column.
+
+    A cursor is opaque to clients but not tamper-proof: a forged one could otherwise hand the
+    database values it cannot hold (64-bit overflow, NUL, dates beyond UTC) or of the wrong type.
+    """
+    # SQLAlchemy offers no public accessor for a select's ORDER BY; sqlakeyset reads it too.
+    columns = statement._order_by_clauses
+    if len(place) != len(columns) or not all(
+        _fits(value, _column_type(column)) for value, column in zip(place, columns, strict=True)
+    ):
+        raise BadRequest("`after` is not a valid cursor", field=["after"])
 
 
 def page_size(first: int | None) -> int:
@@ -82,6 +129,8 @@ async def keyset_page(
     """
     size = page_size(first)
     bookmark = decode_cursor(after, ordering) if after is not None else None
+    if bookmark is not None:
+        check_place(unserialize_bookmark(bookmark).place or (), statement)
     try:
         page = await select_page(session, statement, per_page=size, page=bookmark)
     except (ValueError, TypeError, StatementError) as error:  # values of the wrong type
