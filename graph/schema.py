@@ -30,8 +30,8 @@ from graph.banking.queries import BankingQueries
 from graph.errors import MULTIPLE_OPERATIONS, AmbiguousOperationError, UserError
 from graph.extensions.cost import QueryCostExtension
 from graph.extensions.errors import ResponseMetaExtension, shape_errors
-from graph.extensions.measure import DocumentLimits
 from graph.extensions.hygiene import InputHygiene
+from graph.extensions.measure import DocumentLimits
 from graph.extensions.observe import OperationObserverExtension
 from graph.extensions.scope import OperationScopeExtension
 from graph.extensions.shape import (
