@@ -103,6 +103,7 @@ class Settings(BaseSettings):
     audit_hmac_key: SecretStr | None = None
     audit_hmac_previous_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     audit_checkpoint_file: Path | None = None
+    audit_legacy_until_sequence: int = Field(default=0, ge=0)
 
     metrics_token: SecretStr | None = None
 

@@ -114,8 +114,8 @@ async def test_rotating_the_key_keeps_old_rows_verifiable_by_their_key_id(
     )  # fmt: skip
 
 
-async def test_unkeyed_rows_from_before_the_migration_verify_only_at_the_start_of_the_chain(
-    client: httpx.AsyncClient, database: Database
+async def test_unkeyed_rows_from_before_the_migration_verify_only_up_to_the_configured_sequence(
+    client: httpx.AsyncClient, database: Database, database_url: str, tmp_path: Path
 ) -> None:
     previous = "0" * 64
     for sequence in (1, 2):  # what the application wrote before keyed hashing
@@ -124,15 +124,34 @@ async def test_unkeyed_rows_from_before_the_migration_verify_only_at_the_start_o
             await session.execute(insert(AuditLog), [row])
         previous = str(row["hash"])
     await execute_raw(database, "UPDATE audit_chain_head SET sequence = 2, hash = :h", h=previous)
-    token = await trail_after(client, database, first=3)
+    async with app_with(database_url, tmp_path, audit_legacy_until_sequence=2) as (upgraded, app):
+        token = await trail_after(upgraded, app.state.database, first=3)
+        status = await audit_chain(upgraded, token)
+        assert (status["valid"], status["checkedEntries"], status["legacyEntries"]) == (True, 9, 2)
+        # an unkeyed row after a keyed one is a downgrade, never written by the application
+        await rewrite_and_rehash(database, 8, "quiet", plain_sha256(None))
+        status = await audit_chain(upgraded, token)
+        assert (status["valid"], status["firstBrokenSequence"], status["legacyEntries"]) == (
+            False, 8, 2
+        )  # fmt: skip
+    # Without the setting (the default 0) no unkeyed row is accepted at all.
     status = await audit_chain(client, token)
-    assert (status["valid"], status["checkedEntries"], status["legacyEntries"]) == (True, 9, 2)
-    # an unkeyed row after a keyed one is a downgrade, never written by the application
-    await rewrite_and_rehash(database, 8, "quiet", plain_sha256(None))
-    status = await audit_chain(client, token)
-    assert (status["valid"], status["firstBrokenSequence"], status["legacyEntries"]) == (
-        False, 8, 2
+    assert (status["valid"], status["firstBrokenSequence"], status["checkedEntries"]) == (
+        False, 1, 0
     )  # fmt: skip
+
+
+async def test_the_whole_trail_rehashed_without_a_key_is_broken_at_its_first_row(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    token = await trail(client, database)
+    await rewrite_and_rehash(database, 1, "nothing happened", plain_sha256(None))
+    status = await audit_chain(client, token)
+    assert (status["valid"], status["firstBrokenSequence"], status["checkedEntries"]) == (
+        False, 1, 0
+    )  # fmt: skip
+    verdict = await ledger_check(client, token)
+    assert [problem["kind"] for problem in verdict["problems"]] == ["AUDIT_CHAIN_BROKEN"]
 
 
 def legacy_row(sequence: int, previous: str) -> dict[str, object]:

@@ -167,8 +167,8 @@ def _fits(
 ) -> bool:
     if row["sequence"] != expected or row["previous_hash"] != previous:
         return False
-    if keyed and row["key_id"] is None:
-        return False  # an unkeyed row after a keyed one: a downgrade, never written by us
+    if row["key_id"] is None and (keyed or row["sequence"] > keys.legacy_until):
+        return False  # an unkeyed row after a keyed one or past the legacy prefix: a downgrade
     return bool(expected_hash(keys, previous, row) == row["hash"])
 
 
