@@ -28,7 +28,8 @@ def upgrade() -> None:
         logging.getLogger("alembic.runtime.migration").warning(
             "audit rows 1..%s are hashed without a key: set AUDIT_LEGACY_UNTIL_SEQUENCE=%s "
             "so that they verify, and take a checkpoint (ledgerql audit-checkpoint)",
-            last, last,
+            last,
+            last,
         )
 
 
