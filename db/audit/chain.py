@@ -68,6 +68,7 @@ class Appended:
 
 
 def _row(entry: AuditEntry, context: AuditContext, sequence: int) -> dict[str, Any]:
+    address = entry.ip_address or context.ip_address
     return {
         "sequence": sequence,
         "id": uuid.uuid4(),
@@ -78,7 +79,7 @@ def _row(entry: AuditEntry, context: AuditContext, sequence: int) -> dict[str, A
         "old_values": json_safe(entry.old_values),
         "new_values": json_safe(entry.new_values),
         "description": (entry.description or None) and entry.description[:500],
-        "ip_address": (context.ip_address or None) and context.ip_address[:64],
+        "ip_address": (address or None) and address[:64],
         "user_agent": (context.user_agent or None) and context.user_agent[:512],
         "status": str(entry.status),
         "error_message": entry.error_message,
