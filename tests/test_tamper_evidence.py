@@ -371,3 +371,29 @@ async def test_the_commands_refuse_a_database_that_is_not_migrated(
     assert captured.err == (
         "ledgerql: the database is not at the latest migration: run `ledgerql migrate` first\n"
     )
+
+
+async def test_the_server_publishes_checkpoints_on_its_own_schedule(
+    database_url: str, tmp_path: Path
+) -> None:
+    target = tmp_path / "published.jsonl"
+    async with app_with(
+        database_url, tmp_path,
+        audit_checkpoint_interval_seconds=0.05, audit_checkpoint_file=target,
+    ) as (client, app):  # fmt: skip
+        with capture_logs() as logs:
+            token = await trail(client, app.state.database)
+            for _ in range(100):  # until a checkpoint covers the trail's seven rows
+                if target.exists() and checkpoints.latest(target).sequence >= 7:
+                    break
+                await asyncio.sleep(0.05)
+        verdict = await ledger_check(client, token)
+    latest = checkpoints.latest(target)
+    assert latest.sequence >= 7
+    assert checkpoints.signature_valid(app.state.database.audit_keys, latest)
+    assert verdict["valid"] is True
+    assert verdict["checkpoint"]["matches"] is True
+    lines = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    logged = [(event["sequence"], event["taken_at"]) for event in logs.events("audit_checkpoint")]
+    assert logged
+    assert set(logged) <= {(line["sequence"], line["timestamp"]) for line in lines}
