@@ -11,11 +11,10 @@ Counts are per process; those of the last minute before a shutdown are written a
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from datetime import datetime
 
 from core.logging import get_logger
-from db.audit.entries import AuditContext, AuditEntry
+from db.audit.entries import AuditEntry
 from db.base import utcnow
 from db.models import AuditAction, AuditStatus
 from db.session import Database
@@ -25,14 +24,6 @@ log = get_logger(__name__)
 MAX_SOURCES = 1000
 """Addresses tracked one by one per minute; more share one `*` entry."""
 OTHER_SOURCES = "*"
-
-
-@dataclass(frozen=True, slots=True)
-class Rejections:
-    """An audit entry about failed token authentications and the address they came from."""
-
-    source: str
-    entry: AuditEntry
 
 
 def _entry(source: str, minute: datetime, reasons: Counter[str], *, first: bool) -> AuditEntry:
@@ -45,6 +36,7 @@ def _entry(source: str, minute: datetime, reasons: Counter[str], *, first: bool)
         description=description, error_message=", ".join(sorted(reasons)),
         metadata={"source": source, "minute": minute.isoformat(), "count": count,
                   "reasons": dict(sorted(reasons.items()))},
+        ip_address=None if source == OTHER_SOURCES else source,
     )  # fmt: skip
 
 
@@ -56,7 +48,7 @@ class TokenFailureTally:
         self._minute: datetime | None = None
         self._later: dict[str, Counter[str]] = {}
 
-    def note(self, source: str, reason: str) -> tuple[AuditEntry | None, list[Rejections]]:
+    def note(self, source: str, reason: str) -> tuple[AuditEntry | None, list[AuditEntry]]:
         """Count one failure; returns its own row (first of the minute) and closed minutes' rows."""
         minute = utcnow().replace(second=0, microsecond=0)
         closed = self.close() if minute != self._minute else []
@@ -69,26 +61,29 @@ class TokenFailureTally:
         self._later[source][reason] += 1
         return None, closed
 
-    def close(self) -> list[Rejections]:
+    def close(self) -> list[AuditEntry]:
         """The rows of the current minute's later failures (at its end, or at shutdown)."""
         minute, later = self._minute, self._later
         self._minute, self._later = None, {}
         if minute is None:
             return []
         return [
-            Rejections(source, _entry(source, minute, reasons, first=False))
+            _entry(source, minute, reasons, first=False)
             for source, reasons in later.items()
             if reasons
         ]
 
 
-async def store(database: Database, rejections: list[Rejections]) -> None:
-    """Append each row with its own source address; a failure to store is logged, not raised."""
-    for rejection in rejections:
-        source = None if rejection.source == OTHER_SOURCES else rejection.source
-        try:
-            async with database.unit_of_work() as uow:
-                uow.audit_context = AuditContext(ip_address=source)
-                await uow.record([rejection.entry])
-        except Exception as error:  # the caller is refused either way; keep its answer
-            log.error("audit_token_rejections_write_failed", error=type(error).__name__)
+async def store(database: Database, entries: list[AuditEntry]) -> None:
+    """Append the rows in one transaction, each with its source address; failures are logged.
+
+    One transaction however many addresses a minute saw: a flood from many addresses costs one
+    append of the chain, not one per address.
+    """
+    if not entries:
+        return
+    try:
+        async with database.unit_of_work() as uow:
+            await uow.record(entries)
+    except Exception as error:  # the caller is refused either way; keep its answer
+        log.error("audit_token_rejections_write_failed", error=type(error).__name__)

@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     audit_hmac_key: SecretStr | None = None
     audit_hmac_previous_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     audit_checkpoint_file: Path | None = None
+    audit_legacy_until_sequence: int = Field(default=0, ge=0)
+    audit_checkpoint_interval_seconds: float = Field(default=3600, ge=0)
 
     metrics_token: SecretStr | None = None
 

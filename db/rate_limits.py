@@ -86,14 +86,15 @@ class MemoryCounters:
 
     async def hit(self, key: str, limit: Limit, cost: int = 1) -> Decision:
         """No await between read and write: atomic on the event loop."""
-        now = utcnow()
+        now, key = utcnow(), stored_key(key)
         hits, ends = self._windows.get(key, (0, now))
         if ends <= now:
             hits, ends = 0, now + timedelta(seconds=limit.seconds)
-        self._windows[key] = (hits + cost, ends)
+        total = max(0, hits + cost)  # a refund (negative cost) never goes below zero
+        self._windows[key] = (total, ends)
         if len(self._windows) > MAX_MEMORY_KEYS:
             self._windows = {k: v for k, v in self._windows.items() if v[1] > now}
-        return _decide(hits + cost, ends, limit, now)
+        return _decide(total, ends, limit, now)
 
 
 class DatabaseCounters:
@@ -107,14 +108,15 @@ class DatabaseCounters:
         """Start a new window when the stored one has ended, else add `cost` hits."""
         now = utcnow()
         counter = RateLimitCounter
+        first = max(0, cost)  # a refund (negative cost) never takes a new window below zero
         fresh = self._insert(counter).values(
-            key=stored_key(key), hits=cost, window_ends_at=now + timedelta(seconds=limit.seconds)
+            key=stored_key(key), hits=first, window_ends_at=now + timedelta(seconds=limit.seconds)
         )
         ended = counter.window_ends_at <= now
         statement = fresh.on_conflict_do_update(
             index_elements=[counter.key],
             set_={
-                "hits": case((ended, cost), else_=counter.hits + cost),
+                "hits": case((ended, first), else_=counter.hits + cost),
                 "window_ends_at": case(
                     (ended, fresh.excluded.window_ends_at), else_=counter.window_ends_at
                 ),

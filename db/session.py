@@ -114,7 +114,9 @@ class Database:
     def __init__(self, settings: Settings, engine: AsyncEngine | None = None) -> None:
         self.settings = settings
         self.engine = engine or create_engine(settings)
-        self.audit_keys = AuditKeys.of(*settings.audit_keys())
+        self.audit_keys = AuditKeys.of(
+            *settings.audit_keys(), legacy_until=settings.audit_legacy_until_sequence
+        )
         if settings.is_sqlite:
             read_options: dict[str, Any] = {}
             write_options: dict[str, Any] = {SQLITE_BEGIN_IMMEDIATE: True}

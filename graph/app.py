@@ -25,6 +25,7 @@ from db.migrations import is_at_head
 from db.outages import OUTAGE_RETRY_SECONDS
 from db.rate_limits import Counters, DatabaseCounters, MemoryCounters
 from db.session import Database, DatabaseUnavailable
+from graph.audit.checkpoint_task import checkpoint_schedule
 from graph.metrics import Metrics
 from graph.middleware import (
     BodySizeLimitMiddleware,
@@ -130,7 +131,8 @@ def create_app(
         await database.events.start()
         log.info("startup_complete", env=settings.app_env.value, database=database.dialect)
         try:
-            yield
+            async with checkpoint_schedule(database, settings):
+                yield
         finally:
             await database.events.stop()
             await token_failures.store(database, auth.token_failures.close())

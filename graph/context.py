@@ -220,7 +220,7 @@ class Context:
         if own is not None and scope is not None:
             scope.audit_queue.append(own)
         elif own is not None:
-            closed.append(token_failures.Rejections(source, own))
+            closed.append(own)
         await token_failures.store(self.database, closed)
 
     async def sign_in_as(self, access_token: str) -> Principal:

@@ -155,7 +155,7 @@ def shape_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
     # An outage raised as a driver error speaks with Unavailable's message, never the driver's.
     found = None if isinstance(original, AppError) else _domain_cause(error)
     outage = found if isinstance(found, Unavailable) else None
-    cause = outage or original
+    cause = found or original
     if isinstance(cause, RetryLater):
         extensions["retryAfter"] = cause.retry_after
     if isinstance(cause, AppError) and cause.field:

@@ -88,9 +88,11 @@ def RateLimit(policy: str) -> type[BasePermission]:  # noqa: N802 - reads as a c
 class FailedLoginsPerAddress(BasePermission):
     """Refuse sign-ins from an address whose failed attempts used up `RATE_LIMIT_LOGIN_FAILURES`.
 
-    Checking costs nothing; `count_failed_login` counts each failure afterwards. Successful
-    sign-ins never count, so many people behind one address can all sign in, while one address
-    spraying wrong passwords at many names is stopped.
+    Each attempt takes one unit of the address's budget before its password is checked, so
+    concurrent attempts cannot all pass an unspent budget; `refund_login_attempt` gives it back
+    when the sign-in succeeds. Successful sign-ins therefore never count, so many people behind
+    one address can all sign in, while one address spraying wrong passwords at many names is
+    stopped (with at most the limit of attempts in flight at once).
     """
 
     message = "Too many failed sign-ins from this address; try again later."
@@ -100,16 +102,16 @@ class FailedLoginsPerAddress(BasePermission):
     ) -> bool:
         """RATE_LIMITED once the address's failures fill the window."""
         context = info.context
-        decision = await context.rate_limits.hit(_failures_key(context), _failures(context), 0)
-        if decision.remaining <= 0:
+        decision = await context.rate_limits.hit(_failures_key(context), _failures(context))
+        if not decision.allowed:
             log.warning("rate_limited", policy="login_failures")
             raise RateLimited(decision.retry_after)
         return True
 
 
-async def count_failed_login(context: Context) -> None:
-    """Count one failed sign-in against the client's address."""
-    await context.rate_limits.hit(_failures_key(context), _failures(context))
+async def refund_login_attempt(context: Context) -> None:
+    """Give back the unit a successful sign-in took from its address's failure budget."""
+    await context.rate_limits.hit(_failures_key(context), _failures(context), -1)
 
 
 def _failures(context: Context) -> Limit:

@@ -129,7 +129,8 @@ def test_beyond_the_source_limit_addresses_share_one_entry() -> None:
     sources = [entry.metadata["source"] if entry and entry.metadata else None for entry in firsts]
     assert sources == ["10.0.0.0", "10.0.0.1", "*", None, None]
     closed = tally.close()
-    assert [(r.source, (r.entry.metadata or {})["count"]) for r in closed] == [("*", 2)]
+    assert [(row.ip_address, (row.metadata or {})["count"]) for row in closed] == [(None, 2)]
+    assert [(row.metadata or {})["source"] for row in closed] == ["*"]
     assert tally.close() == []
 
 
@@ -145,10 +146,33 @@ async def test_a_failure_to_store_the_count_is_logged_and_not_raised(
 
     monkeypatch.setattr(database, "unit_of_work", broken)
     closed = tally.close()
-    assert [(r.source, (r.entry.metadata or {})["count"]) for r in closed] == [("10.0.0.1", 1)]
+    assert [(row.ip_address, (row.metadata or {})["count"]) for row in closed] == [("10.0.0.1", 1)]
     await token_failures.store(database, closed)  # logged, not raised: the caller is refused anyway
     monkeypatch.undo()
     assert await rejections(database) == []
+
+
+async def test_the_counts_of_many_addresses_are_stored_in_one_transaction(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tally = TokenFailureTally()
+    for n in range(50):
+        tally.note(f"10.0.1.{n}", INVALID)
+        tally.note(f"10.0.1.{n}", INVALID)
+    units = 0
+    opened = database.unit_of_work
+
+    def counted() -> Any:
+        nonlocal units
+        units += 1
+        return opened()
+
+    monkeypatch.setattr(database, "unit_of_work", counted)
+    await token_failures.store(database, tally.close())
+    assert units == 1
+    rows = await rejections(database)
+    assert sorted(row.ip_address for row in rows) == sorted(f"10.0.1.{n}" for n in range(50))
+    assert {row.extra["count"] for row in rows if row.extra} == {1}
 
 
 async def test_a_websocket_refused_for_its_token_is_audited_too(

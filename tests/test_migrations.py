@@ -120,7 +120,7 @@ async def test_the_username_key_upgrade_names_live_case_twins_and_changes_nothin
 ) -> None:
     import asyncio
 
-    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0005")
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0006")
     twin_a, twin_b, deleted, solo = (uuid.uuid4() for _ in range(4))
     await _insert_users(
         database, (twin_a, "Twin", False), (twin_b, "TWIN", False), (deleted, "twin", True),
@@ -135,7 +135,7 @@ async def test_the_username_key_upgrade_names_live_case_twins_and_changes_nothin
     assert str(deleted) not in message  # only live users can collide
     assert str(solo) not in message
     assert "Rename or delete all but one user of each group" in message
-    assert await _revision(database) == {"0005"}
+    assert await _revision(database) == {"0006"}  # the revision before the username key
     async with database.engine.connect() as connection:
         columns = await connection.run_sync(
             lambda sync: {column["name"] for column in inspect(sync).get_columns("users")}

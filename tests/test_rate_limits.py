@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -109,6 +110,16 @@ async def test_failed_login_attempts_per_address_count_across_usernames(
             assert code_of(await login(client, name, "Wrong-passw0rd!")) == "INVALID_CREDENTIALS"
         assert code_of(await login(client, "u4", "Wrong-passw0rd!")) == "RATE_LIMITED"
         assert code_of(await login(client, "ann", STRONG_PASSWORD)) == "RATE_LIMITED"
+
+
+async def test_concurrent_wrong_logins_cannot_outrun_the_per_address_failure_limit(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with limited_client(database_url, tmp_path, rate_limit_login_failures="3/900") as client:
+        attempts = [login(client, f"sprayed{n}", "Wrong-passw0rd!") for n in range(10)]
+        codes = sorted(str(code_of(body)) for body in await asyncio.gather(*attempts))
+        # Each attempt takes its unit before its password is checked: 3 checked, 7 refused.
+        assert codes == ["INVALID_CREDENTIALS"] * 3 + ["RATE_LIMITED"] * 7
 
 
 DEFAULT_LIMITS = {

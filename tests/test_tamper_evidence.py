@@ -114,8 +114,8 @@ async def test_rotating_the_key_keeps_old_rows_verifiable_by_their_key_id(
     )  # fmt: skip
 
 
-async def test_unkeyed_rows_from_before_the_migration_verify_only_at_the_start_of_the_chain(
-    client: httpx.AsyncClient, database: Database
+async def test_unkeyed_rows_from_before_the_migration_verify_only_up_to_the_configured_sequence(
+    client: httpx.AsyncClient, database: Database, database_url: str, tmp_path: Path
 ) -> None:
     previous = "0" * 64
     for sequence in (1, 2):  # what the application wrote before keyed hashing
@@ -124,15 +124,34 @@ async def test_unkeyed_rows_from_before_the_migration_verify_only_at_the_start_o
             await session.execute(insert(AuditLog), [row])
         previous = str(row["hash"])
     await execute_raw(database, "UPDATE audit_chain_head SET sequence = 2, hash = :h", h=previous)
-    token = await trail_after(client, database, first=3)
+    async with app_with(database_url, tmp_path, audit_legacy_until_sequence=2) as (upgraded, app):
+        token = await trail_after(upgraded, app.state.database, first=3)
+        status = await audit_chain(upgraded, token)
+        assert (status["valid"], status["checkedEntries"], status["legacyEntries"]) == (True, 9, 2)
+        # an unkeyed row after a keyed one is a downgrade, never written by the application
+        await rewrite_and_rehash(database, 8, "quiet", plain_sha256(None))
+        status = await audit_chain(upgraded, token)
+        assert (status["valid"], status["firstBrokenSequence"], status["legacyEntries"]) == (
+            False, 8, 2
+        )  # fmt: skip
+    # Without the setting (the default 0) no unkeyed row is accepted at all.
     status = await audit_chain(client, token)
-    assert (status["valid"], status["checkedEntries"], status["legacyEntries"]) == (True, 9, 2)
-    # an unkeyed row after a keyed one is a downgrade, never written by the application
-    await rewrite_and_rehash(database, 8, "quiet", plain_sha256(None))
-    status = await audit_chain(client, token)
-    assert (status["valid"], status["firstBrokenSequence"], status["legacyEntries"]) == (
-        False, 8, 2
+    assert (status["valid"], status["firstBrokenSequence"], status["checkedEntries"]) == (
+        False, 1, 0
     )  # fmt: skip
+
+
+async def test_the_whole_trail_rehashed_without_a_key_is_broken_at_its_first_row(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    token = await trail(client, database)
+    await rewrite_and_rehash(database, 1, "nothing happened", plain_sha256(None))
+    status = await audit_chain(client, token)
+    assert (status["valid"], status["firstBrokenSequence"], status["checkedEntries"]) == (
+        False, 1, 0
+    )  # fmt: skip
+    verdict = await ledger_check(client, token)
+    assert [problem["kind"] for problem in verdict["problems"]] == ["AUDIT_CHAIN_BROKEN"]
 
 
 def legacy_row(sequence: int, previous: str) -> dict[str, object]:
@@ -352,3 +371,29 @@ async def test_the_commands_refuse_a_database_that_is_not_migrated(
     assert captured.err == (
         "ledgerql: the database is not at the latest migration: run `ledgerql migrate` first\n"
     )
+
+
+async def test_the_server_publishes_checkpoints_on_its_own_schedule(
+    database_url: str, tmp_path: Path
+) -> None:
+    target = tmp_path / "published.jsonl"
+    async with app_with(
+        database_url, tmp_path,
+        audit_checkpoint_interval_seconds=0.05, audit_checkpoint_file=target,
+    ) as (client, app):  # fmt: skip
+        with capture_logs() as logs:
+            token = await trail(client, app.state.database)
+            for _ in range(100):  # until a checkpoint covers the trail's seven rows
+                if target.exists() and checkpoints.latest(target).sequence >= 7:
+                    break
+                await asyncio.sleep(0.05)
+        verdict = await ledger_check(client, token)
+    latest = checkpoints.latest(target)
+    assert latest.sequence >= 7
+    assert checkpoints.signature_valid(app.state.database.audit_keys, latest)
+    assert verdict["valid"] is True
+    assert verdict["checkpoint"]["matches"] is True
+    lines = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    logged = [(event["sequence"], event["taken_at"]) for event in logs.events("audit_checkpoint")]
+    assert logged
+    assert set(logged) <= {(line["sequence"], line["timestamp"]) for line in lines}

@@ -68,6 +68,7 @@ class Appended:
 
 
 def _row(entry: AuditEntry, context: AuditContext, sequence: int) -> dict[str, Any]:
+    address = entry.ip_address or context.ip_address
     return {
         "sequence": sequence,
         "id": uuid.uuid4(),
@@ -78,7 +79,7 @@ def _row(entry: AuditEntry, context: AuditContext, sequence: int) -> dict[str, A
         "old_values": json_safe(entry.old_values),
         "new_values": json_safe(entry.new_values),
         "description": (entry.description or None) and entry.description[:500],
-        "ip_address": (context.ip_address or None) and context.ip_address[:64],
+        "ip_address": (address or None) and address[:64],
         "user_agent": (context.user_agent or None) and context.user_agent[:512],
         "status": str(entry.status),
         "error_message": entry.error_message,
@@ -167,8 +168,8 @@ def _fits(
 ) -> bool:
     if row["sequence"] != expected or row["previous_hash"] != previous:
         return False
-    if keyed and row["key_id"] is None:
-        return False  # an unkeyed row after a keyed one: a downgrade, never written by us
+    if row["key_id"] is None and (keyed or row["sequence"] > keys.legacy_until):
+        return False  # an unkeyed row after a keyed one or past the legacy prefix: a downgrade
     return bool(expected_hash(keys, previous, row) == row["hash"])
 
 

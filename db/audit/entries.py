@@ -44,6 +44,7 @@ class AuditEntry:
     metadata: dict[str, Any] | None = None
     user_id: uuid.UUID | None = None
     durable: bool = False
+    ip_address: str | None = None  # the client's address when it is not the request's own
 
 
 def record(session: Session | Any, entry: AuditEntry) -> None:

@@ -21,17 +21,24 @@ def key_id(key: bytes) -> str:
 
 @dataclass(frozen=True, slots=True)
 class AuditKeys:
-    """The signing key and every key that may still verify, by key id."""
+    """The signing key, every key that may still verify (by key id), and the unkeyed prefix.
+
+    `legacy_until` is the last sequence that may carry an unkeyed hash (rows written before
+    keyed hashing); it comes from settings, not the database, so an insider cannot extend it.
+    """
 
     current: bytes
     by_id: dict[str, bytes] = field(default_factory=dict)
+    legacy_until: int = 0
 
     @classmethod
-    def of(cls, current: bytes, previous: Iterable[bytes] = ()) -> AuditKeys:
+    def of(
+        cls, current: bytes, previous: Iterable[bytes] = (), *, legacy_until: int = 0
+    ) -> AuditKeys:
         """A key ring from the current key and the retired ones."""
         keys = {key_id(key): key for key in previous}
         keys[key_id(current)] = current
-        return cls(current=current, by_id=keys)
+        return cls(current=current, by_id=keys, legacy_until=legacy_until)
 
     @property
     def current_id(self) -> str:

@@ -19,7 +19,8 @@ USERNAME_KEY_LENGTH = 200
 def username_key(username: str) -> str:
     """The form usernames are compared in: trimmed, NFKC-normalised and case-folded.
 
-    `Straße`, `STRASSE` and a full-width `strasse` share one key: never two accounts.
+    Usernames themselves are ASCII, so this decides their case; a sign-in name typed as
+    `STRASSE`, `Straße` or in full-width letters finds the account of `strasse`.
     """
     folded = unicodedata.normalize("NFKC", username.strip()).casefold()
     return unicodedata.normalize("NFKC", folded)[:USERNAME_KEY_LENGTH]

@@ -17,7 +17,7 @@ PRUNE_BATCH = 100
 
 
 async def locked_until(session: AsyncSession, key: str) -> datetime | None:
-    """When the lock on `key` ends (None when there is none or it has ended already)."""
+    """When the last lock on `key` ends or ended (None when it has none); callers compare."""
     statement = select(LoginThrottle.locked_until).where(LoginThrottle.key == key)
     return (await session.execute(statement)).scalar_one_or_none()
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.base import INCLUDE_DELETED
 from db.models import ADMIN_ROLE, Role, User, UserRole
 from db.models.identity import username_key
+from db.rate_limits import stored_key
 from db.repositories.pages import Page, keyset_page
 from db.repositories.scope import Viewer
 
@@ -59,9 +60,8 @@ def login_key(login: str) -> str:
 
     `email:<email>` when it has an `@` (no username has one), else `name:<username key>`.
     """
-    if "@" in login:
-        return "email:" + normalise_email(login)
-    return "name:" + username_key(login)
+    key = "email:" + normalise_email(login) if "@" in login else "name:" + username_key(login)
+    return stored_key(key)  # any length of client input fits its column
 
 
 async def find_by_login(session: AsyncSession, login: str) -> User | None:

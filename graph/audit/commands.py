@@ -51,14 +51,7 @@ def cmd_audit_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
         print(f"ledgerql: {error}", file=sys.stderr)
         return NOT_MIGRATED
     target = Path(args.output) if args.output else settings.audit_checkpoint_file
-    if target is not None:
-        checkpoints.append_to(target, checkpoint)
-    # `mac`, not `signature`: the log redactor masks fields named like secrets; this is public.
-    log.info(
-        "audit_checkpoint",
-        sequence=checkpoint.sequence, head_hash=checkpoint.hash, taken_at=checkpoint.timestamp,
-        key_id=checkpoint.key_id, mac=checkpoint.signature, file=str(target) if target else None,
-    )  # fmt: skip
+    checkpoints.publish(checkpoint, target)
     print(checkpoint.to_json())
     return 0
 

@@ -6,7 +6,7 @@ import uuid
 
 import strawberry
 
-from db.errors import AccountLocked, InvalidCredentials, NotFound
+from db.errors import NotFound
 from db.models import AuthSession
 from graph.errors import UserError
 from graph.mutations import attempt
@@ -14,7 +14,7 @@ from graph.permissions import (
     FailedLoginsPerAddress,
     IsAuthenticated,
     RateLimit,
-    count_failed_login,
+    refund_login_attempt,
 )
 from graph.relay import parse_global_id
 from graph.users.loaders import UsersById
@@ -158,13 +158,10 @@ class AuthMutations:
     async def login(self, info: Info, input: LoginInput) -> LoginPayload:
         """Open a session and return an access and a refresh token."""
         context = info.context
-        try:
-            pair = await context.auth.login(
-                context.uow, input.username, input.password, context.device()
-            )
-        except (InvalidCredentials, AccountLocked):
-            await count_failed_login(context)
-            raise
+        pair = await context.auth.login(
+            context.uow, input.username, input.password, context.device()
+        )
+        await refund_login_attempt(context)  # only failures count against the address
         await context.sign_in_as(pair.access.token)
         return LoginPayload(
             access_token=pair.access.token, refresh_token=pair.refresh.token,

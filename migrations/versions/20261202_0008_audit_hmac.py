@@ -1,13 +1,15 @@
 """Keyed audit hashes: the id of the HMAC key that signed each audit row.
 
 Rows written before this revision keep a NULL `key_id` and their plain SHA-256 hash; the
-verifier accepts them only at the start of the chain. The key itself is never stored.
+verifier accepts them only up to AUDIT_LEGACY_UNTIL_SEQUENCE (a setting, so that the database
+cannot widen it), which the upgrade names. The key itself is never stored.
 
 Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-02
 """
 
+import logging
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -21,6 +23,14 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("audit_logs", sa.Column("key_id", sa.String(length=16), nullable=True))
+    last = op.get_bind().execute(sa.text("SELECT MAX(sequence) FROM audit_logs")).scalar()
+    if last:
+        logging.getLogger("alembic.runtime.migration").warning(
+            "audit rows 1..%s are hashed without a key: set AUDIT_LEGACY_UNTIL_SEQUENCE=%s "
+            "so that they verify, and take a checkpoint (ledgerql audit-checkpoint)",
+            last,
+            last,
+        )
 
 
 def downgrade() -> None:
