@@ -67,9 +67,9 @@ async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def customer(client: httpx.AsyncClient) -> tuple[SignedIn, str]:
-    """A signed-in user with an open account."""
-    user = await signed_in(client, "ann")
+async def customer(client: httpx.AsyncClient, name: str = "ann") -> tuple[SignedIn, str]:
+    """A signed-in user with an open account (tests sharing a cluster pick different names)."""
+    user = await signed_in(client, name)
     await create_holder(client, user)
     return user, await open_account(client, user)
 
@@ -183,7 +183,7 @@ async def test_a_frozen_postgresql_is_unavailable_within_the_command_timeout(
     cluster, url = own_postgres
     limits = {"database_pool_timeout_seconds": 2, "database_command_timeout_seconds": 1}
     async with serving(url, tmp_path, **limits) as app, http(app) as client:
-        user, account_id = await customer(client)
+        user, account_id = await customer(client, "fay")
         cluster.freeze()  # open connections stay open, nothing answers
         try:
             await assert_not_ready_within_a_second(client, "timeout")
