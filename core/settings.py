@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1, le=200)
     database_max_overflow: int = Field(default=10, ge=0, le=200)
     database_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    database_command_timeout_seconds: float = Field(default=30.0, gt=0)
     database_connect_attempts: int = Field(default=5, ge=1, le=60)
     database_connect_retry_seconds: float = Field(default=1.0, ge=0)
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)

@@ -76,6 +76,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
             "server_settings": {"application_name": "ledgerql"},
             # An unreachable host fails within the pool timeout, not asyncpg's default 60 s.
             "timeout": settings.database_pool_timeout_seconds,
+            # A server that stops answering (frozen host, network partition) fails a statement,
+            # pre-ping included, after this long instead of hanging the request.
+            "command_timeout": settings.database_command_timeout_seconds,
         },
     )
 

@@ -43,6 +43,10 @@ async def live(_: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+_abandoned: set[asyncio.Task[dict[str, str]]] = set()
+"""Timed-out readiness probes still winding down (kept referenced until they finish)."""
+
+
 async def _readiness_checks(database: Database) -> dict[str, str]:
     try:
         await database.ping()
@@ -61,10 +65,16 @@ async def ready(request: Request) -> JSONResponse:
     """
     database: Database = request.app.state.database
     settings: Settings = request.app.state.settings
-    try:
-        async with asyncio.timeout(settings.health_ready_timeout_seconds):
-            checks = await _readiness_checks(database)
-    except TimeoutError:
+    probe = asyncio.create_task(_readiness_checks(database))
+    # asyncio.wait, not asyncio.timeout: cancelling a probe stuck on a frozen database may
+    # itself wait on the network, and the answer must not wait for that clean-up.
+    done, _ = await asyncio.wait({probe}, timeout=settings.health_ready_timeout_seconds)
+    if done:
+        checks = probe.result()
+    else:
+        probe.cancel()
+        _abandoned.add(probe)
+        probe.add_done_callback(_abandoned.discard)
         log.warning("readiness_timed_out", seconds=settings.health_ready_timeout_seconds)
         checks = {"database": "timeout", "migrations": "unknown"}
     ok = checks == {"database": "ok", "migrations": "ok"}

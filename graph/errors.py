@@ -164,8 +164,8 @@ def shape_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
         message = outage.message
     elif unexpected:
         message = INTERNAL_MESSAGE
-    elif isinstance(original, AppError):
-        message = error.message  # our own wording
+    elif isinstance(original, AppError):  # our own wording, wrapped by graphql-core for literals
+        message = without_input_values(error.message, own_reason=True)
     elif isinstance(original, CannotGetOperationTypeError) and isinstance(
         original.__cause__, AmbiguousOperationError
     ):

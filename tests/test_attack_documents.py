@@ -247,6 +247,21 @@ async def test_literal_errors_never_echo_the_value(
         assert SECRET_PASSWORD not in json.dumps(body), body
 
 
+@pytest.mark.parametrize("amount", ['"Zq9-Secret-Echo"', "1.5e3", "123456789012345678901"])
+async def test_a_literal_our_own_scalar_refuses_is_not_echoed(
+    client: httpx.AsyncClient, app: Starlette, amount: str
+) -> None:
+    query = (
+        f'mutation {{ deposit(input: {{accountId: "x", amount: {amount}, idempotencyKey: "k"}}) '
+        "{ errors { code } } }"
+    )
+    body = await refused_without_sql(client, app, query)
+    assert code_of(body) == "VALIDATION_FAILED"
+    [error] = body["errors"]
+    assert amount.strip('"') not in json.dumps(body), body
+    assert "Long" in error["message"]  # the reason stays
+
+
 async def test_a_valid_login_still_works(client: httpx.AsyncClient) -> None:
     user = await signed_in(client, "ann")
     body = await gql(client, LOGIN, {"input": {"username": "ann", "password": user.password}})

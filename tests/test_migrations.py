@@ -46,7 +46,7 @@ async def test_models_and_migrations_agree(database: Database) -> None:
 
 async def test_migrated_database_is_at_head(database: Database) -> None:
     assert await is_at_head(database.engine)
-    assert head_revisions() == frozenset({"0008"})
+    assert head_revisions() == frozenset({"0009"})
 
 
 async def test_downgrade_to_base_and_upgrade_again(database: Database, database_url: str) -> None:

@@ -67,9 +67,9 @@ async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def customer(client: httpx.AsyncClient) -> tuple[SignedIn, str]:
-    """A signed-in user with an open account."""
-    user = await signed_in(client, "ann")
+async def customer(client: httpx.AsyncClient, name: str = "ann") -> tuple[SignedIn, str]:
+    """A signed-in user with an open account (tests sharing a cluster pick different names)."""
+    user = await signed_in(client, name)
     await create_holder(client, user)
     return user, await open_account(client, user)
 
@@ -174,6 +174,27 @@ async def test_a_stopped_postgresql_is_unavailable_then_recovers_by_itself(
             assert_unavailable(response)
         assert logs.events("database_outage")
         assert not logs.events("graphql_unexpected_error")
+        await assert_recovered(client, user, account_id)
+
+
+async def test_a_frozen_postgresql_is_unavailable_within_the_command_timeout(
+    own_postgres: tuple[ThrowawayPostgres, str], tmp_path: Path
+) -> None:
+    cluster, url = own_postgres
+    limits = {"database_pool_timeout_seconds": 2, "database_command_timeout_seconds": 1}
+    async with serving(url, tmp_path, **limits) as app, http(app) as client:
+        user, account_id = await customer(client, "fay")
+        cluster.freeze()  # open connections stay open, nothing answers
+        try:
+            await assert_not_ready_within_a_second(client, "timeout")
+            started = time.monotonic()
+            responses = await the_four(client, user, account_id)
+            elapsed = time.monotonic() - started
+        finally:
+            cluster.thaw()
+        for response in responses.values():
+            assert_unavailable(response)
+        assert elapsed < 4 * 5, elapsed  # each request gives up after about a second or two
         await assert_recovered(client, user, account_id)
 
 

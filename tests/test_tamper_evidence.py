@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sqlite3
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import insert
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from db.audit import checkpoints
@@ -290,9 +292,10 @@ def test_a_malformed_checkpoint_line_is_refused(line: str) -> None:
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-@pytest.mark.parametrize("table", ["transactions", "audit_logs"])
+@pytest.mark.parametrize("connection", ["app", "plain-sqlite3"])
+@pytest.mark.parametrize("table", ["transactions", "audit_logs", "audit_chain_head"])
 async def test_sqlite_refuses_insert_or_replace_of_an_existing_row(
-    client: httpx.AsyncClient, database: Database, table: str
+    client: httpx.AsyncClient, database: Database, database_url: str, table: str, connection: str
 ) -> None:
     await trail(client, database)
     if table == "transactions":
@@ -307,10 +310,18 @@ async def test_sqlite_refuses_insert_or_replace_of_an_existing_row(
         f"INSERT OR REPLACE INTO {table} ({columns}) "  # noqa: S608 - test-owned names
         f"SELECT {rewritten} FROM {table} WHERE id = :id"
     )
-    with pytest.raises(DBAPIError, match=f"DELETE on {table} is not allowed"):
-        await execute_raw(database, replace, id=victim)
-    with pytest.raises(DBAPIError, match=f"DELETE on {table} is not allowed"):
-        await execute_raw(database, replace.replace("INSERT OR REPLACE", "REPLACE"), id=victim)
+    refused = f"replacing a row of {table} is not allowed"
+    for statement in (replace, replace.replace("INSERT OR REPLACE", "REPLACE")):
+        if connection == "app":  # recursive_triggers on
+            with pytest.raises(DBAPIError, match=refused):
+                await execute_raw(database, statement, id=victim)
+        else:  # a shell's connection: no pragmas at all
+            plain = sqlite3.connect(make_url(database_url).database or "")
+            try:
+                with pytest.raises(sqlite3.IntegrityError, match=refused):
+                    plain.execute(statement.replace(":id", "?"), (str(victim),))
+            finally:
+                plain.close()
     assert await dump(database, table) == before
 
 

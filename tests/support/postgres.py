@@ -12,6 +12,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -107,6 +108,25 @@ class ThrowawayPostgres:
         """Stop the server (ending every connection) but keep its files, for `resume`."""
         self._run(str(self.bindir / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(self.datadir))
 
+    def freeze(self) -> None:
+        """Stop every server process with SIGSTOP: connections stay open and nothing answers."""
+        for pid in self._processes():
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """Let the processes `freeze` stopped run again."""
+        for pid in self._processes():
+            os.kill(pid, signal.SIGCONT)
+
+    def _processes(self) -> list[int]:
+        postmaster = int((self.datadir / "postmaster.pid").read_text().split()[0])
+        children = [
+            int(stat.parent.name)
+            for stat in Path("/proc").glob("[0-9]*/stat")
+            if _parent_of(stat) == postmaster
+        ]
+        return [postmaster, *children]
+
     def stop(self) -> None:
         """Stop the cluster and delete its files."""
         with contextlib.suppress(PostgresUnavailable):
@@ -114,3 +134,12 @@ class ThrowawayPostgres:
                 str(self.bindir / "pg_ctl"), "stop", "-m", "immediate", "-D", str(self.datadir)
             )
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _parent_of(stat: Path) -> int | None:
+    """The parent pid in a /proc/<pid>/stat file (None when the process is gone)."""
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[1])
