@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timedelta
 from typing import Any
 
-import bcrypt
 import httpx
 import pytest
 from sqlalchemy import func, select
@@ -20,6 +18,7 @@ from tests.support.identity import (
     LOGIN,
     REGISTER,
     STRONG_PASSWORD,
+    count_bcrypt_checks,
     gql,
     login,
     register,
@@ -326,16 +325,7 @@ async def test_unknown_users_cost_one_bcrypt_check_like_known_ones(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await register(client, "frank")
-    calls: list[bytes] = []
-    lock = threading.Lock()
-    real_checkpw = bcrypt.checkpw
-
-    def counting_checkpw(password: bytes, hashed: bytes) -> bool:
-        with lock:
-            calls.append(password)
-        return real_checkpw(password, hashed)
-
-    monkeypatch.setattr(passwords.bcrypt, "checkpw", counting_checkpw)
+    calls = count_bcrypt_checks(monkeypatch)
 
     body = await login(client, "nobody-at-all", "Some-Guess1!")
     assert single_error(body)["extensions"]["code"] == "INVALID_CREDENTIALS"

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from datetime import timedelta
 from typing import Any
 
-import bcrypt
 import httpx
 import pytest
 from sqlalchemy import func, select
 
-from auth import passwords, service
+from auth import service
 from db.base import INCLUDE_DELETED, utcnow
 from db.models import AuthSession, LoginThrottle, User
 from db.services import users as user_service
@@ -20,6 +18,7 @@ from db.session import Database
 from tests.support.identity import (
     REGISTER,
     STRONG_PASSWORD,
+    count_bcrypt_checks,
     gql,
     login,
     register,
@@ -49,16 +48,7 @@ async def test_an_unknown_name_is_locked_exactly_like_a_real_one(
     await register(client, "alice")
     frozen = utcnow()
     monkeypatch.setattr(service, "utcnow", lambda: frozen)
-    checks: list[bytes] = []
-    lock = threading.Lock()
-    real_checkpw = bcrypt.checkpw
-
-    def counting_checkpw(password: bytes, hashed: bytes) -> bool:
-        with lock:
-            checks.append(password)
-        return real_checkpw(password, hashed)
-
-    monkeypatch.setattr(passwords.bcrypt, "checkpw", counting_checkpw)
+    checks = count_bcrypt_checks(monkeypatch)
 
     for name in ("alice", "ghost"):
         for _ in range(5):

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import base64
+import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import bcrypt
 import httpx
+import pytest
 
+from auth import passwords
 from db.services import users as user_service
 from db.session import Database
 
@@ -130,3 +134,18 @@ async def signed_in_with_role(
     user = await signed_in(client, username)
     await grant_role(database, user.user_id, role)
     return user
+
+
+def count_bcrypt_checks(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Record the password of every bcrypt check from now on (from any hashing thread)."""
+    checks: list[bytes] = []
+    lock = threading.Lock()
+    real_checkpw = bcrypt.checkpw
+
+    def counting_checkpw(password: bytes, hashed: bytes) -> bool:
+        with lock:
+            checks.append(password)
+        return real_checkpw(password, hashed)
+
+    monkeypatch.setattr(passwords.bcrypt, "checkpw", counting_checkpw)
+    return checks
