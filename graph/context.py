@@ -1,6 +1,6 @@
 """Per-request context and the per-operation scope (unit of work, caller, dataloaders).
 
-Session rule (ARCHITECTURE.md rule 2): every GraphQL operation gets one `OperationScope` holding
+Session rule: every GraphQL operation gets one `OperationScope` holding
 one `UnitOfWork` and its own dataloaders. Sibling fields and loader batches resolve concurrently,
 but they all reach the database through `scope.uow.read()`, which serializes statements on the
 operation's single session, so a query reads one consistent snapshot. Mutations write through
