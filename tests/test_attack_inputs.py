@@ -20,7 +20,7 @@ from auth.passwords import PasswordHasher, password_problems
 from db.rate_limits import MAX_KEY_LENGTH, stored_key
 from db.session import Database
 from tests.support.apps import code_of
-from tests.support.banking import ERRORS, create_holder, key, open_account
+from tests.support.banking import ERRORS, customer, key
 from tests.support.hostile import (
     forged_cursor,
     forged_token,
@@ -137,9 +137,7 @@ async def test_a_nul_in_any_string_is_validation_failed_and_changes_nothing(
     client: httpx.AsyncClient, app: Starlette, database: Database
 ) -> None:
     admin = await signed_in_with_role(client, database, "root", "admin")
-    user = await signed_in(client, "ann")
-    await create_holder(client, user)
-    account = await open_account(client, user, "EUR")
+    user, account = await customer(client, currency="EUR")
     before = await row_counts(database)
     for query, variables, token, field in nul_cases(admin, user, account):
         error = await refused_as_invalid(client, app, query, variables, token=token, field=field)
@@ -248,9 +246,7 @@ async def test_an_operation_name_with_an_unpaired_surrogate_is_bad_request(
 async def test_huge_numbers_in_variables_are_refused_with_a_client_code(
     client: httpx.AsyncClient, database: Database
 ) -> None:
-    user = await signed_in(client, "ann")
-    await create_holder(client, user)
-    account = await open_account(client, user, "EUR")
+    user, account = await customer(client, currency="EUR")
     before = await row_counts(database)
     big = int("9" * 4000)  # within Python's conversion limit: it reaches the scalars
     page = await gql(client, "query($n: Int) { users(first: $n) { edges { cursor } } }",
@@ -352,9 +348,7 @@ query($id: ID!, $from: Date!, $to: Date!) {
 async def test_a_statement_ending_on_the_last_representable_day_is_validation_failed(
     client: httpx.AsyncClient, database: Database
 ) -> None:
-    user = await signed_in(client, "ann")
-    await create_holder(client, user)
-    account = await open_account(client, user, "EUR")
+    user, account = await customer(client, currency="EUR")
     before = await row_counts(database)
     body = await gql(client, STATEMENT, {"id": account, "from": "9999-12-01", "to": "9999-12-31"},
                      token=user.access_token)  # fmt: skip
@@ -376,9 +370,7 @@ async def test_absurd_instants_in_filters_are_refused_or_answered(
     client: httpx.AsyncClient, database: Database, instant: str
 ) -> None:
     admin = await signed_in_with_role(client, database, "root", "admin")
-    user = await signed_in(client, "ann")
-    await create_holder(client, user)
-    await open_account(client, user, "EUR")
+    user, _ = await customer(client, currency="EUR")
     operations = [
         (AUDIT_LOGS, {"filter": {"from": instant}}, admin),
         (AUDIT_LOGS, {"filter": {"to": instant}}, admin),

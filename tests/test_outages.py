@@ -32,7 +32,7 @@ from db.outages import as_unavailable, is_outage, outage_is_unavailable
 from db.session import Database, UnitOfWork
 from graph.app import create_app
 from tests.conftest import make_settings
-from tests.support.banking import MONEY, balance, create_holder, key, open_account
+from tests.support.banking import MONEY, balance, customer, key
 from tests.support.identity import LOGIN, STRONG_PASSWORD, SignedIn, gql, login, signed_in
 from tests.support.logs import capture_logs
 from tests.support.postgres import PostgresUnavailable, ThrowawayPostgres
@@ -65,13 +65,6 @@ async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=30) as client:
         yield client
-
-
-async def customer(client: httpx.AsyncClient, name: str = "ann") -> tuple[SignedIn, str]:
-    """A signed-in user with an open account (tests sharing a cluster pick different names)."""
-    user = await signed_in(client, name)
-    await create_holder(client, user)
-    return user, await open_account(client, user)
 
 
 async def post(

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.identity import SignedIn, gql
+from tests.support.identity import SignedIn, gql, signed_in
 
 MONEY = "amount currency formatted"
 ACCOUNT_FIELDS = f"id type currency status balance {{ {MONEY} }}"
@@ -82,6 +82,15 @@ async def open_account(
     assert payload["errors"] == [], payload
     account_id: str = payload["account"]["id"]
     return account_id
+
+
+async def customer(
+    client: httpx.AsyncClient, name: str = "ann", currency: str = "USD"
+) -> tuple[SignedIn, str]:
+    """A signed-in user with a holder profile and one open account; the user and its id."""
+    user = await signed_in(client, name)
+    await create_holder(client, user)
+    return user, await open_account(client, user, currency)
 
 
 async def move(
