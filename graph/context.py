@@ -37,8 +37,8 @@ from db.errors import Unauthenticated
 from db.models import AuditAction
 from db.rate_limits import Counters
 from db.session import Database, UnitOfWork
+from graph.identity.loaders import UsersById
 from graph.metrics import Metrics
-from graph.users.loaders import UsersById
 from graph.ws import ConnectionGuard
 
 LoaderT = TypeVar("LoaderT")

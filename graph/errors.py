@@ -70,20 +70,6 @@ REQUEST_ERRORS = (CannotGetOperationTypeError, InvalidOperationTypeError, Missin
 INTERNAL_MESSAGE = "An unexpected error occurred. Quote the request id when reporting it."
 
 
-@strawberry.type(description="A business-rule failure returned in a mutation payload.")
-class UserError:
-    """One reason a mutation changed nothing; `field` is the path to the offending input."""
-
-    code: ErrorCode
-    message: str
-    field: list[str] | None = None
-
-    @classmethod
-    def from_exception(cls, error: AppError) -> UserError:
-        """The payload form of a domain exception."""
-        return cls(code=ErrorCode(error.code), message=error.message, field=error.field)
-
-
 def _domain_cause(error: GraphQLError) -> AppError | None:
     """The domain exception at the bottom of a chain of wrapped GraphQL errors, if any.
 

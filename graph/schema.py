@@ -22,12 +22,16 @@ from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from core.settings import Settings
+from graph.accounts.mutations import AccountMutations
+from graph.accounts.queries import AccountQueries
 from graph.audit.ledger_check import LedgerCheckQueries
 from graph.audit.queries import AuditQueries
 from graph.audit.subscriptions import AuditSubscriptions
-from graph.banking.mutations import BankingMutations
-from graph.banking.queries import BankingQueries
-from graph.errors import MULTIPLE_OPERATIONS, AmbiguousOperationError, UserError
+from graph.cards.mutations import CardMutations
+from graph.cards.queries import CardQueries
+from graph.common.connections import resolve_node
+from graph.common.payloads import UserError
+from graph.errors import MULTIPLE_OPERATIONS, AmbiguousOperationError
 from graph.extensions.cost import QueryCostExtension
 from graph.extensions.errors import ResponseMetaExtension, shape_errors
 from graph.extensions.hygiene import InputHygiene
@@ -41,15 +45,24 @@ from graph.extensions.shape import (
 )
 from graph.extensions.validation import DocumentValidation
 from graph.health import Health, resolve_health
-from graph.relay import resolve_node
+from graph.identity.mutations import IdentityMutations
+from graph.identity.queries import IdentityQueries
+from graph.ledger.mutations import LedgerMutations
+from graph.ledger.queries import LedgerQueries
 from graph.scalars import SCALAR_MAP
-from graph.users.auth_mutations import AuthMutations
-from graph.users.mutations import UserMutations
-from graph.users.queries import UserQueries
+from graph.statements.queries import StatementQueries
 
 
 @strawberry.type(description="Read operations.")
-class Query(UserQueries, AuditQueries, LedgerCheckQueries, BankingQueries):
+class Query(
+    IdentityQueries,
+    AuditQueries,
+    LedgerCheckQueries,
+    AccountQueries,
+    CardQueries,
+    LedgerQueries,
+    StatementQueries,
+):
     """The query root."""
 
     health: Health = strawberry.field(
@@ -62,7 +75,7 @@ class Query(UserQueries, AuditQueries, LedgerCheckQueries, BankingQueries):
 
 
 @strawberry.type(description="Write operations; each takes one `input` and returns a payload.")
-class Mutation(AuthMutations, UserMutations, BankingMutations):
+class Mutation(IdentityMutations, AccountMutations, LedgerMutations, CardMutations):
     """The mutation root."""
 
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from graph.users.loaders import RolesByUser
+from graph.identity.loaders import RolesByUser
 from tests.support.apps import PRODUCTION, app_with, code_of, refused_without_sql
 from tests.support.audit import audit_rows
 from tests.support.banking import create_holder, open_account

@@ -15,8 +15,9 @@ from core.settings import Settings
 from db.errors import AccountLocked, Conflict, Forbidden
 from db.session import DatabaseUnavailable
 from graph.app import create_app
+from graph.common.payloads import UserError
 from graph.context import Context
-from graph.errors import ErrorCode, UserError
+from graph.errors import ErrorCode
 from graph.scalars import Long
 from graph.schema import LedgerSchema, schema_extensions
 from tests.conftest import make_settings

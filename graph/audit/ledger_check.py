@@ -10,11 +10,9 @@ from strawberry import relay
 from db.repositories.ledger_check import Finding, ProblemKind
 from db.services.ledger_check import CheckpointVerdict, LedgerReport, check_ledger, load_checkpoint
 from graph.audit.types import AuditChainStatus
-from graph.context import Context
+from graph.common.info import Info
 from graph.permissions import HasPermission
 from graph.scalars import Long
-
-Info = strawberry.Info[Context, None]
 
 LedgerProblemKindEnum = strawberry.enum(
     ProblemKind, name="LedgerProblemKind", description="What kind of thing does not add up."

@@ -7,10 +7,8 @@ import strawberry
 from db.audit import chain
 from db.repositories import audit as audit_repo
 from graph.audit.types import AuditChainStatus, AuditLogConnection, AuditLogFilter, audit_query
-from graph.context import Context
+from graph.common.info import Info
 from graph.permissions import HasPermission
-
-Info = strawberry.Info[Context, None]
 
 
 @strawberry.type

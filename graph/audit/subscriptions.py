@@ -10,10 +10,9 @@ from db.audit.events import SubscriberTooSlow
 from db.errors import Unauthenticated
 from db.repositories import audit as audit_repo
 from graph.audit.types import AuditLogFilter, AuditLogNode, audit_query
-from graph.context import Context, current_scope
+from graph.common.info import Info
+from graph.context import current_scope
 from graph.permissions import IsAuthenticated
-
-Info = strawberry.Info[Context, None]
 
 
 @strawberry.type

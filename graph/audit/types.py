@@ -18,13 +18,12 @@ from db.models import AuditAction, AuditLog, AuditStatus
 from db.repositories import audit as audit_repo
 from db.repositories.pages import Page
 from graph.audit.loaders import AuditCountsByUser, AuditLogsById
-from graph.context import Context
-from graph.relay import PageEdge, page_info, parse_global_id
+from graph.common.connections import PageEdge, page_info
+from graph.common.ids import parse_global_id, parse_uuid
+from graph.common.info import Info
+from graph.identity.loaders import UsersById
+from graph.identity.types import UserNode
 from graph.scalars import Long
-from graph.users.loaders import UsersById
-from graph.users.types import UserNode, parse_uuid
-
-Info = strawberry.Info[Context, None]
 
 AuditActionEnum = strawberry.enum(AuditAction, name="AuditAction", description="Kinds of action.")
 AuditStatusEnum = strawberry.enum(

@@ -1,4 +1,4 @@
-"""Relay building blocks: the `node` field over opaque global ids."""
+"""Relay connections: page info, edges with lazy cursors, and the `node` field."""
 
 from __future__ import annotations
 
@@ -8,17 +8,8 @@ import strawberry
 from strawberry import relay
 from strawberry.relay.types import GlobalIDValueError
 
-from db.errors import BadRequest
 from db.repositories.pages import Page
-
-
-def parse_global_id(value: str, field: str = "id") -> relay.GlobalID:
-    """Decode an opaque global id, or fail with BAD_REQUEST naming the argument."""
-    try:
-        return relay.GlobalID.from_id(value)
-    except GlobalIDValueError:
-        msg = f"`{field}` is not a valid ID"
-        raise BadRequest(msg, field=[field]) from None
+from graph.common.ids import parse_global_id
 
 
 def page_info(page: Page[Any]) -> relay.PageInfo:

@@ -6,33 +6,27 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
-from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
 
-from db.models import AuthSession, Role, User
+from db.models import (
+    AuthSession,
+    Role,
+    User,
+)
 from db.repositories import audit as audit_repo
 from db.repositories import users as user_repo
 from db.repositories.pages import Page
-from graph.context import Context
-from graph.relay import PageEdge, page_info
-from graph.users.loaders import PermissionsByRole, RolesByUser, SessionsByUser, UsersById
+from graph.common.connections import PageEdge, page_info
+from graph.common.ids import parse_uuid
+from graph.common.info import Info
+from graph.identity.loaders import PermissionsByRole, RolesByUser, SessionsByUser, UsersById
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # later domains, referenced lazily (they import this one)
+    from graph.accounts.types import AccountConnection, AccountHolderNode
     from graph.audit.types import AuditLogConnection, AuditLogFilter
-    from graph.banking.types import AccountConnection, AccountHolderNode
-
-Info = strawberry.Info[Context, None]
-
-
-def parse_uuid(value: str) -> uuid.UUID | None:
-    """The UUID inside a node id, or None when it is not one."""
-    try:
-        return uuid.UUID(value)
-    except (ValueError, TypeError, AttributeError):
-        return None
 
 
 @strawberry.type(name="Role", description="A named set of permissions.")
@@ -148,7 +142,7 @@ class UserNode(relay.Node):
         filter: Annotated[AuditLogFilter, strawberry.lazy("graph.audit.types")] | None = None,
     ) -> Annotated[AuditLogConnection, strawberry.lazy("graph.audit.types")]:
         """One statement for the page; the repository applies the visibility rule."""
-        from graph.audit.loaders import AuditFirstPagesByUser  # noqa: PLC0415 - import cycle
+        from graph.audit.loaders import AuditFirstPagesByUser  # noqa: PLC0415 - later domain
         from graph.audit.types import AuditLogConnection, audit_query  # noqa: PLC0415
 
         principal = await info.context.require_principal()
@@ -159,7 +153,7 @@ class UserNode(relay.Node):
             return AuditLogConnection.empty(requested)
         if after is None:  # lists of users: one statement for all their first pages
             loader = info.context.loaders.get(AuditFirstPagesByUser)
-            page = await loader.load((user_id, query, first))
+            page = await loader.load((user_id, (query, first)))
         else:
             page = await info.context.uow.query(
                 audit_repo.list_page, principal, replace(query, user_id=user_id), first, after
@@ -172,10 +166,10 @@ class UserNode(relay.Node):
     @strawberry.field(description="The user's holder profile: yours, or any with `holders:read`.")
     async def account_holder(
         self, info: Info
-    ) -> Annotated[AccountHolderNode, strawberry.lazy("graph.banking.types")] | None:
+    ) -> Annotated[AccountHolderNode, strawberry.lazy("graph.accounts.types")] | None:
         """Batched through HoldersByUser."""
-        from graph.banking.loaders import HoldersByUser  # noqa: PLC0415 - import cycle
-        from graph.banking.types import AccountHolderNode  # noqa: PLC0415
+        from graph.accounts.loaders import HoldersByUser  # noqa: PLC0415 - later domain
+        from graph.accounts.types import AccountHolderNode  # noqa: PLC0415
 
         await info.context.require_principal()
         row = await info.context.loaders.get(HoldersByUser).load(uuid.UUID(self.id))
@@ -186,10 +180,10 @@ class UserNode(relay.Node):
     )
     async def accounts(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Annotated[AccountConnection, strawberry.lazy("graph.banking.types")]:
+    ) -> Annotated[AccountConnection, strawberry.lazy("graph.accounts.types")]:
         """Two batched statements for any number of users (holders, then their accounts)."""
-        from graph.banking.loaders import HoldersByUser  # noqa: PLC0415 - import cycle
-        from graph.banking.types import AccountConnection, accounts_of_holder  # noqa: PLC0415
+        from graph.accounts.loaders import HoldersByUser  # noqa: PLC0415 - later domain
+        from graph.accounts.types import AccountConnection, accounts_of_holder  # noqa: PLC0415
 
         await info.context.require_principal()
         holder = await info.context.loaders.get(HoldersByUser).load(uuid.UUID(self.id))
@@ -213,56 +207,6 @@ class UserNode(relay.Node):
         return [
             UserNode.from_model(found[user_id]) if user_id in found else None for user_id in ids
         ]
-
-
-@strawberry.enum(description="Fields the users list can be ordered by.")
-class UserOrderField(Enum):
-    """Sort keys of `users`."""
-
-    CREATED_AT = "created_at"
-    USERNAME = "username"
-    EMAIL = "email"
-
-
-@strawberry.enum(description="Sort direction.")
-class OrderDirection(Enum):
-    """Ascending or descending."""
-
-    ASC = "asc"
-    DESC = "desc"
-
-
-@strawberry.input(description="How to order `users`.")
-class UserOrder:
-    """Sort key and direction."""
-
-    field: UserOrderField = UserOrderField.CREATED_AT
-    direction: OrderDirection = OrderDirection.ASC
-
-
-@strawberry.input(description="Filters of `users`; all optional and combined with AND.")
-class UserFilter:
-    """What to include in `users`."""
-
-    search: str | None = strawberry.field(
-        default=None, description="Part of the username, email or full name."
-    )
-    is_active: bool | None = None
-    role: str | None = strawberry.field(default=None, description="A role name.")
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    include_deleted: bool = False
-
-    def to_query(self, order: UserOrder | None) -> user_repo.UserQuery:
-        """The repository query for this filter and ordering."""
-        order = order or UserOrder()
-        return user_repo.UserQuery(
-            search=self.search, is_active=self.is_active, role=self.role,
-            created_after=self.created_after, created_before=self.created_before,
-            include_deleted=self.include_deleted,
-            sort=user_repo.UserSort(order.field.value),
-            descending=order.direction is OrderDirection.DESC,
-        )  # fmt: skip
 
 
 @strawberry.type(description="An edge of the users connection.")

@@ -7,22 +7,22 @@ import strawberry
 from db.errors import NotFound
 from db.repositories import roles as role_repo
 from db.repositories import users as user_repo
-from graph.permissions import HasPermission, IsAuthenticated
-from graph.relay import parse_global_id
-from graph.users.loaders import UsersById
-from graph.users.types import (
-    Info,
-    RoleNode,
-    UserConnection,
+from graph.common.ids import parse_global_id, parse_uuid
+from graph.common.info import Info
+from graph.identity.inputs import (
     UserFilter,
-    UserNode,
     UserOrder,
-    parse_uuid,
+)
+from graph.identity.loaders import UsersById
+from graph.identity.types import RoleNode, UserConnection, UserNode
+from graph.permissions import (
+    HasPermission,
+    IsAuthenticated,
 )
 
 
 @strawberry.type
-class UserQueries:
+class IdentityQueries:
     """Identity fields of the query root."""
 
     @strawberry.field(permission_classes=[IsAuthenticated], description="The signed-in user.")

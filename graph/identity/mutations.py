@@ -1,34 +1,42 @@
-"""Sign-up, sign-in, refresh, sign-out, password change and session revocation."""
+"""Identity mutations: sign-up, sign-in, refresh, sign-out, passwords, sessions, user management."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 
 import strawberry
 
 from db.errors import NotFound
-from db.models import AuthSession
-from graph.errors import UserError
-from graph.mutations import attempt
+from db.models import (
+    AuthSession,
+    User,
+)
+from db.services import users as user_service
+from db.session import UnitOfWork
+from graph.common.ids import parse_global_id, parse_uuid
+from graph.common.info import Info
+from graph.common.payloads import UserError, attempt
+from graph.identity.inputs import (
+    ChangePasswordInput,
+    LoginInput,
+    LogoutInput,
+    RefreshTokenInput,
+    RegisterInput,
+    RevokeSessionInput,
+    RoleGrantInput,
+    UpdateProfileInput,
+    UserIdInput,
+)
+from graph.identity.loaders import UsersById
+from graph.identity.types import SessionNode, UserNode
 from graph.permissions import (
     FailedLoginsPerAddress,
+    HasPermission,
     IsAuthenticated,
     RateLimit,
     refund_login_attempt,
 )
-from graph.relay import parse_global_id
-from graph.users.loaders import UsersById
-from graph.users.types import Info, SessionNode, UserNode, parse_uuid
-
-
-@strawberry.input
-class RegisterInput:
-    """A new account."""
-
-    username: str
-    email: str
-    password: str
-    full_name: str = ""
 
 
 @strawberry.type
@@ -37,14 +45,6 @@ class RegisterPayload:
 
     user: UserNode | None
     errors: list[UserError]
-
-
-@strawberry.input
-class LoginInput:
-    """Credentials; `username` accepts the username or the email."""
-
-    username: str
-    password: str
 
 
 @strawberry.type
@@ -60,13 +60,6 @@ class LoginPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.input
-class RefreshTokenInput:
-    """The refresh token to rotate."""
-
-    refresh_token: str
-
-
 @strawberry.type
 class RefreshTokenPayload:
     """A new access token and a new refresh token (the old one is spent)."""
@@ -78,13 +71,6 @@ class RefreshTokenPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.input
-class LogoutInput:
-    """Which sessions to end."""
-
-    all_sessions: bool = False
-
-
 @strawberry.type
 class LogoutPayload:
     """How many sessions ended."""
@@ -93,27 +79,12 @@ class LogoutPayload:
     errors: list[UserError]
 
 
-@strawberry.input
-class ChangePasswordInput:
-    """The current password and its replacement."""
-
-    current_password: str
-    new_password: str
-
-
 @strawberry.type
 class ChangePasswordPayload:
     """The user, or why the password was not changed."""
 
     user: UserNode | None
     errors: list[UserError]
-
-
-@strawberry.input
-class RevokeSessionInput:
-    """One of your sessions."""
-
-    session_id: strawberry.ID
 
 
 @strawberry.type
@@ -130,8 +101,34 @@ async def _user(info: Info, user_id: uuid.UUID) -> UserNode | None:
 
 
 @strawberry.type
-class AuthMutations:
-    """Identity mutations of the mutation root."""
+class UserPayload:
+    """The changed user, or why nothing changed."""
+
+    user: UserNode | None
+    errors: list[UserError]
+
+
+def _user_id(value: strawberry.ID) -> uuid.UUID:
+    global_id = parse_global_id(value, "userId")
+    user_id = parse_uuid(global_id.node_id) if global_id.type_name == "User" else None
+    if user_id is None:
+        raise NotFound("No such user.", field=["input", "userId"])
+    return user_id
+
+
+async def _run(
+    info: Info, value: strawberry.ID, change: Callable[[UnitOfWork, uuid.UUID], Awaitable[User]]
+) -> UserPayload:
+    async def work() -> User:
+        return await change(info.context.uow, _user_id(value))
+
+    user, errors = await attempt(info.context, work())
+    return UserPayload(user=UserNode.from_model(user) if user else None, errors=errors)
+
+
+@strawberry.type
+class IdentityMutations:
+    """Identity mutations of the mutation root: sign-in flows, then user management."""
 
     @strawberry.mutation(
         permission_classes=[RateLimit("register")], description="Create an account (role `user`)."
@@ -231,4 +228,64 @@ class AuthMutations:
         return RevokeSessionPayload(
             session=SessionNode.from_model(row, principal.session_id),
             errors=[],
+        )
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Change your name, email or username (uniqueness is re-checked).",
+    )
+    async def update_profile(self, info: Info, input: UpdateProfileInput) -> UserPayload:
+        """VALIDATION_FAILED or CONFLICT come back in `errors`."""
+        principal = await info.context.require_principal()
+        changes = user_service.ProfileChanges(
+            full_name=input.full_name, email=input.email, username=input.username
+        )
+        user, errors = await attempt(
+            info.context, user_service.update_profile(info.context.uow, principal.user_id, changes)
+        )
+        return UserPayload(user=UserNode.from_model(user) if user else None, errors=errors)
+
+    @strawberry.mutation(
+        permission_classes=[HasPermission("users:write")],
+        description="Deactivate a user; their sessions end at once.",
+    )
+    async def deactivate_user(self, info: Info, input: UserIdInput) -> UserPayload:
+        """The last active admin cannot be deactivated."""
+        return await _run(
+            info, input.user_id, lambda uow, uid: user_service.set_active(uow, uid, active=False)
+        )
+
+    @strawberry.mutation(
+        permission_classes=[HasPermission("users:write")], description="Reactivate a user."
+    )
+    async def activate_user(self, info: Info, input: UserIdInput) -> UserPayload:
+        """Idempotent."""
+        return await _run(
+            info, input.user_id, lambda uow, uid: user_service.set_active(uow, uid, active=True)
+        )
+
+    @strawberry.mutation(
+        permission_classes=[HasPermission("users:write")],
+        description="Soft-delete a user (sets deletedAt) and end their sessions.",
+    )
+    async def delete_user(self, info: Info, input: UserIdInput) -> UserPayload:
+        """The last active admin cannot be deleted."""
+        return await _run(info, input.user_id, user_service.delete)
+
+    @strawberry.mutation(
+        permission_classes=[HasPermission("roles:write")], description="Grant a role."
+    )
+    async def assign_role(self, info: Info, input: RoleGrantInput) -> UserPayload:
+        """Idempotent; NOT_FOUND for an unknown user or role."""
+        return await _run(
+            info, input.user_id, lambda uow, uid: user_service.assign_role(uow, uid, input.role)
+        )
+
+    @strawberry.mutation(
+        permission_classes=[HasPermission("roles:write")], description="Withdraw a role."
+    )
+    async def revoke_role(self, info: Info, input: RoleGrantInput) -> UserPayload:
+        """The last active admin keeps the admin role."""
+        return await _run(
+            info, input.user_id, lambda uow, uid: user_service.revoke_role(uow, uid, input.role)
         )

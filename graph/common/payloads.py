@@ -1,15 +1,31 @@
-"""Running a mutation's use-case and turning business failures into payload errors."""
+"""Mutation payload errors: running a use-case and turning business failures into `errors`."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from db.errors import BusinessRuleError, InputErrors
+import strawberry
+
+from db.errors import AppError, BusinessRuleError, InputErrors
 from graph.context import Context
-from graph.errors import UserError
+from graph.errors import ErrorCode
 
 ResultT = TypeVar("ResultT")
+
+
+@strawberry.type(description="A business-rule failure returned in a mutation payload.")
+class UserError:
+    """One reason a mutation changed nothing; `field` is the path to the offending input."""
+
+    code: ErrorCode
+    message: str
+    field: list[str] | None = None
+
+    @classmethod
+    def from_exception(cls, error: AppError) -> UserError:
+        """The payload form of a domain exception."""
+        return cls(code=ErrorCode(error.code), message=error.message, field=error.field)
 
 
 async def attempt(

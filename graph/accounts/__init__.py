@@ -1,0 +1,1 @@
+"""The accounts domain's GraphQL types, inputs, loaders, queries and mutations."""

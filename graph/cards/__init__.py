@@ -1,0 +1,1 @@
+"""The cards domain's GraphQL types, inputs, loaders, queries and mutations."""

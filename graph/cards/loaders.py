@@ -1,0 +1,26 @@
+"""Dataloaders of the cards domain: batched, per operation, scoped to the caller."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+
+from db.models import Card
+from db.repositories import ledger as ledger_repo
+from graph.common.loaders import ListLoader, RowLoader
+
+
+class CardsById(RowLoader[Card]):
+    """Cards on accounts the caller may see, by id."""
+
+    async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, Card]:
+        """One statement for the batch."""
+        return await self.uow.query(ledger_repo.cards_by_ids, self.viewer, ids)
+
+
+class CardsByAccount(ListLoader[Card]):
+    """Each account's cards, oldest first."""
+
+    async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, list[Card]]:
+        """One statement for the batch."""
+        return await self.uow.query(ledger_repo.cards_of_accounts, self.viewer, ids)

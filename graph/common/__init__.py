@@ -1,0 +1,1 @@
+"""GraphQL building blocks every domain shares: ids, `Info`, loaders, connections, payloads."""

@@ -1,0 +1,1 @@
+"""The identity domain's GraphQL types, inputs, loaders, queries and mutations."""

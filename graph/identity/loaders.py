@@ -1,0 +1,45 @@
+"""Dataloaders of the identity domain: batched, per operation, scoped to the caller."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+
+from db.base import utcnow
+from db.models import AuthSession, Role, User
+from db.repositories import roles as role_repo
+from db.repositories import sessions as session_repo
+from db.repositories import users as user_repo
+from graph.common.loaders import ListLoader, RowLoader
+
+
+class UsersById(RowLoader[User]):
+    """Users the caller may see, by id (None for unknown and hidden alike)."""
+
+    async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, User]:
+        """One statement for the batch."""
+        return await self.uow.query(user_repo.visible_by_ids, self.viewer, ids)
+
+
+class RolesByUser(ListLoader[Role]):
+    """The live roles of users (callers only reach users they may see)."""
+
+    async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, list[Role]]:
+        """One statement for the batch."""
+        return await self.uow.query(user_repo.roles_of, ids)
+
+
+class PermissionsByRole(ListLoader[str]):
+    """The permission names each role grants."""
+
+    async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, list[str]]:
+        """One statement for the batch."""
+        return await self.uow.query(role_repo.permissions_of_roles, ids)
+
+
+class SessionsByUser(ListLoader[AuthSession]):
+    """Live sessions of users: the caller's own, or anyone's with sessions:read."""
+
+    async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, list[AuthSession]]:
+        """One statement for the batch."""
+        return await self.uow.query(session_repo.live_of_users, self.viewer, ids, utcnow())

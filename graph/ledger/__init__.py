@@ -1,0 +1,1 @@
+"""The ledger domain's GraphQL types, inputs, loaders, queries and mutations."""

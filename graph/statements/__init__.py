@@ -1,0 +1,1 @@
+"""The statements domain's GraphQL types, inputs, loaders, queries and mutations."""

@@ -1,1 +1,0 @@
-"""Users, roles, sessions and sign-in: the identity part of the schema."""
