@@ -11,8 +11,8 @@ from auth.service import AuthService
 from core.settings import Settings
 from db.errors import InputErrors
 from db.models import ADMIN_ROLE
-from db.repositories import users as user_repo
-from db.services import users as user_service
+from db.repositories import identity as identity_repo
+from db.services import identity as identity_service
 from db.session import Database
 
 PASSWORD_VARIABLE = "LEDGERQL_ADMIN_PASSWORD"  # noqa: S105 - a variable name, not a value
@@ -53,11 +53,11 @@ async def create_admin(
     try:
         async with database.unit_of_work() as uow:
             async with uow.read() as session:
-                existing = await user_repo.find_by_login(session, username)
+                existing = await identity_repo.find_by_login(session, username)
             if existing is not None:
                 if existing.is_admin:
                     return AdminOutcome.UNCHANGED
-                await user_service.assign_role(uow, existing.id, ADMIN_ROLE)
+                await identity_service.assign_role(uow, existing.id, ADMIN_ROLE)
                 return AdminOutcome.PROMOTED
             if not email:
                 msg = f"no user {username!r} exists; give --email to create one"
@@ -69,7 +69,7 @@ async def create_admin(
                 )
             except InputErrors as failure:
                 raise AdminSetupError("; ".join(e.message for e in failure.errors)) from None
-            await user_service.assign_role(uow, user.id, ADMIN_ROLE)
+            await identity_service.assign_role(uow, user.id, ADMIN_ROLE)
             return AdminOutcome.CREATED
     finally:
         await database.dispose()

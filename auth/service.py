@@ -27,11 +27,8 @@ from db.errors import (
     ValidationFailed,
 )
 from db.models import AuditAction, AuditStatus, AuthSession, User, UserRole
-from db.repositories import login_throttles as throttle_repo
-from db.repositories import roles as role_repo
-from db.repositories import sessions as session_repo
-from db.repositories import users as user_repo
-from db.services.users import refuse_taken, validate_profile
+from db.repositories import identity as identity_repo
+from db.services.identity import refuse_taken, validate_profile
 from db.session import UnitOfWork
 
 DEFAULT_ROLE = "user"
@@ -82,7 +79,7 @@ class AuthService:
         self, uow: UnitOfWork, *, username: str, email: str, password: str, full_name: str
     ) -> User:
         """Create a user with the `user` role; WEAK_PASSWORD, VALIDATION_FAILED or CONFLICT."""
-        username, email = username.strip(), user_repo.normalise_email(email)
+        username, email = username.strip(), identity_repo.normalise_email(email)
         problems = validate_profile(username=username, email=email, full_name=full_name)
         problems += await self.hasher.problems(
             password, username=username, email=email, full_name=full_name
@@ -102,7 +99,7 @@ class AuthService:
                 session.info[ACTOR_KEY] = user.id  # a new user signs themselves up
                 session.add(user)
                 await session.flush()
-                role = await role_repo.by_name(session, DEFAULT_ROLE)
+                role = await identity_repo.role_by_name(session, DEFAULT_ROLE)
                 if role is not None:
                     session.add(UserRole(user_id=user.id, role_id=role.id))
                     await session.flush()
@@ -119,11 +116,11 @@ class AuthService:
         its password). No database connection is held while the password is hashed or waits
         for a hashing slot: the read is released first, the outcome written afterwards.
         """
-        key = user_repo.login_key(login)
+        key = identity_repo.login_key(login)
         async with uow.read() as session:
-            found = await user_repo.find_by_login(session, login)
+            found = await identity_repo.find_by_login(session, login)
             user_id, stored_hash = (found.id, found.password_hash) if found else (None, None)
-            lock_ends = await throttle_repo.locked_until(session, key)
+            lock_ends = await identity_repo.sign_in_locked_until(session, key)
         await uow.close()  # give the connection back before the slow part
         if lock_ends is not None and lock_ends > utcnow():
             await uow.record([_login_failed(user_id, login, "account locked")])
@@ -133,8 +130,10 @@ class AuthService:
         outcome: AppError | None = None
         pair: TokenPair | None = None
         async with uow.write() as session:
-            throttle = await throttle_repo.get_for_update(session, key)
-            user = await user_repo.get(session, user_id, for_update=True) if user_id else None
+            throttle = await identity_repo.sign_in_throttle_for_update(session, key)
+            user = (
+                await identity_repo.get_user(session, user_id, for_update=True) if user_id else None
+            )
             if throttle is not None and throttle.locked_until and throttle.locked_until > now:
                 # Locked while this attempt was hashing: the lock wins over the right password.
                 outcome = AccountLocked(retry_after=_seconds_between(now, throttle.locked_until))
@@ -146,7 +145,7 @@ class AuthService:
                 outcome = InvalidCredentials()
                 record(session, _login_failed(user.id, login, "account deactivated"))
             else:
-                await throttle_repo.forget(session, [key])
+                await identity_repo.forget_sign_in_failures(session, [key])
                 user.failed_login_count, user.locked_until, user.last_login_at = 0, None, now
                 pair = self._open_session(session, user, device, now)
                 record(session, _event(AuditAction.LOGIN, user.id, session_id=pair.session_id))
@@ -158,7 +157,7 @@ class AuthService:
         self, session: AsyncSession, key: str, user: User | None, login: str, now: datetime
     ) -> None:
         """Count a failure under `key`; the account row mirrors it for operators."""
-        throttle, newly_locked = await throttle_repo.record_failure(
+        throttle, newly_locked = await identity_repo.record_sign_in_failure(
             session, key, now=now, max_failures=self.settings.login_max_failures,
             lockout=timedelta(seconds=self.settings.login_lockout_seconds),
         )  # fmt: skip
@@ -199,15 +198,15 @@ class AuthService:
         now = utcnow()
         new_refresh = self.tokens.issue(TokenType.REFRESH, claims.user_id, claims.session_id)
         async with uow.write() as session:
-            found = await session_repo.with_user(session, claims.session_id)
-            rotated = await session_repo.rotate(
+            found = await identity_repo.session_with_user(session, claims.session_id)
+            rotated = await identity_repo.rotate_session(
                 session, claims.session_id, old_jti=claims.token_id,
                 new_jti=new_refresh.token_id, now=now, expires_at=new_refresh.expires_at,
             )  # fmt: skip
             usable = rotated and found is not None and session_usable(*found, now)
             if not usable:
                 reason = "refresh_token_reuse" if not rotated else "refresh_refused"
-                await session_repo.revoke(
+                await identity_repo.revoke_sessions(
                     session, user_id=claims.user_id, session_ids=[claims.session_id],
                     now=now, reason=reason,
                 )  # fmt: skip
@@ -240,7 +239,7 @@ class AuthService:
         """`authenticate`, also returning the user row it read (to prime the users loader)."""
         claims = self.tokens.verify(access_token, TokenType.ACCESS)
         async with uow.connection() as connection:
-            found = await session_repo.caller(connection, claims.session_id)
+            found = await identity_repo.caller(connection, claims.session_id)
             if found is None:
                 raise Unauthenticated("The session has ended.")
             auth_session, user, permissions = found
@@ -255,7 +254,7 @@ class AuthService:
     async def logout(self, uow: UnitOfWork, principal: Principal, *, all_sessions: bool) -> int:
         """Revoke the current session, or every session of the user; returns how many."""
         async with uow.write() as session:
-            revoked = await session_repo.revoke(
+            revoked = await identity_repo.revoke_sessions(
                 session, user_id=principal.user_id, now=utcnow(), reason="logout",
                 session_ids=None if all_sessions else [principal.session_id],
             )  # fmt: skip
@@ -273,7 +272,7 @@ class AuthService:
     ) -> AuthSession:
         """End one of the caller's own sessions (NOT_FOUND for anyone else's)."""
         async with uow.write() as session:
-            target = await session_repo.get(session, session_id, for_update=True)
+            target = await identity_repo.get_session(session, session_id, for_update=True)
             if target is None or target.user_id != principal.user_id:
                 raise NotFound("No such session.", field=["input", "sessionId"])
             if target.revoked_at is None:
@@ -292,7 +291,7 @@ class AuthService:
     ) -> User:
         """Replace the password after checking the current one; every other session ends."""
         async with uow.read() as session:
-            user = await user_repo.get(session, principal.user_id)
+            user = await identity_repo.get_user(session, principal.user_id)
             if user is None:
                 raise Unauthenticated
             username, email, old_hash = user.username, user.email, user.password_hash
@@ -320,12 +319,12 @@ class AuthService:
             raise InputErrors(problems)
         new_hash = await self.hasher.hash(new)
         async with uow.write() as session:
-            user = await user_repo.get(session, principal.user_id, for_update=True)
+            user = await identity_repo.get_user(session, principal.user_id, for_update=True)
             if user is None:
                 raise Unauthenticated
             now = utcnow()
             user.password_hash, user.password_changed_at = new_hash, now
-            revoked = await session_repo.revoke(
+            revoked = await identity_repo.revoke_sessions(
                 session, user_id=user.id, now=now, reason="password_changed",
                 keep=principal.session_id,
             )  # fmt: skip

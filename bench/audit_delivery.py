@@ -34,7 +34,7 @@ from bench.http_throughput import free_port, wait_live  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from db.migrations import upgrade_to_head_async  # noqa: E402
 from db.models import User  # noqa: E402
-from db.services import users as user_service  # noqa: E402
+from db.services import identity as identity_service  # noqa: E402
 from db.session import Database  # noqa: E402
 
 PASSWORD = "Bench-Passw0rd!x"  # noqa: S105 - a throwaway benchmark account
@@ -96,7 +96,7 @@ async def run(url: str, base_a: str, base_b: str, events: int, rate: float) -> N
                 await session.execute(select(User.id).where(User.username == "watcher"))
             ).scalar_one()
         async with database.unit_of_work() as uow:
-            await user_service.assign_role(uow, watcher_id, "auditor")
+            await identity_service.assign_role(uow, watcher_id, "auditor")
         await database.dispose()
         watcher_token, _ = await sign_in(b, "watcher")
         delays: list[float] = []

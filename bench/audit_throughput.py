@@ -36,7 +36,7 @@ from core.settings import Settings  # noqa: E402
 from db.audit import chain  # noqa: E402
 from db.migrations import upgrade_to_head_async  # noqa: E402
 from db.models import AuditChainHead, User  # noqa: E402
-from db.repositories import users as user_repo  # noqa: E402
+from db.repositories import identity as identity_repo  # noqa: E402
 from db.session import Database  # noqa: E402
 
 
@@ -70,7 +70,7 @@ async def run_units(
             async with database.unit_of_work(actor_id=user_id) as uow, uow.write() as session:
                 if lock_first:  # the naive design: the chain's tip locked for the whole unit
                     await session.execute(select(AuditChainHead.id).with_for_update())
-                user = await user_repo.get(session, user_id, for_update=True)
+                user = await identity_repo.get_user(session, user_id, for_update=True)
                 assert user is not None
                 user.full_name = f"Bench {index}"
                 await asyncio.sleep(work_ms / 1000)

@@ -15,10 +15,10 @@ from auth.service import AuthService
 from core.settings import Settings
 from db.errors import BusinessRuleError
 from db.models import AccountType, CardType, TransactionType
-from db.repositories import users as user_repo
+from db.repositories import identity as identity_repo
 from db.services import accounts as account_service
 from db.services import cards as card_service
-from db.services import money as money_service
+from db.services import ledger as ledger_service
 from db.session import Database, UnitOfWork
 
 DEMO_PASSWORD = "Demo-Ledger-2026!"  # noqa: S105 - documented demo credential, local use only
@@ -69,7 +69,7 @@ async def _seed_user(
         report.cards = 1
         rng = random.Random(index)  # noqa: S311 - demo data, not security
         for account_id in accounts:
-            await money_service.deposit_or_withdraw(
+            await ledger_service.deposit_or_withdraw(
                 uow, user.id, TransactionType.DEPOSIT, account_id, 500_000,
                 key=f"seed-opening-{account_id}", description="Opening deposit",
             )  # fmt: skip
@@ -86,16 +86,16 @@ async def _random_movement(
     roll = rng.random()
     try:
         if roll < 0.4:
-            await money_service.transfer(
+            await ledger_service.transfer(
                 uow, user_id, accounts[0], accounts[1], amount, key=key, description="Savings"
             )
         elif roll < 0.7:
-            await money_service.deposit_or_withdraw(
+            await ledger_service.deposit_or_withdraw(
                 uow, user_id, TransactionType.DEPOSIT, rng.choice(accounts), amount, key=key,
                 description="Salary" if amount > 20_000 else "Refund",
             )  # fmt: skip
         else:
-            await money_service.deposit_or_withdraw(
+            await ledger_service.deposit_or_withdraw(
                 uow, user_id, TransactionType.WITHDRAWAL, rng.choice(accounts), amount, key=key,
                 description=rng.choice(["Groceries", "Rent", "Coffee", "Books", "Travel"]),
             )  # fmt: skip
@@ -113,7 +113,7 @@ async def seed_demo(
     try:
         for index in range(users):
             async with database.unit_of_work() as uow, uow.read() as session:
-                exists = await user_repo.find_by_login(session, f"demo{index + 1}") is not None
+                exists = await identity_repo.find_by_login(session, f"demo{index + 1}") is not None
             if exists:
                 total.skipped += 1
                 continue

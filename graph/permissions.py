@@ -13,7 +13,7 @@ from auth.tokens import TokenType
 from core.logging import get_logger
 from db.errors import AppError, Forbidden, RateLimited
 from db.rate_limits import Limit
-from db.repositories.users import login_key
+from db.repositories.identity import login_key
 from graph.context import Context
 
 log = get_logger(__name__)

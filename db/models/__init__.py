@@ -1,20 +1,9 @@
 """Every model module is imported here so that `Base.metadata` knows all tables."""
 
 from db.base import Base
+from db.models.accounts import Account, AccountHolder, AccountStatus, AccountType
 from db.models.audit import AuditAction, AuditChainHead, AuditLog, AuditStatus
-from db.models.banking import (
-    Account,
-    AccountHolder,
-    AccountStatus,
-    AccountType,
-    Card,
-    CardStatus,
-    CardType,
-    IdempotencyRecord,
-    LedgerTransaction,
-    TransactionType,
-    Transfer,
-)
+from db.models.cards import Card, CardStatus, CardType
 from db.models.identity import (
     ADMIN_ROLE,
     AuthSession,
@@ -24,6 +13,7 @@ from db.models.identity import (
     User,
     UserRole,
 )
+from db.models.ledger import IdempotencyRecord, LedgerTransaction, TransactionType, Transfer
 from db.models.limits import LoginThrottle, RateLimitCounter
 
 __all__ = [

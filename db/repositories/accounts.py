@@ -128,3 +128,13 @@ async def count_holders(session: AsyncSession, viewer: Viewer) -> int:
     """How many holders the viewer may see."""
     statement = _visible_holders(select(func.count()).select_from(AccountHolder), viewer)
     return int((await session.execute(statement)).scalar_one())
+
+
+def visible_account_ids(viewer: Viewer) -> Select[Any]:
+    """The ids of the accounts the viewer may see: their own, or all with `accounts:read`."""
+    ids = select(Account.id)
+    if viewer.can(READ_ALL_ACCOUNTS):
+        return ids
+    return ids.join(AccountHolder, AccountHolder.id == Account.holder_id).where(
+        AccountHolder.user_id == viewer.user_id
+    )

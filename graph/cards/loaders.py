@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 
 from db.models import Card
-from db.repositories import ledger as ledger_repo
+from db.repositories import cards as card_repo
 from graph.common.loaders import ListLoader, RowLoader
 
 
@@ -15,7 +15,7 @@ class CardsById(RowLoader[Card]):
 
     async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, Card]:
         """One statement for the batch."""
-        return await self.uow.query(ledger_repo.cards_by_ids, self.viewer, ids)
+        return await self.uow.query(card_repo.cards_by_ids, self.viewer, ids)
 
 
 class CardsByAccount(ListLoader[Card]):
@@ -23,4 +23,4 @@ class CardsByAccount(ListLoader[Card]):
 
     async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, list[Card]]:
         """One statement for the batch."""
-        return await self.uow.query(ledger_repo.cards_of_accounts, self.viewer, ids)
+        return await self.uow.query(card_repo.cards_of_accounts, self.viewer, ids)

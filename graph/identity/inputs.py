@@ -7,7 +7,7 @@ from enum import Enum
 
 import strawberry
 
-from db.repositories import users as user_repo
+from db.repositories import identity as identity_repo
 
 
 @strawberry.enum(description="Fields the users list can be ordered by.")
@@ -48,14 +48,14 @@ class UserFilter:
     created_before: datetime | None = None
     include_deleted: bool = False
 
-    def to_query(self, order: UserOrder | None) -> user_repo.UserQuery:
+    def to_query(self, order: UserOrder | None) -> identity_repo.UserQuery:
         """The repository query for this filter and ordering."""
         order = order or UserOrder()
-        return user_repo.UserQuery(
+        return identity_repo.UserQuery(
             search=self.search, is_active=self.is_active, role=self.role,
             created_after=self.created_after, created_before=self.created_before,
             include_deleted=self.include_deleted,
-            sort=user_repo.UserSort(order.field.value),
+            sort=identity_repo.UserSort(order.field.value),
             descending=order.direction is OrderDirection.DESC,
         )  # fmt: skip
 

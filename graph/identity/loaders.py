@@ -7,9 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from db.base import utcnow
 from db.models import AuthSession, Role, User
-from db.repositories import roles as role_repo
-from db.repositories import sessions as session_repo
-from db.repositories import users as user_repo
+from db.repositories import identity as identity_repo
 from graph.common.loaders import ListLoader, RowLoader
 
 
@@ -18,7 +16,7 @@ class UsersById(RowLoader[User]):
 
     async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, User]:
         """One statement for the batch."""
-        return await self.uow.query(user_repo.visible_by_ids, self.viewer, ids)
+        return await self.uow.query(identity_repo.users_by_ids, self.viewer, ids)
 
 
 class RolesByUser(ListLoader[Role]):
@@ -26,7 +24,7 @@ class RolesByUser(ListLoader[Role]):
 
     async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, list[Role]]:
         """One statement for the batch."""
-        return await self.uow.query(user_repo.roles_of, ids)
+        return await self.uow.query(identity_repo.roles_of_users, ids)
 
 
 class PermissionsByRole(ListLoader[str]):
@@ -34,7 +32,7 @@ class PermissionsByRole(ListLoader[str]):
 
     async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, list[str]]:
         """One statement for the batch."""
-        return await self.uow.query(role_repo.permissions_of_roles, ids)
+        return await self.uow.query(identity_repo.permissions_of_roles, ids)
 
 
 class SessionsByUser(ListLoader[AuthSession]):
@@ -42,4 +40,6 @@ class SessionsByUser(ListLoader[AuthSession]):
 
     async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, list[AuthSession]]:
         """One statement for the batch."""
-        return await self.uow.query(session_repo.live_of_users, self.viewer, ids, utcnow())
+        return await self.uow.query(
+            identity_repo.live_sessions_of_users, self.viewer, ids, utcnow()
+        )

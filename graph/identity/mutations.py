@@ -12,7 +12,7 @@ from db.models import (
     AuthSession,
     User,
 )
-from db.services import users as user_service
+from db.services import identity as identity_service
 from db.session import UnitOfWork
 from graph.common.ids import parse_global_id, parse_uuid
 from graph.common.info import Info
@@ -237,11 +237,12 @@ class IdentityMutations:
     async def update_profile(self, info: Info, input: UpdateProfileInput) -> UserPayload:
         """VALIDATION_FAILED or CONFLICT come back in `errors`."""
         principal = await info.context.require_principal()
-        changes = user_service.ProfileChanges(
+        changes = identity_service.ProfileChanges(
             full_name=input.full_name, email=input.email, username=input.username
         )
         user, errors = await attempt(
-            info.context, user_service.update_profile(info.context.uow, principal.user_id, changes)
+            info.context,
+            identity_service.update_profile(info.context.uow, principal.user_id, changes),
         )
         return UserPayload(user=UserNode.from_model(user) if user else None, errors=errors)
 
@@ -252,7 +253,9 @@ class IdentityMutations:
     async def deactivate_user(self, info: Info, input: UserIdInput) -> UserPayload:
         """The last active admin cannot be deactivated."""
         return await _run(
-            info, input.user_id, lambda uow, uid: user_service.set_active(uow, uid, active=False)
+            info,
+            input.user_id,
+            lambda uow, uid: identity_service.set_active(uow, uid, active=False),
         )
 
     @strawberry.mutation(
@@ -261,7 +264,7 @@ class IdentityMutations:
     async def activate_user(self, info: Info, input: UserIdInput) -> UserPayload:
         """Idempotent."""
         return await _run(
-            info, input.user_id, lambda uow, uid: user_service.set_active(uow, uid, active=True)
+            info, input.user_id, lambda uow, uid: identity_service.set_active(uow, uid, active=True)
         )
 
     @strawberry.mutation(
@@ -270,7 +273,7 @@ class IdentityMutations:
     )
     async def delete_user(self, info: Info, input: UserIdInput) -> UserPayload:
         """The last active admin cannot be deleted."""
-        return await _run(info, input.user_id, user_service.delete)
+        return await _run(info, input.user_id, identity_service.delete)
 
     @strawberry.mutation(
         permission_classes=[HasPermission("roles:write")], description="Grant a role."
@@ -278,7 +281,7 @@ class IdentityMutations:
     async def assign_role(self, info: Info, input: RoleGrantInput) -> UserPayload:
         """Idempotent; NOT_FOUND for an unknown user or role."""
         return await _run(
-            info, input.user_id, lambda uow, uid: user_service.assign_role(uow, uid, input.role)
+            info, input.user_id, lambda uow, uid: identity_service.assign_role(uow, uid, input.role)
         )
 
     @strawberry.mutation(
@@ -287,5 +290,5 @@ class IdentityMutations:
     async def revoke_role(self, info: Info, input: RoleGrantInput) -> UserPayload:
         """The last active admin keeps the admin role."""
         return await _run(
-            info, input.user_id, lambda uow, uid: user_service.revoke_role(uow, uid, input.role)
+            info, input.user_id, lambda uow, uid: identity_service.revoke_role(uow, uid, input.role)
         )

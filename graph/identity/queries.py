@@ -5,8 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from db.errors import NotFound
-from db.repositories import roles as role_repo
-from db.repositories import users as user_repo
+from db.repositories import identity as identity_repo
 from graph.common.ids import parse_global_id, parse_uuid
 from graph.common.info import Info
 from graph.identity.inputs import (
@@ -64,12 +63,12 @@ class IdentityQueries:
     ) -> UserConnection:
         """One statement for the page (plus one for totalCount when asked)."""
         query = (filter or UserFilter()).to_query(order_by)
-        page = await info.context.uow.query(user_repo.list_page, query, first, after)
+        page = await info.context.uow.query(identity_repo.users_page, query, first, after)
         info.context.audit_read("User", None, rows=len(page.rows))
         return UserConnection.from_page(page, query)
 
     @strawberry.field(permission_classes=[HasPermission("roles:read")], description="Every role.")
     async def roles(self, info: Info) -> list[RoleNode]:
         """All live roles by name."""
-        rows = await info.context.uow.query(role_repo.all_roles)
+        rows = await info.context.uow.query(identity_repo.all_roles)
         return [RoleNode.from_model(row) for row in rows]

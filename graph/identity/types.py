@@ -17,7 +17,7 @@ from db.models import (
     User,
 )
 from db.repositories import audit as audit_repo
-from db.repositories import users as user_repo
+from db.repositories import identity as identity_repo
 from db.repositories.pages import Page
 from graph.common.connections import PageEdge, page_info
 from graph.common.ids import parse_uuid
@@ -222,10 +222,10 @@ class UserConnection:
 
     edges: list[UserEdge]
     page_info: relay.PageInfo
-    query: strawberry.Private[user_repo.UserQuery]
+    query: strawberry.Private[identity_repo.UserQuery]
 
     @classmethod
-    def from_page(cls, page: Page[Any], query: user_repo.UserQuery) -> UserConnection:
+    def from_page(cls, page: Page[Any], query: identity_repo.UserQuery) -> UserConnection:
         """Build a connection from a repository page."""
         edges = [
             UserEdge(page=page, index=i, node=UserNode.from_model(row))
@@ -236,4 +236,4 @@ class UserConnection:
     @strawberry.field(description="How many users match the filter, across all pages.")
     async def total_count(self, info: Info) -> int:
         """One COUNT statement, only when asked for."""
-        return await info.context.uow.query(user_repo.count, self.query)
+        return await info.context.uow.query(identity_repo.count_users, self.query)

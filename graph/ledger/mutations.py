@@ -15,7 +15,7 @@ from db.models import (
     TransactionType,
 )
 from db.repositories import ledger as ledger_repo
-from db.services import money as money_service
+from db.services import ledger as ledger_service
 from graph.accounts.loaders import AccountsById
 from graph.accounts.types import (
     AccountNode,
@@ -70,9 +70,9 @@ async def _movement(
 ) -> MoneyMovementPayload:
     principal = await info.context.require_principal()
 
-    async def work() -> money_service.Movement:
+    async def work() -> ledger_service.Movement:
         account_id = node_uuid(input.account_id, "Account", ["input", "accountId"])
-        return await money_service.deposit_or_withdraw(
+        return await ledger_service.deposit_or_withdraw(
             info.context.uow, principal.user_id, kind, account_id, input.amount,
             key=input.idempotency_key, description=input.description,
         )  # fmt: skip
@@ -123,10 +123,10 @@ class LedgerMutations:
         """CURRENCY_MISMATCH, INSUFFICIENT_FUNDS, BALANCE_LIMIT_EXCEEDED, ACCOUNT_NOT_ACTIVE."""
         principal = await info.context.require_principal()
 
-        async def work() -> money_service.TransferOutcome:
+        async def work() -> ledger_service.TransferOutcome:
             source = node_uuid(input.from_account_id, "Account", ["input", "fromAccountId"])
             target = node_uuid(input.to_account_id, "Account", ["input", "toAccountId"])
-            return await money_service.transfer(
+            return await ledger_service.transfer(
                 info.context.uow, principal.user_id, source, target, input.amount,
                 key=input.idempotency_key, description=input.description,
             )  # fmt: skip

@@ -9,6 +9,7 @@ import strawberry
 
 from db.errors import NotFound
 from db.repositories import ledger as ledger_repo
+from db.repositories import statements as statement_repo
 from graph.accounts.loaders import AccountsById
 from graph.accounts.types import (
     AccountNode,
@@ -42,11 +43,11 @@ class StatementQueries:
     ) -> Statement:
         """Three figures in one statement; transactions only when asked for."""
         account_key = node_uuid(account_id, "Account", ["accountId"])
-        start, end = ledger_repo.statement_period(from_, to)
+        start, end = statement_repo.statement_period(from_, to)
         row = await info.context.loaders.get(AccountsById).load(account_key)
         if row is None:
             raise NotFound("No such account.", field=["accountId"])
-        figures = await info.context.uow.query(ledger_repo.period_figures, row.id, start, end)
+        figures = await info.context.uow.query(statement_repo.period_figures, row.id, start, end)
         info.context.audit_read(
             "Statement", str(row.id), start=from_.isoformat(), end=to.isoformat()
         )

@@ -2,7 +2,7 @@
 
 Each generator makes the largest document of its kind that still fits the default token limit
 (2,000), so the server's refusal is checked where the attack is worst. Shared by
-tests/test_document_bombs.py and bench/bombs.py.
+tests.api.test_document_bombs.py and bench/bombs.py.
 """
 
 from __future__ import annotations

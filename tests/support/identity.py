@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from auth import passwords
-from db.services import users as user_service
+from db.services import identity as identity_service
 from db.session import Database
 
 STRONG_PASSWORD = "Corr3ct-Horse!Battery"
@@ -124,7 +124,7 @@ async def signed_in(
 async def grant_role(database: Database, user_id: uuid.UUID, role: str) -> None:
     """Give a user a role directly through the service layer (no permission check)."""
     async with database.unit_of_work() as uow:
-        await user_service.assign_role(uow, user_id, role)
+        await identity_service.assign_role(uow, user_id, role)
 
 
 async def signed_in_with_role(

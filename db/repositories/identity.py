@@ -1,0 +1,458 @@
+"""Identity reads and writes: users, roles, sessions (the caller of a token), sign-in throttles."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import Select, bindparam, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from db.base import INCLUDE_DELETED, columns_of, loaded_instance
+from db.models import (
+    ADMIN_ROLE,
+    AuthSession,
+    LoginThrottle,
+    Permission,
+    Role,
+    RolePermission,
+    User,
+    UserRole,
+)
+from db.models.identity import username_key
+from db.rate_limits import stored_key
+from db.repositories.pages import Page, keyset_page
+from db.repositories.scope import Viewer
+
+READ_ALL_USERS = "users:read"
+
+
+class UserSort(Enum):
+    """Orderings offered by the users list."""
+
+    CREATED_AT = "created_at"
+    USERNAME = "username"
+    EMAIL = "email"
+
+
+@dataclass(frozen=True, slots=True)
+class UserQuery:
+    """Filters and ordering of the users list."""
+
+    search: str | None = None
+    is_active: bool | None = None
+    role: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    include_deleted: bool = False
+    sort: UserSort = UserSort.CREATED_AT
+    descending: bool = False
+
+
+def escape_like(text: str) -> str:
+    """Make `%`, `_` and the escape character match themselves in a LIKE pattern."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def normalise_email(email: str) -> str:
+    """Emails are compared case-insensitively: stored trimmed and lower-cased."""
+    return email.strip().lower()
+
+
+def login_key(login: str) -> str:
+    """The canonical sign-in name that failures and locks are counted under, known or not.
+
+    `email:<email>` when it has an `@` (no username has one), else `name:<username key>`.
+    """
+    key = "email:" + normalise_email(login) if "@" in login else "name:" + username_key(login)
+    return stored_key(key)  # any length of client input fits its column
+
+
+async def find_by_login(session: AsyncSession, login: str) -> User | None:
+    """The live user whose email (if `login` has an `@`) or username key is `login`'s."""
+    if "@" in login:
+        condition = User.email == normalise_email(login)
+    else:
+        condition = User.username_key == username_key(login)
+    return (await session.execute(select(User).where(condition))).scalars().first()
+
+
+async def get_user(
+    session: AsyncSession, user_id: uuid.UUID, *, for_update: bool = False
+) -> User | None:
+    """A live user by id (optionally locked for update)."""
+    statement = select(User).where(User.id == user_id)
+    if for_update:
+        statement = statement.with_for_update()
+    return (await session.execute(statement)).scalars().first()
+
+
+async def taken_names(
+    session: AsyncSession, *, username: str | None, email: str | None, exclude: uuid.UUID | None
+) -> set[str]:
+    """Which of `username` and `email` already belong to another live user."""
+    conditions = []
+    if username:
+        conditions.append(User.username_key == username_key(username))
+    if email:
+        conditions.append(User.email == normalise_email(email))
+    if not conditions:
+        return set()
+    statement = select(User.username_key, User.email).where(or_(*conditions))
+    if exclude is not None:
+        statement = statement.where(User.id != exclude)
+    clashes: set[str] = set()
+    for row in await session.execute(statement):
+        if username and row.username_key == username_key(username):
+            clashes.add("username")
+        if email and row.email == normalise_email(email):
+            clashes.add("email")
+    return clashes
+
+
+def _visible_users(statement: Select[Any], viewer: Viewer) -> Select[Any]:
+    if viewer.can(READ_ALL_USERS):
+        return statement
+    return statement.where(User.id == viewer.user_id)
+
+
+async def users_by_ids(
+    session: AsyncSession,
+    viewer: Viewer,
+    ids: Sequence[uuid.UUID],
+    *,
+    include_deleted: bool = False,
+) -> dict[uuid.UUID, User]:
+    """The users among `ids` that the viewer may see (themselves, or all with users:read)."""
+    statement = _visible_users(select(User).where(User.id.in_(ids)), viewer)
+    if include_deleted and viewer.can(READ_ALL_USERS):
+        statement = statement.execution_options(**{INCLUDE_DELETED: True})
+    return {user.id: user for user in (await session.execute(statement)).scalars()}
+
+
+def _users_matching(query: UserQuery) -> Select[Any]:
+    statement = select(User)
+    if query.search:
+        pattern = f"%{escape_like(query.search.strip().lower())}%"
+        statement = statement.where(
+            or_(
+                func.lower(User.username).like(pattern, escape="\\"),
+                User.email.like(pattern, escape="\\"),
+                func.lower(User.full_name).like(pattern, escape="\\"),
+            )
+        )
+    if query.is_active is not None:
+        statement = statement.where(User.is_active.is_(query.is_active))
+    if query.role:
+        statement = statement.where(
+            User.id.in_(
+                select(UserRole.user_id)
+                .join(Role, Role.id == UserRole.role_id)
+                .where(Role.name == query.role)
+            )
+        )
+    if query.created_after:
+        statement = statement.where(User.created_at >= query.created_after)
+    if query.created_before:
+        statement = statement.where(User.created_at < query.created_before)
+    if query.include_deleted:
+        statement = statement.execution_options(**{INCLUDE_DELETED: True})
+    return statement
+
+
+async def users_page(
+    session: AsyncSession, query: UserQuery, first: int | None, after: str | None
+) -> Page[User]:
+    """One keyset page of users matching the query."""
+    column = getattr(User, query.sort.value)
+    key = column.desc() if query.descending else column.asc()
+    tiebreak = User.id.desc() if query.descending else User.id.asc()
+    ordering = f"{query.sort.value}:{'desc' if query.descending else 'asc'}"
+    statement = _users_matching(query).order_by(key, tiebreak)
+    return await keyset_page(session, statement, first, after, ordering=ordering)
+
+
+async def count_users(session: AsyncSession, query: UserQuery) -> int:
+    """How many users match the query."""
+    inner = _users_matching(query).with_only_columns(User.id).order_by(None).subquery()
+    statement = select(func.count()).select_from(inner)
+    if query.include_deleted:
+        statement = statement.execution_options(**{INCLUDE_DELETED: True})
+    return int((await session.execute(statement)).scalar_one())
+
+
+async def roles_of_users(
+    session: AsyncSession, user_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Role]]:
+    """Each user's live roles, in one statement."""
+    statement = (
+        select(UserRole.user_id, Role)
+        .join(Role, Role.id == UserRole.role_id)
+        .where(UserRole.user_id.in_(user_ids))
+        .order_by(Role.name)
+    )
+    grouped: dict[uuid.UUID, list[Role]] = defaultdict(list)
+    for user_id, role in await session.execute(statement):
+        grouped[user_id].append(role)
+    return grouped
+
+
+async def active_admin_ids(session: AsyncSession) -> set[uuid.UUID]:
+    """Ids of live, active users holding the admin role."""
+    statement = (
+        select(User.id)
+        .join(UserRole, UserRole.user_id == User.id)
+        .join(Role, Role.id == UserRole.role_id)
+        .where(Role.name == ADMIN_ROLE, User.is_active.is_(True))
+    )
+    return set((await session.execute(statement)).scalars())
+
+
+async def all_roles(session: AsyncSession) -> list[Role]:
+    """Every live role, by name."""
+    return list((await session.execute(select(Role).order_by(Role.name))).scalars())
+
+
+async def role_by_name(
+    session: AsyncSession, name: str, *, for_update: bool = False
+) -> Role | None:
+    """A live role by name; `for_update` locks its row until the transaction ends."""
+    statement = select(Role).where(Role.name == name)
+    if for_update:
+        statement = statement.with_for_update()
+    return (await session.execute(statement)).scalars().first()
+
+
+async def permissions_of_roles(
+    session: AsyncSession, role_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    """Each role's permission names, in one statement."""
+    statement = (
+        select(RolePermission.role_id, Permission.name)
+        .join(Permission, Permission.id == RolePermission.permission_id)
+        .where(RolePermission.role_id.in_(role_ids))
+        .order_by(Permission.name)
+    )
+    grouped: dict[uuid.UUID, list[str]] = defaultdict(list)
+    for role_id, name in await session.execute(statement):
+        grouped[role_id].append(name)
+    return grouped
+
+
+async def role_membership(
+    session: AsyncSession, user_id: uuid.UUID, role_id: uuid.UUID
+) -> UserRole | None:
+    """The live grant of a role to a user, if any."""
+    statement = select(UserRole).where(UserRole.user_id == user_id, UserRole.role_id == role_id)
+    return (await session.execute(statement)).scalars().first()
+
+
+READ_ALL_SESSIONS = "sessions:read"
+PERMISSION_SEPARATOR = ","  # permission names are `resource:action`, never with a comma
+
+
+async def session_with_user(
+    session: AsyncSession, session_id: uuid.UUID
+) -> tuple[AuthSession, User] | None:
+    """A session and its (live) user."""
+    statement = (
+        select(AuthSession, User)
+        .join(User, User.id == AuthSession.user_id)
+        .where(AuthSession.id == session_id)
+    )
+    row = (await session.execute(statement)).first()
+    return (row[0], row[1]) if row else None
+
+
+_sessions, _users = AuthSession.__table__, User.__table__
+_permissions, _roles = Permission.__table__, Role.__table__
+_grants, _holdings = RolePermission.__table__, UserRole.__table__
+_PERMISSION_NAMES = (
+    select(func.aggregate_strings(_permissions.c.name, PERMISSION_SEPARATOR))
+    .select_from(
+        _permissions.join(_grants, _grants.c.permission_id == _permissions.c.id)
+        .join(_roles, _roles.c.id == _grants.c.role_id)
+        .join(_holdings, _holdings.c.role_id == _roles.c.id)
+    )
+    .where(
+        _holdings.c.user_id == _users.c.id,
+        _permissions.c.deleted_at.is_(None),
+        _grants.c.deleted_at.is_(None),
+        _roles.c.deleted_at.is_(None),
+        _holdings.c.deleted_at.is_(None),
+    )
+    .scalar_subquery()
+)
+_SESSION_COLUMNS = columns_of(AuthSession)
+_USER_COLUMNS = columns_of(User)
+# A Core statement built once: it runs on every authenticated request, so it skips the ORM's
+# per-execution work (the soft-delete criteria are spelled out instead) and SQLAlchemy reuses
+# its memoized cache key.
+_CALLER = (
+    select(
+        *[column.label(f"s_{key}") for key, column in _SESSION_COLUMNS.items()],
+        *[column.label(f"u_{key}") for key, column in _USER_COLUMNS.items()],
+        _PERMISSION_NAMES.label("permission_names"),
+    )
+    .select_from(_sessions.join(_users, _users.c.id == _sessions.c.user_id))
+    .where(
+        _sessions.c.id == bindparam("session_id"),
+        _sessions.c.deleted_at.is_(None),
+        _users.c.deleted_at.is_(None),
+    )
+)
+
+
+async def caller(
+    connection: AsyncConnection, session_id: uuid.UUID
+) -> tuple[AuthSession, User, frozenset[str]] | None:
+    """A session, its (live) user and the user's permissions: one Core statement per request."""
+    row = (await connection.execute(_CALLER, {"session_id": session_id})).mappings().first()
+    if row is None:
+        return None
+    session = loaded_instance(AuthSession, {key: row[f"s_{key}"] for key in _SESSION_COLUMNS})
+    user = loaded_instance(User, {key: row[f"u_{key}"] for key in _USER_COLUMNS})
+    names = row["permission_names"]
+    permissions = frozenset(names.split(PERMISSION_SEPARATOR)) if names else frozenset()
+    return session, user, permissions
+
+
+async def get_session(
+    session: AsyncSession, session_id: uuid.UUID, *, for_update: bool = False
+) -> AuthSession | None:
+    """A session by id."""
+    statement = select(AuthSession).where(AuthSession.id == session_id)
+    if for_update:
+        statement = statement.with_for_update()
+    return (await session.execute(statement)).scalars().first()
+
+
+async def rotate_session(
+    session: AsyncSession, session_id: uuid.UUID, *, old_jti: str, new_jti: str,
+    now: datetime, expires_at: datetime,
+) -> bool:  # fmt: skip
+    """Swap the refresh token id only if it is still `old_jti` (compare-and-set)."""
+    statement = (
+        update(AuthSession)
+        .where(
+            AuthSession.id == session_id,
+            AuthSession.refresh_jti == old_jti,
+            AuthSession.revoked_at.is_(None),
+        )
+        .values(refresh_jti=new_jti, last_used_at=now, expires_at=expires_at, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.execute(statement)
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def revoke_sessions(
+    session: AsyncSession, *, user_id: uuid.UUID, now: datetime, reason: str,
+    session_ids: Sequence[uuid.UUID] | None = None, keep: uuid.UUID | None = None,
+) -> int:  # fmt: skip
+    """Revoke a user's live sessions (all, or those listed, except `keep`); returns how many."""
+    statement = update(AuthSession).where(
+        AuthSession.user_id == user_id,
+        AuthSession.revoked_at.is_(None),
+        AuthSession.expires_at > now,
+    )
+    if session_ids is not None:
+        statement = statement.where(AuthSession.id.in_(session_ids))
+    if keep is not None:
+        statement = statement.where(AuthSession.id != keep)
+    statement = statement.values(revoked_at=now, revoked_reason=reason, updated_at=now)
+    result = await session.execute(statement.execution_options(synchronize_session=False))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def live_sessions_of_users(
+    session: AsyncSession, viewer: Viewer, user_ids: Sequence[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, list[AuthSession]]:
+    """Each user's live sessions, newest first, if the viewer is that user or may read all."""
+    if not viewer.can(READ_ALL_SESSIONS):
+        user_ids = [user_id for user_id in user_ids if user_id == viewer.user_id]
+    if not user_ids:
+        return {}
+    statement = (
+        select(AuthSession)
+        .where(
+            AuthSession.user_id.in_(user_ids),
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > now,
+        )
+        .order_by(AuthSession.created_at.desc(), AuthSession.id)
+    )
+    grouped: dict[uuid.UUID, list[AuthSession]] = defaultdict(list)
+    for row in (await session.execute(statement)).scalars():
+        grouped[row.user_id].append(row)
+    return grouped
+
+
+FORGET_AFTER = timedelta(days=1)
+"""Failures of a name that saw none for this long (and is not locked) are forgotten."""
+PRUNE_BATCH = 100
+
+
+async def sign_in_locked_until(session: AsyncSession, key: str) -> datetime | None:
+    """When the last lock on `key` ends or ended (None when it has none); callers compare."""
+    statement = select(LoginThrottle.locked_until).where(LoginThrottle.key == key)
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def sign_in_throttle_for_update(session: AsyncSession, key: str) -> LoginThrottle | None:
+    """The throttle of `key`, row-locked until the transaction ends."""
+    statement = select(LoginThrottle).where(LoginThrottle.key == key).with_for_update()
+    return (await session.execute(statement)).scalars().first()
+
+
+async def record_sign_in_failure(
+    session: AsyncSession, key: str, *, now: datetime, max_failures: int, lockout: timedelta
+) -> tuple[LoginThrottle, bool]:
+    """Count one more failure of `key`; returns the throttle and whether this failure locked it.
+
+    A lock that has ended starts the count afresh. Stale rows are pruned first, skipping rows
+    other transactions hold, so a flood of names cannot grow the table without end.
+    """
+    stale = (
+        select(LoginThrottle.key)
+        .where(
+            LoginThrottle.last_failed_at < now - FORGET_AFTER,
+            or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until <= now),
+        )
+        .limit(PRUNE_BATCH)
+        .with_for_update(skip_locked=True)
+    )
+    await session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(stale)))
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    await session.execute(
+        insert(LoginThrottle)
+        .values(key=key, failures=0, sign_in_locked_until=None, last_failed_at=now)
+        .on_conflict_do_nothing(index_elements=[LoginThrottle.key])
+    )
+    locked = (
+        select(LoginThrottle)
+        .where(LoginThrottle.key == key)
+        .with_for_update()
+        .execution_options(populate_existing=True)  # it may have been pruned and inserted anew
+    )
+    throttle = (await session.execute(locked)).scalar_one()
+    if throttle.locked_until is not None and throttle.locked_until <= now:
+        throttle.failures, throttle.locked_until = 0, None
+    throttle.failures += 1
+    throttle.last_failed_at = now
+    newly_locked = throttle.locked_until is None and throttle.failures >= max_failures
+    if newly_locked:
+        throttle.locked_until = now + lockout
+    await session.flush()
+    return throttle, newly_locked
+
+
+async def forget_sign_in_failures(session: AsyncSession, keys: Sequence[str]) -> None:
+    """Clear the failures of `keys` (after a successful sign-in)."""
+    await session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(keys)))
