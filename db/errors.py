@@ -6,14 +6,22 @@ from collections.abc import Sequence
 
 
 class AppError(Exception):
-    """Base of every expected failure; `code` is the stable machine-readable error code."""
+    """Base of every expected failure; `code` is the stable machine-readable error code.
+
+    `field` names what the failure is about in the domain's words (`amount`, `from_account_id`);
+    the GraphQL layer turns it into the path of the argument or input field the client sent.
+    """
 
     code = "INTERNAL"
     default_message = "The request could not be completed."
 
-    def __init__(self, message: str | None = None, *, field: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, message: str | None = None, *, field: str | Sequence[str] | None = None
+    ) -> None:
         self.message = message or self.default_message
-        self.field = list(field) if field else None
+        self.field: str | list[str] | None = (
+            field if isinstance(field, str) or field is None else list(field)
+        )
         super().__init__(self.message)
 
 
@@ -145,6 +153,17 @@ class Unavailable(RetryLater):
 
     code = "UNAVAILABLE"
     default_message = "The service is busy; try again shortly."
+
+
+class CommitThenFail(Exception):
+    """Raised by a service whose changes must be committed although it fails (a failed sign-in).
+
+    The unit of work commits the transaction, then raises `error` in its place.
+    """
+
+    def __init__(self, error: AppError) -> None:
+        self.error = error
+        super().__init__(error.message)
 
 
 class InputErrors(Exception):

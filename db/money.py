@@ -27,7 +27,7 @@ def currency_exponent(code: str) -> int | None:
     return exponent  # None for funds and metals (XAU, XXX), which accounts cannot hold
 
 
-def check_currency(code: str, field: list[str]) -> str:
+def check_currency(code: str, field: str) -> str:
     """A currency an account may hold, or VALIDATION_FAILED."""
     if currency_exponent(code) is None:
         msg = "Currency must be an ISO 4217 code with minor units, such as USD, JPY or KWD."
@@ -35,7 +35,7 @@ def check_currency(code: str, field: list[str]) -> str:
     return code
 
 
-def check_amount(amount: int, field: list[str]) -> int:
+def check_amount(amount: int, field: str) -> int:
     """A positive integer amount in minor units up to 2^53 - 1, or VALIDATION_FAILED."""
     if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_AMOUNT:
         msg = f"Amount must be a whole number of minor units between 1 and {MAX_AMOUNT}."

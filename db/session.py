@@ -1,14 +1,16 @@
 """Engine, session factories and the unit of work that gives each operation its database access.
 
 Sessions and concurrency: an `AsyncSession` must never be used by two tasks at once, and GraphQL
-resolves sibling fields concurrently. A `UnitOfWork` therefore owns one session per operation and
-serializes every use of it behind an `asyncio.Lock`:
+resolves sibling fields concurrently. A `UnitOfWork` therefore owns the sessions of one
+operation and serializes every use of them behind an `asyncio.Lock`:
 
 * reads share one transaction for the whole operation, so a query sees a single consistent
   snapshot (PostgreSQL: REPEATABLE READ, READ ONLY; SQLite: one deferred transaction in WAL mode);
-* each write is its own transaction (`write()`), committed once when the block exits and rolled
-  back on any exception; on SQLite it starts with `BEGIN IMMEDIATE`, so concurrent writers queue
-  on the busy timeout instead of failing half-way. Reads after a write start a fresh snapshot.
+* a write (`write()`) is one transaction, committed once when its block exits, with the audit
+  rows of the change appended as its last step, and rolled back on any exception. Services run
+  inside it and only flush. On SQLite it starts with `BEGIN IMMEDIATE`, after this process's
+  writers have queued on an `asyncio.Lock` (SQLite has one writer at a time); writers of other
+  processes wait on the busy timeout. Reads after a write start a fresh snapshot.
 """
 
 from __future__ import annotations
@@ -33,11 +35,11 @@ from core.logging import get_logger
 from core.settings import Settings
 from db.audit import capture as _capture  # noqa: F401 - registers the flush hook
 from db.audit import chain
-from db.audit.entries import AuditContext, AuditEntry, record, take_pending
+from db.audit.entries import AuditContext, AuditEntry, take_pending
 from db.audit.events import CHANNEL, AuditEventBus
 from db.audit.keys import AuditKeys
 from db.base import ACTOR_KEY, AppSession
-from db.errors import Unavailable
+from db.errors import CommitThenFail, Unavailable
 from db.models.audit import AuditChainHead, AuditLog
 from db.outages import outage_is_unavailable
 
@@ -49,6 +51,10 @@ SQLITE_BEGIN_IMMEDIATE = "ledgerql_sqlite_begin_immediate"
 """Custom execution option: start SQLite transactions with BEGIN IMMEDIATE (write intent)."""
 SQLITE_NO_TRANSACTION = "ledgerql_sqlite_no_transaction"
 """Custom execution option: send no BEGIN at all (one-statement reads run atomically anyway)."""
+
+
+Transaction = AsyncSession
+"""A unit of work's open write transaction, as services receive it: they flush, never commit."""
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -269,23 +275,29 @@ class UnitOfWork:
             return await read(session, *args, **kwargs)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
+    async def write(self, queued: list[AuditEntry] | None = None) -> AsyncIterator[Transaction]:
         """One write transaction: committed when the block exits, rolled back if it raises.
 
-        Audit entries queued in the session are chained and inserted as the transaction's
-        last step. When the block raises, its `durable` entries (failed logins, denials) are
-        still stored, in a transaction of their own.
+        The block's services flush and never commit. The audit entries they record, then
+        `queued` (rows the operation gathered so far, emptied once they are committed), are
+        chained and inserted as the transaction's last step. When the block raises, its
+        `durable` entries (failed logins, denials) are still stored, in a transaction of their
+        own; a `CommitThenFail` commits the block's changes first, then raises its error.
         """
         async with self._lock, self._database.write_turn():
             await self._end_read()
             session = self._database.write_session()
             session.info[ACTOR_KEY] = self.actor_id
             appended: chain.Appended | None = None
+            failure: CommitThenFail | None = None
             try:
                 with outage_is_unavailable():
                     async with session.begin():
-                        yield session
-                        appended = await self._append_audit(session)
+                        try:
+                            yield session
+                        except CommitThenFail as raised:
+                            failure = raised
+                        appended = await self._append_audit(session, queued or [])
             except Exception as error:
                 durable = [entry for entry in take_pending(session) if entry.durable]
                 if durable and not isinstance(error, Unavailable):  # no use while it is down
@@ -293,21 +305,26 @@ class UnitOfWork:
                 raise
             finally:
                 await session.close()
+            if queued:
+                queued.clear()
             if appended is not None:
                 self._database.events.committed(appended.first, appended.last)
+            if failure is not None:
+                raise failure.error
 
     async def record(self, entries: list[AuditEntry]) -> None:
         """Store audit entries in a transaction of their own (reads, denials)."""
         if entries:
-            async with self.write() as session:
-                for entry in entries:
-                    record(session, entry)
+            async with self.write(entries):
+                pass
 
-    async def _append_audit(self, session: AsyncSession) -> chain.Appended | None:
+    async def _append_audit(
+        self, session: AsyncSession, queued: list[AuditEntry]
+    ) -> chain.Appended | None:
         await session.flush()
         return await chain.append(
             session,
-            take_pending(session),
+            [*take_pending(session), *queued],
             self.audit_context,
             keys=self._database.audit_keys,
             notify_channel=self._channel,

@@ -58,12 +58,14 @@ async def _seed_user(
             full_name=f"{first} {last}",
         )  # fmt: skip
         uow.actor_id = user.id
-        await account_service.create_holder(
-            uow, user.id, first, last, date(1960 + index % 40, 1 + index % 12, 1 + index % 28)
-        )
+        born = date(1960 + index % 40, 1 + index % 12, 1 + index % 28)
+        async with uow.write() as transaction:
+            await account_service.create_holder(transaction, user.id, first, last, born)
         accounts = []
         for kind, currency in ACCOUNTS:
-            accounts.append((await account_service.open_account(uow, user.id, kind, currency)).id)
+            async with uow.write() as transaction:
+                opened = await account_service.open_account(transaction, user.id, kind, currency)
+            accounts.append(opened.id)
         report.accounts = len(accounts)
         await card_service.issue(uow, user.id, accounts[0], CardType.DEBIT, card_key)
         report.cards = 1

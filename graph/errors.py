@@ -1,4 +1,4 @@
-"""The error model of API.md: error codes, the payload `UserError`, and top-level error shaping."""
+"""The error model (docs/api.md): error codes, field paths and top-level error shaping."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.utils.str_converters import to_camel_case
 
 from db.base import utcnow
 from db.errors import AppError, RetryLater, Unavailable
@@ -129,6 +130,17 @@ def without_input_values(message: str, *, own_reason: bool = False) -> str:
     return message if own_reason else LIBRARY_REASON.sub("", message)
 
 
+def field_path(field: str | list[str] | None, *, under: tuple[str, ...] = ()) -> list[str] | None:
+    """The client's path to what a domain error names: `from_account_id` -> `fromAccountId`.
+
+    Domain errors name fields in the domain's words; mutations take them `under` their `input`
+    argument, queries as plain arguments. A list is already a path (a GraphQL-layer error).
+    """
+    if field is None or isinstance(field, list):
+        return field
+    return [*under, to_camel_case(field)]
+
+
 def shape_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
     """Return the client-facing form of an error: code, status and request id; no internals."""
     code, unexpected = classify(error)
@@ -145,7 +157,7 @@ def shape_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
     if isinstance(cause, RetryLater):
         extensions["retryAfter"] = cause.retry_after
     if isinstance(cause, AppError) and cause.field:
-        extensions["field"] = cause.field
+        extensions["field"] = field_path(cause.field)
     if outage:
         message = outage.message
     elif unexpected:

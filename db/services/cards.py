@@ -15,7 +15,7 @@ from db.base import utcnow
 from db.errors import AccountNotActive, Conflict, NotFound
 from db.models import Account, AccountHolder, AccountStatus, Card, CardStatus, CardType
 from db.repositories import accounts as account_repo
-from db.services.transitions import check_transition
+from db.services.transitions import change_status as apply_transition
 from db.session import UnitOfWork
 
 ISSUER_PREFIX = "4"
@@ -124,10 +124,7 @@ async def change_status(
         card = (await session.execute(statement)).scalar_one_or_none()
         if card is None:
             raise NotFound("No such card.", field=["input", "cardId"])
-        check_transition(
-            CARD_TRANSITIONS, CardStatus(card.status), target,
-            noun="card", field=["input", "cardId"],
-        )  # fmt: skip
-        card.status = target.value
-        await session.flush()
+        await apply_transition(
+            session, card, CARD_TRANSITIONS, target, noun="card", field="card_id"
+        )
         return card

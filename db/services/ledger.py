@@ -89,7 +89,7 @@ def _fingerprint(operation: str, **request: Any) -> str:
 
 
 def _check_request(amount: int, key: str, description: str) -> None:
-    check_amount(amount, ["input", "amount"])
+    check_amount(amount, "amount")
     if not 1 <= len(key) <= MAX_KEY_LENGTH:
         msg = f"The idempotency key must be 1-{MAX_KEY_LENGTH} characters."
         raise ValidationFailed(msg, field=["input", "idempotencyKey"])

@@ -4,22 +4,36 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Set
 from enum import StrEnum
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from db.errors import Conflict
+from db.session import Transaction
 
 StatusT = TypeVar("StatusT", bound=StrEnum)
 
 
-def check_transition(
+class HasStatus(Protocol):
+    """A row with a status column (accounts, cards)."""
+
+    status: str
+
+
+async def change_status(
+    session: Transaction,
+    row: HasStatus,
     allowed_from: Mapping[StatusT, Set[StatusT]],
-    current: StatusT,
     target: StatusT,
     *,
     noun: str,
-    field: list[str],
+    field: str,
 ) -> None:
-    """CONFLICT unless `target` may follow `current` (`allowed_from`: target -> sources)."""
+    """Move `row` to `target`, or CONFLICT unless `target` may follow its status (then flush).
+
+    `allowed_from` maps each target status to the statuses it may be reached from.
+    """
+    current = type(target)(row.status)
     if current not in allowed_from[target]:
         msg = f"A {current.value.lower()} {noun} cannot become {target.value.lower()}."
         raise Conflict(msg, field=field)
+    row.status = target.value
+    await session.flush()

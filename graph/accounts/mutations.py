@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import strawberry
 
 from db.models import (
-    Account,
     AccountStatus,
 )
 from db.services import accounts as account_service
@@ -18,7 +15,7 @@ from graph.accounts.types import (
 )
 from graph.common.ids import node_uuid
 from graph.common.info import Info
-from graph.common.payloads import UserError, attempt
+from graph.common.payloads import UserError, run_mutation
 from graph.permissions import (
     IsAuthenticated,
 )
@@ -40,23 +37,18 @@ class AccountPayload:
     errors: list[UserError]
 
 
-async def _account_change(info: Info, change: Callable[[], Awaitable[Account]]) -> AccountPayload:
-    account, errors = await attempt(info.context, change())
+async def _status_change(info: Info, value: strawberry.ID, target: AccountStatus) -> AccountPayload:
+    principal = await info.context.require_principal()
+    account_id = node_uuid(value, "Account", ["input", "accountId"])
+    account, errors = await run_mutation(
+        info.context,
+        lambda transaction: account_service.change_account_status(
+            transaction, principal.user_id, account_id, target
+        ),
+    )
     return AccountPayload(
         account=AccountNode.from_model(account) if account else None, errors=errors
     )
-
-
-async def _status_change(info: Info, value: strawberry.ID, target: AccountStatus) -> AccountPayload:
-    principal = await info.context.require_principal()
-
-    async def work() -> Account:
-        account_id = node_uuid(value, "Account", ["input", "accountId"])
-        return await account_service.change_status(
-            info.context.uow, principal.user_id, account_id, target
-        )
-
-    return await _account_change(info, work)
 
 
 @strawberry.type
@@ -72,10 +64,10 @@ class AccountMutations:
     ) -> AccountHolderPayload:
         """VALIDATION_FAILED or CONFLICT come back in `errors`."""
         principal = await info.context.require_principal()
-        holder, errors = await attempt(
+        holder, errors = await run_mutation(
             info.context,
-            account_service.create_holder(
-                info.context.uow, principal.user_id, input.first_name, input.last_name,
+            lambda transaction: account_service.create_holder(
+                transaction, principal.user_id, input.first_name, input.last_name,
                 input.date_of_birth,
             ),
         )  # fmt: skip
@@ -89,13 +81,15 @@ class AccountMutations:
     async def open_account(self, info: Info, input: OpenAccountInput) -> AccountPayload:
         """VALIDATION_FAILED for an unknown currency; NOT_FOUND without a holder profile."""
         principal = await info.context.require_principal()
-
-        async def work() -> Account:
-            return await account_service.open_account(
-                info.context.uow, principal.user_id, input.type, input.currency
-            )
-
-        return await _account_change(info, work)
+        account, errors = await run_mutation(
+            info.context,
+            lambda transaction: account_service.open_account(
+                transaction, principal.user_id, input.type, input.currency
+            ),
+        )
+        return AccountPayload(
+            account=AccountNode.from_model(account) if account else None, errors=errors
+        )
 
     @strawberry.mutation(
         permission_classes=[IsAuthenticated], description="Stop all movements on your account."

@@ -1,15 +1,23 @@
-"""Mutation payload errors: running a use-case and turning business failures into `errors`."""
+"""Running a mutation: one unit of work, committed once, and business failures as `errors`.
+
+`run_mutation` is the one place a mutation's write transaction is opened and committed: the
+service it runs flushes and never commits, the audit rows of the change (and those the
+operation queued so far) are appended in the same transaction, and a business failure rolls
+everything back and comes back in the payload's `errors`, with field names turned into the
+paths of the `input` fields the client sent.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import strawberry
 
 from db.errors import AppError, BusinessRuleError, InputErrors
-from graph.context import Context
-from graph.errors import ErrorCode
+from db.session import Transaction
+from graph.context import Context, current_scope
+from graph.errors import ErrorCode, field_path
 
 ResultT = TypeVar("ResultT")
 
@@ -24,8 +32,12 @@ class UserError:
 
     @classmethod
     def from_exception(cls, error: AppError) -> UserError:
-        """The payload form of a domain exception."""
-        return cls(code=ErrorCode(error.code), message=error.message, field=error.field)
+        """The payload form of a domain exception raised by a mutation's use-case."""
+        return cls(
+            code=ErrorCode(error.code),
+            message=error.message,
+            field=field_path(error.field, under=("input",)),
+        )
 
 
 async def attempt(
@@ -45,3 +57,21 @@ async def attempt(
     finally:
         context.loaders.clear()
     return result, []
+
+
+async def run_mutation(
+    context: Context, work: Callable[[Transaction], Awaitable[ResultT]]
+) -> tuple[ResultT | None, list[UserError]]:
+    """Run `work` in the mutation's one write transaction: its result, or its business errors.
+
+    Committed once when `work` returns, with the audit rows of the change and those the
+    operation queued so far; rolled back when it raises. Anything but a business failure
+    propagates to the top-level error model.
+    """
+    queued = current_scope().audit_queue  # stored with the change; kept for later if it fails
+
+    async def in_transaction() -> ResultT:
+        async with context.uow.write(queued) as transaction:
+            return await work(transaction)
+
+    return await attempt(context, in_transaction())

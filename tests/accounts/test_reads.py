@@ -26,6 +26,7 @@ from tests.support.audit import last_sequence, rows_after
 from tests.support.banking import (
     ACCOUNT,
     create_holder,
+    in_transaction,
     key,
     move,
     ok,
@@ -80,10 +81,14 @@ async def open_accounts(
 ) -> list[uuid.UUID]:
     """A holder with `count` USD accounts, each with a deposit, a withdrawal and a card."""
     async with database.unit_of_work() as uow:
-        await account_service.create_holder(uow, user_id, "Dana", "Scully", date(1990, 2, 23))
+        await in_transaction(
+            uow, account_service.create_holder, user_id, "Dana", "Scully", date(1990, 2, 23)
+        )
         ids = []
         for _ in range(count):
-            account = await account_service.open_account(uow, user_id, AccountType.CHECKING, "USD")
+            account = await in_transaction(
+                uow, account_service.open_account, user_id, AccountType.CHECKING, "USD"
+            )
             ids.append(account.id)
             for kind, amount in (
                 (TransactionType.DEPOSIT, 5000),
@@ -164,8 +169,12 @@ async def test_the_cards_of_fifty_accounts_are_one_audited_read(
 async def ledger_of_25(database: Database, user: SignedIn) -> str:
     """One account with entries 1..25, each of its entry number in amount; every 5th withdraws."""
     async with database.unit_of_work() as uow:
-        await account_service.create_holder(uow, user.user_id, "Ann", "Lee", date(1990, 1, 1))
-        account = await account_service.open_account(uow, user.user_id, AccountType.CHECKING, "USD")
+        await in_transaction(
+            uow, account_service.create_holder, user.user_id, "Ann", "Lee", date(1990, 1, 1)
+        )
+        account = await in_transaction(
+            uow, account_service.open_account, user.user_id, AccountType.CHECKING, "USD"
+        )
         for entry in range(1, 26):
             kind = TransactionType.WITHDRAWAL if entry % 5 == 0 else TransactionType.DEPOSIT
             await ledger_service.deposit_or_withdraw(

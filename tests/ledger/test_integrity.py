@@ -15,6 +15,7 @@ from db.models import Account, AccountType, LedgerTransaction, TransactionType
 from db.services import accounts as account_service
 from db.services import ledger as ledger_service
 from db.session import Database
+from tests.support.banking import in_transaction
 from tests.support.identity import signed_in
 
 
@@ -23,8 +24,12 @@ async def test_a_ledger_integrity_error_propagates_instead_of_posing_as_a_reused
 ) -> None:
     ann = await signed_in(client, "ann")
     async with database.unit_of_work() as uow:
-        await account_service.create_holder(uow, ann.user_id, "Ann", "Lee", date(1990, 1, 1))
-        account = await account_service.open_account(uow, ann.user_id, AccountType.CHECKING, "USD")
+        await in_transaction(
+            uow, account_service.create_holder, ann.user_id, "Ann", "Lee", date(1990, 1, 1)
+        )
+        account = await in_transaction(
+            uow, account_service.open_account, ann.user_id, AccountType.CHECKING, "USD"
+        )
     # A stray line takes entry 1 behind the service's back (the account still counts 0 entries).
     async with database.unit_of_work() as uow, uow.write() as session:
         session.add(

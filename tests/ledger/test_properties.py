@@ -30,6 +30,7 @@ from db.services import accounts as account_service
 from db.services import ledger as ledger_service
 from db.session import Database
 from graph.app import build_auth_service
+from tests.support.banking import in_transaction
 from tests.support.identity import STRONG_PASSWORD
 
 EXAMPLES = 25
@@ -54,7 +55,9 @@ async def owner(database: Database) -> uuid.UUID:
         user = await auth.register(
             uow, username="prop", email="prop@example.com", password=STRONG_PASSWORD, full_name=""
         )
-        await account_service.create_holder(uow, user.id, "Ada", "Lovelace", date(1990, 12, 10))
+        await in_transaction(
+            uow, account_service.create_holder, user.id, "Ada", "Lovelace", date(1990, 12, 10)
+        )
     return user.id
 
 
@@ -65,7 +68,9 @@ async def open_accounts(
     opened = []
     for currency in currencies:
         async with database.unit_of_work(owner) as uow:
-            account = await account_service.open_account(uow, owner, AccountType.CHECKING, currency)
+            account = await in_transaction(
+                uow, account_service.open_account, owner, AccountType.CHECKING, currency
+            )
         opened.append(account.id)
     return opened
 

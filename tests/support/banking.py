@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import httpx
 
+from db.session import UnitOfWork
 from tests.support.identity import SignedIn, gql, signed_in
+
+ResultT = TypeVar("ResultT")
 
 MONEY = "amount currency formatted"
 ACCOUNT_FIELDS = f"id type currency status balance {{ {MONEY} }}"
@@ -148,3 +152,11 @@ async def balance(client: httpx.AsyncClient, user: SignedIn, account_id: str) ->
 def codes(payload: dict[str, Any]) -> list[str]:
     """The error codes of a mutation payload."""
     return [error["code"] for error in payload["errors"]]
+
+
+async def in_transaction(
+    uow: UnitOfWork, service: Callable[..., Awaitable[ResultT]], *args: Any, **kwargs: Any
+) -> ResultT:
+    """Run one service call in a write transaction of its own, as a mutation would."""
+    async with uow.write() as transaction:
+        return await service(transaction, *args, **kwargs)
