@@ -11,7 +11,7 @@ sign in demo1..demo5, then per workload a warm-up and the median of `--runs` run
   afterwards every balance must equal the sum of its ledger lines and money must be conserved;
 * W6 500 WebSocket subscribers to `auditEvents`, 10 events/s for 10 s (`ledgerql serve` with one
   worker on SQLite, which fans events out only within its own process);
-* seed 004: W1 and W2 with 1,000 concurrent connections (p95);
+* c1000: W1 and W2 with 1,000 concurrent connections (p95);
 * W7 login storm: 100 concurrent wrong logins (bcrypt cost 12, names of their own so none is
   locked or limited) while `{ health { status } }` is asked back to back: its p50/p99 during
   the storm, and how many logins answered INTERNAL (bench/storm.py).
@@ -70,7 +70,7 @@ W3 = (
     "query($id: ID!) { account(id: $id) { transactions(first: 100) { edges { node { "
     "amount { amount } type createdAt } } } } }"
 )
-WORKLOADS = ["w1", "w2", "w3", "w4", "w5", "seed004", "w6", "w7"]
+WORKLOADS = ["w1", "w2", "w3", "w4", "w5", "c1000", "w6", "w7"]
 W5 = "mutation($i: TransferInput!) { transfer(input: $i) { transfer { id } errors { code } } }"
 
 
@@ -264,12 +264,12 @@ class Suite:
             rps / floor >= 0.4 and exact,
         ))  # fmt: skip
 
-    async def seed_004(self) -> None:
+    async def c1000(self) -> None:
         """W1 and W2 with 1,000 concurrent connections."""
         for name, query in (("W1", W1), ("W2", W2)):
             runs = await self.saturate(self.requests(query, lambda _: None), connections=1000)
             p95 = median_of(runs, "p95")
-            self.rows.append(Row(f"seed 004: {name} with 1000 connections",
+            self.rows.append(Row(f"c1000: {name} with 1000 connections",
                                  f"p95 {p95:.0f} ms; {median_of(runs, 'rps'):.0f} ok/s; "
                                  f"failed {failures(runs)}",
                                  target="p95 < 200 ms", met=p95 < 200))  # fmt: skip
@@ -346,7 +346,7 @@ async def measure(backend: str, database_url: str, workdir: Path, args: argparse
             async with serving(floor_argv, floor_env, workdir / "floor.log") as floor:
                 await suite.w2(floor)
         steps = {"w3": suite.w3, "w4": suite.w4, "w5": lambda: suite.w5(database_url),
-                 "seed004": suite.seed_004, "w7": suite.w7}  # fmt: skip
+                 "c1000": suite.c1000, "w7": suite.w7}  # fmt: skip
         for name, step in steps.items():
             if name in chosen:
                 await step()

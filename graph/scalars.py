@@ -29,7 +29,7 @@ def _parse_long(value: object) -> Long:
     """Accept only integers within ±(2^53 - 1); anything else is VALIDATION_FAILED.
 
     Long carries amounts, and a fractional, overflowing or non-numeric amount is a rejected
-    input value (the issue's VALIDATION_FAILED), not a malformed request.
+    input value (VALIDATION_FAILED), not a malformed request.
     """
     problem = _check_long(value)
     if problem is not None:

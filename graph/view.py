@@ -6,8 +6,8 @@ an Accept header we cannot satisfy, 415 for an unsupported body type, 400 for a 
 browser could send cross-site without a CORS preflight (CSRF), a WebSocket message size limit
 (close 1009), HTTP 429/503 with `Retry-After` when rate limits or a database outage refused the
 whole request, close 1013 instead of 4403 when `connection_init` meets an outage, and every
-transport error as a JSON body in the API.md error model instead of plain text. GraphQL errors
-themselves are shaped once, for every transport, in `LedgerSchema.process_errors`.
+transport error as a JSON body in the error model of docs/api.md instead of plain text. GraphQL
+errors themselves are shaped once, for every transport, in `LedgerSchema.process_errors`.
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Schema extensions: per-operation scope, error shaping, operation logging and metrics."""
+"""Schema extensions: scope, document limits, input hygiene, cost, errors, logs and metrics."""

@@ -15,7 +15,7 @@ log = get_logger(__name__)
 
 
 def shape_errors(errors: list[GraphQLError], operation_name: str | None) -> None:
-    """Rewrite a result's errors in place into the API.md model; log and mask unexpected ones.
+    """Rewrite a result's errors in place into the API's error model; log, mask the unexpected.
 
     Called from `LedgerSchema.process_errors`, which Strawberry invokes once for every result
     with errors (queries, mutations, subscription events, pre-execution failures) on the very

@@ -1,4 +1,4 @@
-"""Rule 7: nobody reads or moves money on another holder's account, through any path.
+"""Nobody reads or moves money on another holder's account, through any path.
 
 Ann and Bob each have a holder profile, funded accounts, a transfer and a card. Bob, staff
 without `accounts:read`, staff with it, anonymous callers and malformed ids are all tried

@@ -1,4 +1,4 @@
-"""The HTTP contract of API.md: GraphQL-over-HTTP, request ids, errors, limits, headers."""
+"""The HTTP contract (docs/api.md): GraphQL-over-HTTP, request ids, errors, limits, headers."""
 
 from __future__ import annotations
 

@@ -130,7 +130,7 @@ async def test_register_refuses_more_than_72_utf8_bytes_without_truncating(
     }
     assert await count_users(database, username="longpass") == 0
 
-    # The brief's example: 37 two-byte characters then 'a1!' (77 bytes, and no ASCII capital).
+    # 37 two-byte characters then 'a1!' (77 bytes, and no ASCII capital).
     body = await gql(client, REGISTER, register_input("longpass", "É" * 37 + "a1!"))
     assert "errors" not in body, body
     assert body["data"]["register"]["errors"] == weak(

@@ -1,4 +1,4 @@
-"""The seed 002 demo flow over real HTTP: sign up, open accounts, move money, read a statement.
+"""The demo flow over real HTTP: sign up, open accounts, move money, read a statement.
 
 A real uvicorn server runs the app on a loopback port; the client talks to it like any outside
 client would. The audit trail is then read behind the application's back.
