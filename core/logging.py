@@ -9,6 +9,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
+from stdnum import luhn
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 REDACTED = "[REDACTED]"
@@ -41,19 +42,9 @@ def is_sensitive_key(key: object) -> bool:
     ) or bool(_SENSITIVE_KEY.fullmatch(normalised.replace("_", "")))
 
 
-def _luhn_valid(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 1:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
-
-
 def _mask_card(match: re.Match[str]) -> str:
     digits = re.sub(r"\D", "", match.group(0))
-    return REDACTED if _luhn_valid(digits) else match.group(0)
+    return REDACTED if luhn.is_valid(digits) else match.group(0)
 
 
 def redact_text(text: str) -> str:

@@ -67,14 +67,16 @@ async def _seed_user(
                 opened = await account_service.open_account(transaction, user.id, kind, currency)
             accounts.append(opened.id)
         report.accounts = len(accounts)
-        await card_service.issue(uow, user.id, accounts[0], CardType.DEBIT, card_key)
+        async with uow.write() as transaction:
+            await card_service.issue(transaction, user.id, accounts[0], CardType.DEBIT, card_key)
         report.cards = 1
         rng = random.Random(index)  # noqa: S311 - demo data, not security
         for account_id in accounts:
-            await ledger_service.deposit_or_withdraw(
-                uow, user.id, TransactionType.DEPOSIT, account_id, 500_000,
-                key=f"seed-opening-{account_id}", description="Opening deposit",
-            )  # fmt: skip
+            async with uow.write() as transaction:
+                await ledger_service.deposit_or_withdraw(
+                    transaction, user.id, TransactionType.DEPOSIT, account_id, 500_000,
+                    key=f"seed-opening-{account_id}", description="Opening deposit",
+                )  # fmt: skip
         for step in range(operations):
             report.movements += await _random_movement(uow, user.id, accounts, rng, step)
     return report
@@ -87,20 +89,23 @@ async def _random_movement(
     key = f"seed-{user_id}-{step}"
     roll = rng.random()
     try:
-        if roll < 0.4:
-            await ledger_service.transfer(
-                uow, user_id, accounts[0], accounts[1], amount, key=key, description="Savings"
-            )
-        elif roll < 0.7:
-            await ledger_service.deposit_or_withdraw(
-                uow, user_id, TransactionType.DEPOSIT, rng.choice(accounts), amount, key=key,
-                description="Salary" if amount > 20_000 else "Refund",
-            )  # fmt: skip
-        else:
-            await ledger_service.deposit_or_withdraw(
-                uow, user_id, TransactionType.WITHDRAWAL, rng.choice(accounts), amount, key=key,
-                description=rng.choice(["Groceries", "Rent", "Coffee", "Books", "Travel"]),
-            )  # fmt: skip
+        async with uow.write() as transaction:  # one transaction per movement, as in the API
+            if roll < 0.4:
+                await ledger_service.transfer(
+                    transaction, user_id, accounts[0], accounts[1], amount, key=key,
+                    description="Savings",
+                )  # fmt: skip
+            elif roll < 0.7:
+                await ledger_service.deposit_or_withdraw(
+                    transaction, user_id, TransactionType.DEPOSIT, rng.choice(accounts), amount,
+                    key=key, description="Salary" if amount > 20_000 else "Refund",
+                )  # fmt: skip
+            else:
+                await ledger_service.deposit_or_withdraw(
+                    transaction, user_id, TransactionType.WITHDRAWAL, rng.choice(accounts),
+                    amount, key=key,
+                    description=rng.choice(["Groceries", "Rent", "Coffee", "Books", "Travel"]),
+                )  # fmt: skip
     except BusinessRuleError:  # e.g. not enough money left: real users see that too
         return 0
     return 1

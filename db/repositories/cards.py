@@ -1,14 +1,14 @@
-"""Cards reads: cards on accounts the caller may see."""
+"""Cards: reads of cards on accounts the caller may see, and the rows a card change locks."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Card
+from db.models import Account, AccountHolder, Card, CardStatus
 from db.repositories.accounts import visible_account_ids
 from db.repositories.scope import Viewer
 
@@ -36,3 +36,27 @@ async def cards_of_accounts(
     for row in (await session.execute(statement)).scalars():
         grouped[row.account_id].append(row)
     return grouped
+
+
+async def live_card_count(session: AsyncSession, account_id: uuid.UUID) -> int:
+    """How many cards of an account are not cancelled."""
+    statement = (
+        select(func.count())
+        .select_from(Card)
+        .where(Card.account_id == account_id, Card.status != CardStatus.CANCELLED.value)
+    )
+    return int(await session.scalar(statement) or 0)
+
+
+async def owned_card_for_update(
+    session: AsyncSession, owner_id: uuid.UUID, card_id: uuid.UUID
+) -> Card | None:
+    """One of the caller's own cards, row-locked; None if it is not theirs or does not exist."""
+    statement = (
+        select(Card)
+        .join(Account, Account.id == Card.account_id)
+        .join(AccountHolder, AccountHolder.id == Account.holder_id)
+        .where(Card.id == card_id, AccountHolder.user_id == owner_id)
+        .with_for_update(of=Card)
+    )
+    return (await session.execute(statement)).scalar_one_or_none()

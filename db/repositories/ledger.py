@@ -1,4 +1,4 @@
-"""Ledger reads: transactions (newest first) and transfers."""
+"""Ledger reads (transactions newest first, transfers) and the idempotency keys of movements."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import LedgerTransaction, Transfer
+from db.models import IdempotencyRecord, LedgerTransaction, Transfer
 from db.repositories.accounts import visible_account_ids
 from db.repositories.pages import Page, first_pages_by, keyset_page
 from db.repositories.scope import Viewer
@@ -109,3 +109,23 @@ async def transaction_counts(
     )
     found = {account_id: int(count) for account_id, count in (await session.execute(counted)).all()}
     return {account_id: found.get(account_id, 0) for account_id in account_ids}
+
+
+async def idempotency_record(
+    session: AsyncSession, user_id: uuid.UUID, key: str
+) -> IdempotencyRecord | None:
+    """The stored outcome of the caller's movement under `key`, expired or not; None if unused."""
+    statement = select(IdempotencyRecord).where(
+        IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key
+    )
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def forget_idempotency_record(session: AsyncSession, record: IdempotencyRecord) -> None:
+    """Delete a stored key (an expired one, so the key is free again)."""
+    await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record.id))
+
+
+def remember_idempotency(session: AsyncSession, record: IdempotencyRecord) -> None:
+    """Store a movement's key with its outcome; inserted by the transaction's next flush."""
+    session.add(record)

@@ -1,10 +1,12 @@
 """Money movements: deposits, withdrawals and atomic transfers, each idempotent per key.
 
-Every movement runs in one write transaction that first locks the accounts involved (in id
-order, so opposite transfers cannot deadlock), then checks the idempotency key, the rules and
-the balance, posts its ledger lines and stores the key with its outcome. A repeated request
-waits on the same row locks, so it sees the first one's key and replays its outcome; a key
-reused with different input is refused before anything moves.
+Every movement takes one path (`_move`) inside the caller's write transaction: it validates the
+request, fingerprints it, locks the accounts involved (in id order, so opposite transfers cannot
+deadlock), replays the key's first outcome or refuses a key reused with different input, checks
+the movement's rules, posts its ledger lines, stores the key with its outcome and flushes. A
+repeated request waits on the same row locks, so it sees the first one's key and replays its
+outcome; a key reused with different input is refused before anything moves. Services flush
+and never commit; errors name fields in the domain's words (`from_account_id`, `amount`).
 """
 
 from __future__ import annotations
@@ -15,33 +17,25 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.base import utcnow
 from db.errors import (
-    AccountNotActive,
     BalanceLimitExceeded,
     CurrencyMismatch,
     IdempotencyKeyReused,
     InsufficientFunds,
-    NotFound,
     ValidationFailed,
 )
-from db.models import (
-    Account,
-    AccountStatus,
-    IdempotencyRecord,
-    LedgerTransaction,
-    TransactionType,
-    Transfer,
-)
+from db.models import Account, IdempotencyRecord, LedgerTransaction, TransactionType, Transfer
 from db.money import MAX_BALANCE, check_amount
-from db.repositories import accounts as account_repo
-from db.session import UnitOfWork
+from db.repositories import ledger as ledger_repo
+from db.services.accounts import owned_accounts, require_active
+from db.session import Transaction
+
+OutcomeT = TypeVar("OutcomeT")
 
 KEY_LIFETIME = timedelta(hours=24)
 KEY_INDEX = "uq_idempotency_user_key"
@@ -52,14 +46,12 @@ BALANCE_LIMIT_CHECKS = (
     "ck_transactions_balance_after_within_limit",
 )
 """The database CHECKs that back `_check_room` (migration 0006)."""
-
-
-async def _no_fault() -> None:
-    return None
-
-
-between_legs: Callable[[], Awaitable[None]] = _no_fault
-"""Runs between a transfer's two legs; tests replace it to inject a failure there."""
+FINGERPRINT_NAMES = {
+    "account_id": "account",
+    "from_account_id": "source",
+    "to_account_id": "target",
+}
+"""Each account field's name in a request fingerprint (stored fingerprints depend on them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,21 +75,6 @@ class TransferOutcome:
     """The transfer and both accounts as committed; None when the key replayed a transfer."""
 
 
-def _fingerprint(operation: str, **request: Any) -> str:
-    document = json.dumps({"operation": operation, **request}, sort_keys=True, default=str)
-    return hashlib.sha256(document.encode()).hexdigest()
-
-
-def _check_request(amount: int, key: str, description: str) -> None:
-    check_amount(amount, "amount")
-    if not 1 <= len(key) <= MAX_KEY_LENGTH:
-        msg = f"The idempotency key must be 1-{MAX_KEY_LENGTH} characters."
-        raise ValidationFailed(msg, field=["input", "idempotencyKey"])
-    if len(description) > MAX_DESCRIPTION:
-        msg = f"The description must be at most {MAX_DESCRIPTION} characters."
-        raise ValidationFailed(msg, field=["input", "description"])
-
-
 @dataclass(frozen=True, slots=True)
 class KeyedRequest:
     """A money movement as its idempotency key identifies it."""
@@ -108,29 +85,93 @@ class KeyedRequest:
     request_hash: str
 
 
-async def _replay(session: AsyncSession, request: KeyedRequest) -> dict[str, Any] | None:
+@dataclass(frozen=True, slots=True)
+class MoneyRequest:
+    """A movement as the client asked for it."""
+
+    user_id: uuid.UUID
+    operation: str
+    accounts: dict[str, uuid.UUID]
+    """Field -> account id, in the order the movement's rules take the accounts."""
+    amount: int
+    key: str
+    description: str
+
+    def keyed(self) -> KeyedRequest:
+        """The request as its key identifies it: a repeat must match its fingerprint."""
+        named = {FINGERPRINT_NAMES[field]: account for field, account in self.accounts.items()}
+        document = json.dumps(
+            {"operation": self.operation, **named, "amount": self.amount, "text": self.description},
+            sort_keys=True,
+            default=str,
+        )
+        fingerprint = hashlib.sha256(document.encode()).hexdigest()
+        return KeyedRequest(self.user_id, self.key, self.operation, fingerprint)
+
+
+Post = Callable[[list[Account]], Awaitable[tuple[OutcomeT, dict[str, str]]]]
+"""A movement's own step: its rules and ledger lines; returns the outcome and what to replay."""
+
+
+def _check_request(request: MoneyRequest) -> None:
+    check_amount(request.amount, "amount")
+    if not 1 <= len(request.key) <= MAX_KEY_LENGTH:
+        msg = f"The idempotency key must be 1-{MAX_KEY_LENGTH} characters."
+        raise ValidationFailed(msg, field="idempotency_key")
+    if len(request.description) > MAX_DESCRIPTION:
+        msg = f"The description must be at most {MAX_DESCRIPTION} characters."
+        raise ValidationFailed(msg, field="description")
+    if len(set(request.accounts.values())) < len(request.accounts):  # a transfer names two
+        msg = "A transfer needs two different accounts."
+        raise ValidationFailed(msg, field=list(request.accounts)[-1])
+
+
+async def _replay(session: Transaction, request: KeyedRequest) -> dict[str, Any] | None:
     """The stored outcome for this key, None if unused; IDEMPOTENCY_KEY_REUSED on a mismatch."""
-    mine = (IdempotencyRecord.user_id == request.user_id, IdempotencyRecord.key == request.key)
-    record = (await session.execute(select(IdempotencyRecord).where(*mine))).scalar_one_or_none()
+    record = await ledger_repo.idempotency_record(session, request.user_id, request.key)
     if record is None:
         return None
     if record.expires_at <= utcnow():  # an expired key is free again
-        await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record.id))
+        await ledger_repo.forget_idempotency_record(session, record)
         return None
     if record.operation != request.operation or record.request_hash != request.request_hash:
         raise _reused_key()
     return record.result
 
 
-def _remember(session: AsyncSession, request: KeyedRequest, result: dict[str, str]) -> None:
+def _remember(session: Transaction, request: KeyedRequest, result: dict[str, str]) -> None:
     now = utcnow()
-    session.add(
+    ledger_repo.remember_idempotency(
+        session,
         IdempotencyRecord(
             user_id=request.user_id, key=request.key, operation=request.operation,
             request_hash=request.request_hash, result=result, created_at=now,
             expires_at=now + KEY_LIFETIME,
-        )
+        ),
     )  # fmt: skip
+
+
+async def _move(
+    session: Transaction,
+    request: MoneyRequest,
+    post: Post[OutcomeT],
+    replayed: Callable[[dict[str, Any]], OutcomeT],
+) -> OutcomeT:
+    """Run one movement: validate, lock, replay or refuse its key, `post` it, remember the key."""
+    _check_request(request)
+    keyed = request.keyed()
+    try:
+        accounts = await owned_accounts(session, request.user_id, request.accounts)
+        stored = await _replay(session, keyed)
+        if stored is not None:
+            return replayed(stored)
+        outcome, result = await post(accounts)
+        _remember(session, keyed, result)
+        await session.flush()
+    except IntegrityError as error:
+        _raise_if_known(error)
+        raise
+    return outcome
 
 
 def _check_room(account: Account, amount: int) -> None:
@@ -141,11 +182,11 @@ def _check_room(account: Account, amount: int) -> None:
             f"The balance may not exceed {MAX_BALANCE} minor units: "
             f"this account can take at most {room} more."
         )
-        raise BalanceLimitExceeded(msg, field=["input", "amount"])
+        raise BalanceLimitExceeded(msg, field="amount")
 
 
 def _post(
-    session: AsyncSession,
+    session: Transaction,
     account: Account,
     kind: TransactionType,
     amount: int,
@@ -159,7 +200,7 @@ def _post(
         account.balance += amount
     else:
         if account.balance < amount:
-            raise InsufficientFunds("The account balance is too low.", field=["input", "amount"])
+            raise InsufficientFunds("The account balance is too low.", field="amount")
         account.balance -= amount
     account.entries += 1
     line = LedgerTransaction(
@@ -169,22 +210,6 @@ def _post(
     )  # fmt: skip
     session.add(line)
     return line
-
-
-def _active(account: Account, field: str) -> None:
-    if account.status != AccountStatus.ACTIVE.value:
-        msg = f"The account is {account.status.lower()}."
-        raise AccountNotActive(msg, field=["input", field])
-
-
-async def _owned(
-    session: AsyncSession, user_id: uuid.UUID, ids: list[uuid.UUID], fields: list[str]
-) -> list[Account]:
-    found = await account_repo.owned_accounts_for_update(session, user_id, ids)
-    for account_id, field in zip(ids, fields, strict=True):
-        if account_id not in found:
-            raise NotFound("No such account.", field=["input", field])
-    return [found[account_id] for account_id in ids]
 
 
 def _raise_if_known(error: IntegrityError) -> None:
@@ -198,18 +223,17 @@ def _raise_if_known(error: IntegrityError) -> None:
     if IdempotencyRecord.__tablename__ in reason or KEY_INDEX in reason:
         raise _reused_key() from None
     if any(name in reason for name in BALANCE_LIMIT_CHECKS):
-        raise BalanceLimitExceeded(field=["input", "amount"]) from None
+        raise BalanceLimitExceeded(field="amount") from None
 
 
 def _reused_key() -> IdempotencyKeyReused:
     return IdempotencyKeyReused(
-        "This idempotency key was used for a different request.",
-        field=["input", "idempotencyKey"],
+        "This idempotency key was used for a different request.", field="idempotency_key"
     )
 
 
 async def deposit_or_withdraw(
-    uow: UnitOfWork,
+    session: Transaction,
     user_id: uuid.UUID,
     kind: TransactionType,
     account_id: uuid.UUID,
@@ -219,29 +243,23 @@ async def deposit_or_withdraw(
     description: str = "",
 ) -> Movement:
     """Credit (DEPOSIT) or debit (WITHDRAWAL) one of the caller's accounts, once per key."""
-    _check_request(amount, key, description)
-    request = KeyedRequest(
-        user_id, key, kind.value,
-        _fingerprint(kind.value, account=account_id, amount=amount, text=description),
-    )  # fmt: skip
-    try:
-        async with uow.write() as session:
-            [account] = await _owned(session, user_id, [account_id], ["accountId"])
-            replayed = await _replay(session, request)
-            if replayed is not None:
-                return Movement(uuid.UUID(replayed["transaction"]), account_id)
-            _active(account, "accountId")
-            line = _post(session, account, kind, amount, description)
-            _remember(session, request, {"transaction": str(line.id)})
-            await session.flush()
-    except IntegrityError as error:
-        _raise_if_known(error)
-        raise
-    return Movement(line.id, account_id, written=(line, account))
+    wanted = {"account_id": account_id}
+    request = MoneyRequest(user_id, kind.value, wanted, amount, key, description)
+
+    async def post(accounts: list[Account]) -> tuple[Movement, dict[str, str]]:
+        [account] = accounts
+        require_active(account, "account_id")
+        line = _post(session, account, kind, amount, description)
+        return Movement(line.id, account_id, written=(line, account)), {"transaction": str(line.id)}
+
+    def replayed(stored: dict[str, Any]) -> Movement:
+        return Movement(uuid.UUID(stored["transaction"]), account_id)
+
+    return await _move(session, request, post, replayed)
 
 
 async def transfer(
-    uow: UnitOfWork,
+    session: Transaction,
     user_id: uuid.UUID,
     from_account_id: uuid.UUID,
     to_account_id: uuid.UUID,
@@ -251,50 +269,34 @@ async def transfer(
     description: str = "",
 ) -> TransferOutcome:
     """Move money between two of the caller's accounts: both legs or neither, once per key."""
-    _check_request(amount, key, description)
-    if from_account_id == to_account_id:
-        msg = "A transfer needs two different accounts."
-        raise ValidationFailed(msg, field=["input", "toAccountId"])
-    request = KeyedRequest(
-        user_id, key, "TRANSFER",
-        _fingerprint(
-            "TRANSFER", source=from_account_id, target=to_account_id, amount=amount,
-            text=description,
-        ),
-    )  # fmt: skip
-    try:
-        async with uow.write() as session:
-            source, target = await _owned(
-                session, user_id, [from_account_id, to_account_id],
-                ["fromAccountId", "toAccountId"],
-            )  # fmt: skip
-            replayed = await _replay(session, request)
-            if replayed is not None:
-                return TransferOutcome(
-                    uuid.UUID(replayed["transfer"]), from_account_id, to_account_id
-                )
-            _active(source, "fromAccountId")
-            _active(target, "toAccountId")
-            if source.currency != target.currency:
-                msg = f"Cannot transfer {source.currency} into a {target.currency} account."
-                raise CurrencyMismatch(msg, field=["input", "toAccountId"])
-            _check_room(target, amount)
-            moved = Transfer(
-                id=uuid.uuid4(), from_account_id=source.id, to_account_id=target.id,
-                amount=amount, currency=source.currency, description=description,
-            )  # fmt: skip
-            session.add(moved)
-            await session.flush()
-            legs = (TransactionType.TRANSFER_OUT, TransactionType.TRANSFER_IN)
-            _post(session, source, legs[0], amount, description, transfer_id=moved.id)
-            await session.flush()
-            await between_legs()
-            _post(session, target, legs[1], amount, description, transfer_id=moved.id)
-            _remember(session, request, {"transfer": str(moved.id)})
-            await session.flush()
-    except IntegrityError as error:
-        _raise_if_known(error)
-        raise
-    return TransferOutcome(
-        moved.id, from_account_id, to_account_id, written=(moved, source, target)
-    )
+    wanted = {"from_account_id": from_account_id, "to_account_id": to_account_id}
+    request = MoneyRequest(user_id, "TRANSFER", wanted, amount, key, description)
+
+    async def post(accounts: list[Account]) -> tuple[TransferOutcome, dict[str, str]]:
+        source, target = accounts
+        require_active(source, "from_account_id")
+        require_active(target, "to_account_id")
+        if source.currency != target.currency:
+            msg = f"Cannot transfer {source.currency} into a {target.currency} account."
+            raise CurrencyMismatch(msg, field="to_account_id")
+        _check_room(target, amount)
+        moved = Transfer(
+            id=uuid.uuid4(), from_account_id=source.id, to_account_id=target.id,
+            amount=amount, currency=source.currency, description=description,
+        )  # fmt: skip
+        session.add(moved)
+        await session.flush()  # the legs refer to it
+        for account, leg in (
+            (source, TransactionType.TRANSFER_OUT),
+            (target, TransactionType.TRANSFER_IN),
+        ):
+            _post(session, account, leg, amount, description, transfer_id=moved.id)
+        outcome = TransferOutcome(
+            moved.id, from_account_id, to_account_id, written=(moved, source, target)
+        )
+        return outcome, {"transfer": str(moved.id)}
+
+    def replayed(stored: dict[str, Any]) -> TransferOutcome:
+        return TransferOutcome(uuid.UUID(stored["transfer"]), from_account_id, to_account_id)
+
+    return await _move(session, request, post, replayed)

@@ -22,7 +22,7 @@ from graph.accounts.types import (
 )
 from graph.common.ids import node_uuid
 from graph.common.info import Info
-from graph.common.payloads import UserError, attempt
+from graph.common.payloads import UserError, run_mutation
 from graph.ledger.inputs import MoneyMovementInput, TransferInput
 from graph.ledger.loaders import TransfersById
 from graph.ledger.types import (
@@ -69,15 +69,14 @@ async def _movement(
     info: Info, input: MoneyMovementInput, kind: TransactionType
 ) -> MoneyMovementPayload:
     principal = await info.context.require_principal()
-
-    async def work() -> ledger_service.Movement:
-        account_id = node_uuid(input.account_id, "Account", ["input", "accountId"])
-        return await ledger_service.deposit_or_withdraw(
-            info.context.uow, principal.user_id, kind, account_id, input.amount,
+    moved, errors = await run_mutation(
+        info.context,
+        lambda transaction: ledger_service.deposit_or_withdraw(
+            transaction, principal.user_id, kind,
+            node_uuid(input.account_id, "Account", ["input", "accountId"]), input.amount,
             key=input.idempotency_key, description=input.description,
-        )  # fmt: skip
-
-    moved, errors = await attempt(info.context, work())
+        ),
+    )  # fmt: skip
     if moved is None:
         return MoneyMovementPayload(transaction=None, account=None, errors=errors)
     if moved.written is not None:  # the caller's own account, just written: nothing to re-read
@@ -122,16 +121,15 @@ class LedgerMutations:
     async def transfer(self, info: Info, input: TransferInput) -> TransferPayload:
         """CURRENCY_MISMATCH, INSUFFICIENT_FUNDS, BALANCE_LIMIT_EXCEEDED, ACCOUNT_NOT_ACTIVE."""
         principal = await info.context.require_principal()
-
-        async def work() -> ledger_service.TransferOutcome:
-            source = node_uuid(input.from_account_id, "Account", ["input", "fromAccountId"])
-            target = node_uuid(input.to_account_id, "Account", ["input", "toAccountId"])
-            return await ledger_service.transfer(
-                info.context.uow, principal.user_id, source, target, input.amount,
-                key=input.idempotency_key, description=input.description,
-            )  # fmt: skip
-
-        moved, errors = await attempt(info.context, work())
+        moved, errors = await run_mutation(
+            info.context,
+            lambda transaction: ledger_service.transfer(
+                transaction, principal.user_id,
+                node_uuid(input.from_account_id, "Account", ["input", "fromAccountId"]),
+                node_uuid(input.to_account_id, "Account", ["input", "toAccountId"]),
+                input.amount, key=input.idempotency_key, description=input.description,
+            ),
+        )  # fmt: skip
         if moved is None:
             return TransferPayload(transfer=None, from_account=None, to_account=None, errors=errors)
         if moved.written is not None:  # the caller's own accounts, just written: no re-read

@@ -94,12 +94,14 @@ async def open_accounts(
                 (TransactionType.DEPOSIT, 5000),
                 (TransactionType.WITHDRAWAL, 700),
             ):
-                await ledger_service.deposit_or_withdraw(
-                    uow, user_id, kind, account.id, amount, key=key()
-                )
-            await card_service.issue(
-                uow, user_id, account.id, CardType.DEBIT, settings.card_fingerprint_key()
-            )
+                await in_transaction(
+                    uow, ledger_service.deposit_or_withdraw, user_id, kind, account.id, amount,
+                    key=key(),
+                )  # fmt: skip
+            await in_transaction(
+                uow, card_service.issue, user_id, account.id, CardType.DEBIT,
+                settings.card_fingerprint_key(),
+            )  # fmt: skip
     return ids
 
 
@@ -107,7 +109,9 @@ async def chain_transfers(database: Database, user_id: uuid.UUID, ids: list[uuid
     """Move 100 from each account to the next, so every account has a transfer leg."""
     async with database.unit_of_work() as uow:
         for source, target in itertools.pairwise(ids):
-            await ledger_service.transfer(uow, user_id, source, target, 100, key=key())
+            await in_transaction(
+                uow, ledger_service.transfer, user_id, source, target, 100, key=key()
+            )
 
 
 async def dashboard_statements(
@@ -177,9 +181,10 @@ async def ledger_of_25(database: Database, user: SignedIn) -> str:
         )
         for entry in range(1, 26):
             kind = TransactionType.WITHDRAWAL if entry % 5 == 0 else TransactionType.DEPOSIT
-            await ledger_service.deposit_or_withdraw(
-                uow, user.user_id, kind, account.id, entry, key=key()
-            )
+            await in_transaction(
+                uow, ledger_service.deposit_or_withdraw, user.user_id, kind, account.id, entry,
+                key=key(),
+            )  # fmt: skip
     return global_id("Account", account.id)
 
 

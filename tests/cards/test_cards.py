@@ -20,11 +20,11 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from stdnum import luhn
 
 from core.settings import Settings
 from db.base import Base
 from db.models import Card
-from db.services.cards import luhn_valid
 from db.session import Database
 from tests.support.audit import last_sequence, rows_after, serialized
 from tests.support.banking import codes, create_holder, move, ok, open_account
@@ -124,13 +124,13 @@ async def test_issue_card_returns_a_luhn_valid_number_and_a_security_code_once(
         payload = await issued(client, user, account, kind)
         number, card = payload["cardNumber"], payload["card"]
         assert re.fullmatch(r"\d{16}", number), number
-        assert luhn_valid(number)
+        assert luhn.is_valid(number)
         assert re.fullmatch(r"\d{3}", payload["securityCode"]), payload
         assert card["last4"] == number[-4:]
         assert (card["type"], card["status"]) == (kind, "ACTIVE")
         assert 1 <= card["expiryMonth"] <= 12
         assert card["expiryYear"] > datetime.now(UTC).year
-    assert not luhn_valid(number[:-1] + str((int(number[-1]) + 1) % 10))
+    assert not luhn.is_valid(number[:-1] + str((int(number[-1]) + 1) % 10))
 
 
 async def test_the_card_number_is_stored_nowhere_and_never_shown_again(

@@ -17,12 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Connection, Select, event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapper
 from starlette.applications import Starlette
 
 from db.base import utcnow
-from db.models import IdempotencyRecord, LedgerTransaction, Transfer
+from db.models import IdempotencyRecord, LedgerTransaction, TransactionType, Transfer
 from db.services import ledger as ledger_service
 from db.session import Database
 from tests.support.banking import balance, create_holder, key
@@ -172,21 +173,31 @@ async def test_opposite_transfers_finish_without_deadlock_and_conserve_money(
 
 
 async def test_transfer_failing_between_legs_moves_nothing_and_can_be_retried(
-    http: httpx.AsyncClient, ann: SignedIn, database: Database, monkeypatch: pytest.MonkeyPatch
+    http: httpx.AsyncClient, ann: SignedIn, database: Database
 ) -> None:
     source = await funded_account(http, ann, START)
     target = await funded_account(http, ann, 500)
-    faults = 0
+    out_legs_written: list[int] = []
 
-    async def fail_between_legs() -> None:
-        nonlocal faults
-        faults += 1
+    def fail_at_the_in_leg(_: Mapper[Any], connection: Connection, line: object) -> None:
+        """Fail once the incoming leg is inserted, noting that the outgoing one is written."""
+        assert isinstance(line, LedgerTransaction)
+        if line.type != TransactionType.TRANSFER_IN.value:
+            return
+        out_leg = select(func.count()).where(
+            LedgerTransaction.transfer_id == line.transfer_id,
+            LedgerTransaction.type == TransactionType.TRANSFER_OUT.value,
+        )
+        out_legs_written.append(connection.execute(out_leg).scalar_one())
         raise RuntimeError("injected fault between the legs")
 
-    monkeypatch.setattr(ledger_service, "between_legs", fail_between_legs)
     request = Move("transfer", (source, target), 300)
-    body = await gql(http, request.document(), request.variables(), token=ann.access_token)
-    assert faults == 1
+    event.listen(LedgerTransaction, "after_insert", fail_at_the_in_leg)
+    try:
+        body = await gql(http, request.document(), request.variables(), token=ann.access_token)
+    finally:
+        event.remove(LedgerTransaction, "after_insert", fail_at_the_in_leg)
+    assert out_legs_written == [1]
     assert not (body.get("data") or {}).get("transfer"), body
     [error] = body["errors"]
     assert error["extensions"]["code"] == "INTERNAL"
@@ -201,7 +212,6 @@ async def test_transfer_failing_between_legs_moves_nothing_and_can_be_retried(
     assert await count(database, stored_keys) == 0
     assert [(await ledger(database, account)).lines for account in (source, target)] == [1, 1]
 
-    monkeypatch.undo()
     retried, replayed = await submit(http, ann, request), await submit(http, ann, request)
     assert retried.code == OK, retried
     assert replayed == retried

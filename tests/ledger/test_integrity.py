@@ -40,9 +40,10 @@ async def test_a_ledger_integrity_error_propagates_instead_of_posing_as_a_reused
         )  # fmt: skip
     async with database.unit_of_work() as uow:
         with pytest.raises(IntegrityError):
-            await ledger_service.deposit_or_withdraw(
-                uow, ann.user_id, TransactionType.DEPOSIT, account.id, 100, key="k-1"
-            )
+            await in_transaction(
+                uow, ledger_service.deposit_or_withdraw, ann.user_id, TransactionType.DEPOSIT,
+                account.id, 100, key="k-1",
+            )  # fmt: skip
     async with database.unit_of_work() as uow, uow.read() as session:
         balance = (
             await session.execute(select(Account.balance).where(Account.id == account.id))

@@ -167,13 +167,15 @@ async def perform(
     try:
         async with database.unit_of_work(owner) as uow:
             if op.kind == "transfer":
-                await ledger_service.transfer(uow, owner, source, target, op.amount, key=key)
+                await in_transaction(
+                    uow, ledger_service.transfer, owner, source, target, op.amount, key=key
+                )
             else:
                 kind = (
                     TransactionType.DEPOSIT if op.kind == "deposit" else TransactionType.WITHDRAWAL
                 )
-                await ledger_service.deposit_or_withdraw(
-                    uow, owner, kind, source, op.amount, key=key
+                await in_transaction(
+                    uow, ledger_service.deposit_or_withdraw, owner, kind, source, op.amount, key=key
                 )
     except AppError as error:
         return error.code
