@@ -39,13 +39,13 @@ class AccountPayload:
 
 async def _status_change(info: Info, value: strawberry.ID, target: AccountStatus) -> AccountPayload:
     principal = await info.context.require_principal()
-    account_id = node_uuid(value, "Account", ["input", "accountId"])
     account, errors = await run_mutation(
         info.context,
         lambda transaction: account_service.change_account_status(
-            transaction, principal.user_id, account_id, target
+            transaction, principal.user_id, node_uuid(value, "Account", ["input", "accountId"]),
+            target,
         ),
-    )
+    )  # fmt: skip
     return AccountPayload(
         account=AccountNode.from_model(account) if account else None, errors=errors
     )
