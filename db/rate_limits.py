@@ -12,12 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import case
-from sqlalchemy.dialects import postgresql, sqlite
-
 from db.base import utcnow
-from db.models import RateLimitCounter
 from db.outages import outage_is_unavailable
+from db.repositories import rate_limits as repo
 from db.session import Database
 
 MAX_MEMORY_KEYS = 100_000
@@ -102,27 +99,16 @@ class DatabaseCounters:
 
     def __init__(self, database: Database) -> None:
         self._database = database
-        self._insert = postgresql.insert if database.dialect == "postgresql" else sqlite.insert
 
     async def hit(self, key: str, limit: Limit, cost: int = 1) -> Decision:
         """Start a new window when the stored one has ended, else add `cost` hits."""
         now = utcnow()
-        counter = RateLimitCounter
         first = max(0, cost)  # a refund (negative cost) never takes a new window below zero
-        fresh = self._insert(counter).values(
-            key=stored_key(key), hits=first, window_ends_at=now + timedelta(seconds=limit.seconds)
-        )
-        ended = counter.window_ends_at <= now
-        statement = fresh.on_conflict_do_update(
-            index_elements=[counter.key],
-            set_={
-                "hits": case((ended, first), else_=counter.hits + cost),
-                "window_ends_at": case(
-                    (ended, fresh.excluded.window_ends_at), else_=counter.window_ends_at
-                ),
-            },
-        ).returning(counter.hits, counter.window_ends_at)
+        ends_at = now + timedelta(seconds=limit.seconds)
         with outage_is_unavailable():
             async with self._database.write_session() as session, session.begin():
-                hits, ends = (await session.execute(statement)).one()
+                hits, ends = await repo.count_hit(
+                    session, stored_key(key), cost=cost, first=first, window_ends_at=ends_at,
+                    now=now,
+                )  # fmt: skip
         return _decide(hits, ends, limit, now)

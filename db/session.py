@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import event, select, text
+from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -40,8 +40,11 @@ from db.audit.events import CHANNEL, AuditEventBus
 from db.audit.keys import AuditKeys
 from db.base import ACTOR_KEY, AppSession
 from db.errors import CommitThenFail, Unavailable
-from db.models.audit import AuditChainHead, AuditLog
+from db.models.audit import AuditLog
 from db.outages import outage_is_unavailable
+from db.repositories import audit as audit_repo
+from db.repositories import connections
+from db.repositories import health as health_repo
 
 log = get_logger(__name__)
 ParamsT = ParamSpec("ParamsT")
@@ -100,21 +103,14 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
     def _on_connect(dbapi_connection: Any, _record: object) -> None:
         # Stop the sqlite3 module from issuing its own (late) BEGIN; see `_on_begin`.
         dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA recursive_triggers=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+        connections.configure_sqlite(dbapi_connection, busy_timeout_ms=busy_timeout_ms)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
         options = connection.get_execution_options()
         if options.get(SQLITE_NO_TRANSACTION, False):
             return  # one statement: SQLite runs it atomically on its own
-        immediate = options.get(SQLITE_BEGIN_IMMEDIATE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        connections.begin_sqlite(connection, immediate=options.get(SQLITE_BEGIN_IMMEDIATE, False))
 
 
 class Database:
@@ -171,17 +167,11 @@ class Database:
 
     async def _audit_range(self, first: int, last: int) -> Sequence[AuditLog]:
         async with self._reader() as session:
-            query = (
-                select(AuditLog)
-                .where(AuditLog.sequence.between(first, last))
-                .order_by(AuditLog.sequence)
-            )
-            return (await session.execute(query)).scalars().all()
+            return await audit_repo.rows_between(session, first, last)
 
     async def _audit_head(self) -> int:
         async with self._reader() as session:
-            query = select(AuditChainHead.sequence).where(AuditChainHead.id == chain.CHAIN_HEAD_ID)
-            return (await session.execute(query)).scalar_one_or_none() or 0
+            return await audit_repo.head_sequence(session)
 
     @property
     def dialect(self) -> str:
@@ -203,7 +193,7 @@ class Database:
     async def ping(self) -> None:
         """Run `SELECT 1`; raises when the database cannot be reached."""
         async with self.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+            await health_repo.select_one(connection)
 
     async def wait_until_reachable(self, attempts: int, delay_seconds: float) -> None:
         """Ping with retries at start-up; raise `DatabaseUnavailable` with a clear reason."""

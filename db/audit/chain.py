@@ -18,15 +18,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.audit.entries import AuditContext, AuditEntry, json_safe
 from db.audit.keys import AuditKeys
-from db.base import Base, utcnow
-from db.models.audit import GENESIS_HASH, AuditChainHead, AuditLog
+from db.base import utcnow
+from db.models.audit import GENESIS_HASH
+from db.repositories import audit as repo
 
-CHAIN_HEAD_ID = 1
 VERIFY_BATCH = 2000
 HASHED_FIELDS = (
     "sequence", "id", "user_id", "action", "entity_type", "entity_id", "old_values",
@@ -104,12 +103,7 @@ async def append(
     """
     if not entries:
         return None
-    head_query = (
-        select(AuditChainHead.sequence, AuditChainHead.hash)
-        .where(AuditChainHead.id == CHAIN_HEAD_ID)
-        .with_for_update()
-    )
-    sequence, previous = (await session.execute(head_query)).one()
+    sequence, previous = await repo.chain_head(session, for_update=True)
     rows = []
     kid = keys.current_id
     for entry in entries:
@@ -119,37 +113,16 @@ async def append(
         row["previous_hash"] = previous
         row["hash"] = previous = keys.sign(_message(kid, previous, row))
         rows.append(row)
-    head_table, audit_table = (
-        Base.metadata.tables["audit_chain_head"],
-        Base.metadata.tables["audit_logs"],
-    )
-    move_tip = (
-        update(head_table)
-        .where(head_table.c.id == CHAIN_HEAD_ID)
-        .values(sequence=sequence, hash=previous)
-    )
     appended = Appended(first=rows[0]["sequence"], last=sequence)
-    if notify_channel is None:
-        await session.execute(insert(AuditLog), rows)
-        await session.execute(move_tip)
-        return appended
-    columns = [_column_values(row) for row in rows]
-    inserted = insert(audit_table).values(columns).cte("inserted")
-    moved = move_tip.cte("moved")
-    payload = f"{appended.first}:{appended.last}"
-    notify = select(func.pg_notify(notify_channel, payload)).add_cte(inserted).add_cte(moved)
-    await session.execute(notify)
+    notify = None
+    if notify_channel is not None:
+        notify = (notify_channel, f"{appended.first}:{appended.last}")
+    await repo.store_chained(session, rows, (sequence, previous), notify=notify)
     return appended
 
 
 def _message(kid: str, previous_hash: str, row: Mapping[Any, Any]) -> bytes:
     return previous_hash.encode() + b"\n" + kid.encode() + b"\n" + canonical(row)
-
-
-def _column_values(row: dict[str, Any]) -> dict[str, Any]:
-    values = dict(row)
-    values["metadata"] = values.pop("extra")
-    return values
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,14 +150,10 @@ async def verify(session: AsyncSession, keys: AuditKeys) -> ChainStatus:
     """Recompute the whole chain in sequence order; report the first row that does not fit."""
     head_sequence, head_hash = await head(session)
     names = (*HASHED_FIELDS, "key_id", "previous_hash", "hash")
-    columns = [getattr(AuditLog, name) for name in names]
     expected, previous, checked, after = 1, GENESIS_HASH, 0, None
     keyed, legacy = False, 0
     while True:
-        query = select(*columns).order_by(AuditLog.sequence).limit(VERIFY_BATCH)
-        if after is not None:
-            query = query.where(AuditLog.sequence > after)
-        batch = (await session.execute(query)).mappings().all()
+        batch = await repo.chain_batch(session, names, after=after, limit=VERIFY_BATCH)
         for row in batch:
             if not _fits(keys, row, expected, previous, keyed):
                 broken = min(expected, row["sequence"])
@@ -203,16 +172,11 @@ async def verify(session: AsyncSession, keys: AuditKeys) -> ChainStatus:
 
 async def head(session: AsyncSession) -> tuple[int, str]:
     """The chain's tip: its sequence (0 for an empty chain) and hash."""
-    query = select(AuditChainHead.sequence, AuditChainHead.hash).where(
-        AuditChainHead.id == CHAIN_HEAD_ID
-    )
-    sequence, tip = (await session.execute(query)).one()
-    return int(sequence), str(tip)
+    return await repo.chain_head(session)
 
 
 async def hash_at(session: AsyncSession, sequence: int) -> str | None:
     """The stored hash of the row at `sequence` (the genesis hash for 0); None when missing."""
     if sequence == 0:
         return GENESIS_HASH
-    query = select(AuditLog.hash).where(AuditLog.sequence == sequence)
-    return (await session.execute(query)).scalar_one_or_none()
+    return await repo.hash_of(session, sequence)

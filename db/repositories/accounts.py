@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Account, AccountHolder
 from db.repositories.pages import Page, keyset_page
+from db.repositories.rows import every, one_by
 from db.repositories.scope import Viewer
 
 READ_ALL_ACCOUNTS = "accounts:read"
@@ -83,10 +84,9 @@ async def holder_of_user(
     session: AsyncSession, user_id: uuid.UUID, *, for_update: bool = False
 ) -> AccountHolder | None:
     """A user's live holder profile."""
-    statement = select(AccountHolder).where(AccountHolder.user_id == user_id)
-    if for_update:
-        statement = statement.with_for_update()
-    return (await session.execute(statement)).scalars().first()
+    return await one_by(
+        session, AccountHolder, AccountHolder.user_id == user_id, for_update=for_update
+    )
 
 
 async def owned_accounts_for_update(
@@ -98,9 +98,9 @@ async def owned_accounts_for_update(
         .join(AccountHolder, AccountHolder.id == Account.holder_id)
         .where(Account.id.in_(sorted(set(ids))), AccountHolder.user_id == owner_id)
         .order_by(Account.id)
-        .with_for_update(of=Account)
     )
-    return {row.id: row for row in (await session.execute(statement)).scalars()}
+    found = await every(session, statement, for_update=True, of=Account)
+    return {row.id: row for row in found}
 
 
 ACCOUNT_ORDER = "created_at:asc"

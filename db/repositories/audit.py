@@ -1,4 +1,8 @@
-"""Audit rows: filtered, newest-first pages, counts, and per-row checks for live events."""
+"""Audit rows: filtered pages and counts, live-event reads, and the hash chain's statements.
+
+The chain's logic (hashing, what fits) lives in `db.audit.chain`; here are only the statements
+it runs: lock and move the tip, insert rows (with NOTIFY on PostgreSQL), and read rows back.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,19 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import RowMapping, Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.base import Base
 from db.models import AuditLog
+from db.models.audit import AuditChainHead
 from db.repositories.pages import Page, first_pages_by, keyset_page
 from db.repositories.scope import Viewer
 
 READ_ALL_AUDIT = "audit:read"
 NEWEST_FIRST = "sequence:desc"
+CHAIN_HEAD_ID = 1
+"""The id of the single `audit_chain_head` row."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,3 +132,86 @@ async def visible_by_ids(
     """The rows among `ids` the viewer may see."""
     statement = _filtered(AuditQuery(), viewer).where(AuditLog.id.in_(ids))
     return {row.id: row for row in (await session.execute(statement)).scalars()}
+
+
+async def rows_between(session: AsyncSession, first: int, last: int) -> Sequence[AuditLog]:
+    """The rows with sequences `first` to `last` (both included), in sequence order."""
+    statement = (
+        select(AuditLog).where(AuditLog.sequence.between(first, last)).order_by(AuditLog.sequence)
+    )
+    return (await session.execute(statement)).scalars().all()
+
+
+async def head_sequence(session: AsyncSession) -> int:
+    """The sequence of the chain's tip (0 when the chain is empty or has no head row)."""
+    statement = select(AuditChainHead.sequence).where(AuditChainHead.id == CHAIN_HEAD_ID)
+    return (await session.execute(statement)).scalar_one_or_none() or 0
+
+
+def _head_statement() -> Select[int, str]:
+    return select(AuditChainHead.sequence, AuditChainHead.hash).where(
+        AuditChainHead.id == CHAIN_HEAD_ID
+    )
+
+
+async def chain_head(session: AsyncSession, *, for_update: bool = False) -> tuple[int, str]:
+    """The chain's tip: sequence and hash; `for_update` locks it until the transaction ends."""
+    statement = _head_statement()
+    if for_update:
+        statement = statement.with_for_update()
+    sequence, tip = (await session.execute(statement)).one()
+    return int(sequence), str(tip)
+
+
+async def store_chained(
+    session: AsyncSession,
+    rows: Sequence[dict[str, Any]],
+    tip: tuple[int, str],
+    *,
+    notify: tuple[str, str] | None = None,
+) -> None:
+    """Insert chained rows and move the tip to `tip` (sequence, hash), under the tip's lock.
+
+    With `notify` (PostgreSQL: channel and payload) the insert, the move of the tip and the
+    NOTIFY go out as one statement, so the lock is held for two round trips and the COMMIT.
+    """
+    head_table = Base.metadata.tables["audit_chain_head"]
+    sequence, tip_hash = tip
+    move_tip = (
+        update(head_table)
+        .where(head_table.c.id == CHAIN_HEAD_ID)
+        .values(sequence=sequence, hash=tip_hash)
+    )
+    if notify is None:
+        await session.execute(insert(AuditLog), rows)
+        await session.execute(move_tip)
+        return
+    audit_table = Base.metadata.tables["audit_logs"]
+    inserted = insert(audit_table).values([_column_values(row) for row in rows]).cte("inserted")
+    moved = move_tip.cte("moved")
+    channel, payload = notify
+    statement = select(func.pg_notify(channel, payload)).add_cte(inserted).add_cte(moved)
+    await session.execute(statement)
+
+
+def _column_values(row: dict[str, Any]) -> dict[str, Any]:
+    values = dict(row)
+    values["metadata"] = values.pop("extra")  # the attribute `extra` is the column `metadata`
+    return values
+
+
+async def chain_batch(
+    session: AsyncSession, names: Sequence[str], *, after: int | None, limit: int
+) -> Sequence[RowMapping]:
+    """Up to `limit` rows (the fields `names`) in sequence order, after sequence `after`."""
+    columns = [getattr(AuditLog, name) for name in names]
+    statement = select(*columns).order_by(AuditLog.sequence).limit(limit)
+    if after is not None:
+        statement = statement.where(AuditLog.sequence > after)
+    return (await session.execute(statement)).mappings().all()
+
+
+async def hash_of(session: AsyncSession, sequence: int) -> str | None:
+    """The stored hash of the row at `sequence`; None when there is no such row."""
+    statement = select(AuditLog.hash).where(AuditLog.sequence == sequence)
+    return (await session.execute(statement)).scalar_one_or_none()

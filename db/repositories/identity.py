@@ -11,7 +11,6 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.base import INCLUDE_DELETED, columns_of, loaded_instance
@@ -28,6 +27,7 @@ from db.models import (
 from db.models.identity import username_key
 from db.rate_limits import stored_key
 from db.repositories.pages import Page, keyset_page
+from db.repositories.rows import insert_for, one_by
 from db.repositories.scope import Viewer
 
 READ_ALL_USERS = "users:read"
@@ -87,10 +87,7 @@ async def get_user(
     session: AsyncSession, user_id: uuid.UUID, *, for_update: bool = False
 ) -> User | None:
     """A live user by id (optionally locked for update)."""
-    statement = select(User).where(User.id == user_id)
-    if for_update:
-        statement = statement.with_for_update()
-    return (await session.execute(statement)).scalars().first()
+    return await one_by(session, User, User.id == user_id, for_update=for_update)
 
 
 async def taken_names(
@@ -223,10 +220,7 @@ async def role_by_name(
     session: AsyncSession, name: str, *, for_update: bool = False
 ) -> Role | None:
     """A live role by name; `for_update` locks its row until the transaction ends."""
-    statement = select(Role).where(Role.name == name)
-    if for_update:
-        statement = statement.with_for_update()
-    return (await session.execute(statement)).scalars().first()
+    return await one_by(session, Role, Role.name == name, for_update=for_update)
 
 
 async def permissions_of_roles(
@@ -327,10 +321,7 @@ async def get_session(
     session: AsyncSession, session_id: uuid.UUID, *, for_update: bool = False
 ) -> AuthSession | None:
     """A session by id."""
-    statement = select(AuthSession).where(AuthSession.id == session_id)
-    if for_update:
-        statement = statement.with_for_update()
-    return (await session.execute(statement)).scalars().first()
+    return await one_by(session, AuthSession, AuthSession.id == session_id, for_update=for_update)
 
 
 async def rotate_session(
@@ -407,8 +398,7 @@ async def sign_in_locked_until(session: AsyncSession, key: str) -> datetime | No
 
 async def sign_in_throttle_for_update(session: AsyncSession, key: str) -> LoginThrottle | None:
     """The throttle of `key`, row-locked until the transaction ends."""
-    statement = select(LoginThrottle).where(LoginThrottle.key == key).with_for_update()
-    return (await session.execute(statement)).scalars().first()
+    return await one_by(session, LoginThrottle, LoginThrottle.key == key, for_update=True)
 
 
 async def record_sign_in_failure(
@@ -429,7 +419,7 @@ async def record_sign_in_failure(
         .with_for_update(skip_locked=True)
     )
     await session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(stale)))
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = insert_for(session)
     await session.execute(
         insert(LoginThrottle)
         .values(key=key, failures=0, locked_until=None, last_failed_at=now)
