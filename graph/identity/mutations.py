@@ -179,10 +179,10 @@ class IdentityMutations:
     async def login(self, info: Info, input: LoginInput) -> LoginPayload:
         """Open a session and return an access and a refresh token."""
         context = info.context
-        attempt = await context.auth.prepare_login(context.uow, input.username, input.password)
+        prepared = await context.auth.prepare_login(context.uow, input.username, input.password)
         device = context.device()
         pair = await _top_level_failures(
-            context, lambda transaction: context.auth.finish_login(transaction, attempt, device)
+            context, lambda transaction: context.auth.finish_login(transaction, prepared, device)
         )
         await refund_login_attempt(context)  # only failures count against the address
         await context.sign_in_as(pair.access.token)
