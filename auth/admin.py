@@ -9,6 +9,7 @@ from enum import Enum
 
 from auth.service import AuthService
 from core.settings import Settings
+from db.base import ACTOR_KEY
 from db.errors import InputErrors
 from db.models import ADMIN_ROLE
 from db.repositories import identity as identity_repo
@@ -52,24 +53,27 @@ async def create_admin(
     database = Database(settings)
     try:
         async with database.unit_of_work() as uow:
-            async with uow.read() as session:
-                existing = await identity_repo.find_by_login(session, username)
+            existing = await uow.query(identity_repo.find_by_login, username)
             if existing is not None:
                 if existing.is_admin:
                     return AdminOutcome.UNCHANGED
-                await identity_service.assign_role(uow, existing.id, ADMIN_ROLE)
+                async with uow.write() as transaction:
+                    await identity_service.assign_role(transaction, existing.id, ADMIN_ROLE)
                 return AdminOutcome.PROMOTED
             if not email:
                 msg = f"no user {username!r} exists; give --email to create one"
                 raise AdminSetupError(msg)
             password = read_password(interactive=sys.stdin.isatty())
             try:
-                user = await auth.register(
+                new_user = await auth.prepare_registration(
                     uow, username=username, email=email, password=password, full_name=full_name
                 )
+                async with uow.write() as transaction:
+                    user = await auth.finish_registration(transaction, new_user)
+                    transaction.info[ACTOR_KEY] = uow.actor_id  # the operator grants the role
+                    await identity_service.assign_role(transaction, user.id, ADMIN_ROLE)
             except InputErrors as failure:
                 raise AdminSetupError("; ".join(e.message for e in failure.errors)) from None
-            await identity_service.assign_role(uow, user.id, ADMIN_ROLE)
             return AdminOutcome.CREATED
     finally:
         await database.dispose()

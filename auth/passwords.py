@@ -42,7 +42,6 @@ def password_problems(
 
     How guessable it is (`strength_problem`, zxcvbn) is judged once the other rules are met.
     """
-    field = ["input", "password"]
     problems: list[str] = []
     if len(password) < MIN_LENGTH:
         problems.append(f"must be at least {MIN_LENGTH} characters long")
@@ -65,7 +64,7 @@ def password_problems(
     if not problems:
         weakness = strength_problem(password, [username, email, full_name])
         problems += [weakness] if weakness else []
-    return [WeakPassword(f"Password {problem}.", field=field) for problem in problems]
+    return [WeakPassword(f"Password {problem}.", field="password") for problem in problems]
 
 
 def lower_thread_priority(niceness: int) -> None:

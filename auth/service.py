@@ -1,4 +1,8 @@
-"""Sign-up, sign-in, token refresh with rotation, sign-out and password changes."""
+"""Sign-up, sign-in, token refresh with rotation, sign-out and password changes.
+
+Errors name fields in the domain's words (`new_password`, `session_id`); the GraphQL layer maps
+them to the paths of the input fields the client sent.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from auth.events import auth_event, login_failed, refresh_failed
 from auth.passwords import PasswordHasher
+from auth.prepared import LoginAttempt, NewUser, PasswordChange
 from auth.principal import Principal
 from auth.token_failures import TokenFailureTally
-from auth.tokens import IssuedToken, TokenService, TokenType
+from auth.tokens import IssuedToken, TokenClaims, TokenService, TokenType
 from core.settings import Settings
-from db.audit.entries import AuditEntry, json_safe, record
+from db.audit.entries import record
 from db.base import ACTOR_KEY, utcnow
 from db.errors import (
     AccountLocked,
     AppError,
+    CommitThenFail,
     Conflict,
     InputErrors,
     InvalidCredentials,
@@ -29,7 +35,7 @@ from db.errors import (
 from db.models import AuditAction, AuditStatus, AuthSession, User, UserRole
 from db.repositories import identity as identity_repo
 from db.services.identity import refuse_taken, validate_profile
-from db.session import UnitOfWork
+from db.session import Transaction, UnitOfWork
 
 DEFAULT_ROLE = "user"
 
@@ -67,7 +73,14 @@ def session_usable(auth_session: AuthSession, user: User, now: datetime) -> bool
 
 
 class AuthService:
-    """Identity use-cases; each runs in the caller's unit of work."""
+    """Identity use-cases.
+
+    Password hashing is slow, so the flows that need it come in two steps: a preparing step
+    (`prepare_*`) reads on the operation's snapshot, gives the connection back and hashes,
+    holding no connection; a writing step (`finish_*`) then runs in the operation's write
+    transaction. Writing steps flush and never commit; a failure whose effects must persist (a
+    counted sign-in, a refused refresh) is raised as `CommitThenFail`.
+    """
 
     def __init__(self, settings: Settings, hasher: PasswordHasher, tokens: TokenService) -> None:
         self.settings = settings
@@ -75,10 +88,10 @@ class AuthService:
         self.tokens = tokens
         self.token_failures = TokenFailureTally()
 
-    async def register(
+    async def prepare_registration(
         self, uow: UnitOfWork, *, username: str, email: str, password: str, full_name: str
-    ) -> User:
-        """Create a user with the `user` role; WEAK_PASSWORD, VALIDATION_FAILED or CONFLICT."""
+    ) -> NewUser:
+        """Check a sign-up and hash its password; WEAK_PASSWORD or VALIDATION_FAILED."""
         username, email = username.strip(), identity_repo.normalise_email(email)
         problems = validate_profile(username=username, email=email, full_name=full_name)
         problems += await self.hasher.problems(
@@ -88,33 +101,37 @@ class AuthService:
             raise InputErrors(problems)
         await uow.close()  # no connection is held while hashing
         password_hash = await self.hasher.hash(password)
+        return NewUser(username, email, full_name.strip(), password_hash)
+
+    async def finish_registration(self, transaction: Transaction, new_user: NewUser) -> User:
+        """Create the checked user with the `user` role; CONFLICT if a name is taken."""
+        await refuse_taken(
+            transaction, username=new_user.username, email=new_user.email, exclude=None
+        )
+        user = User(
+            id=uuid.uuid4(), username=new_user.username, email=new_user.email,
+            password_hash=new_user.password_hash, full_name=new_user.full_name,
+            password_changed_at=utcnow(),
+        )  # fmt: skip
+        transaction.info[ACTOR_KEY] = user.id  # a new user signs themselves up
+        transaction.add(user)
         try:
-            async with uow.write() as session:
-                await refuse_taken(session, username=username, email=email, exclude=None)
-                now = utcnow()
-                user = User(
-                    id=uuid.uuid4(), username=username, email=email, password_hash=password_hash,
-                    full_name=full_name.strip(), password_changed_at=now,
-                )  # fmt: skip
-                session.info[ACTOR_KEY] = user.id  # a new user signs themselves up
-                session.add(user)
-                await session.flush()
-                role = await identity_repo.role_by_name(session, DEFAULT_ROLE)
-                if role is not None:
-                    session.add(UserRole(user_id=user.id, role_id=role.id))
-                    await session.flush()
-                await session.refresh(user)
+            await transaction.flush()
         except IntegrityError:  # a concurrent registration won the race for the name
             raise Conflict("The username or email is already taken.") from None
+        role = await identity_repo.role_by_name(transaction, DEFAULT_ROLE)
+        if role is not None:
+            transaction.add(UserRole(user_id=user.id, role_id=role.id))
+            await transaction.flush()
+        await transaction.refresh(user)
         return user
 
-    async def login(self, uow: UnitOfWork, login: str, password: str, device: Device) -> TokenPair:
-        """Check credentials, apply lockout, and open a session with a fresh token pair.
+    async def prepare_login(self, uow: UnitOfWork, login: str, password: str) -> LoginAttempt:
+        """Read who `login` names and any lock on it, give the connection back, then hash.
 
         Failures and locks are counted per canonical sign-in name, whether an account has it
         or not, so an unknown name answers exactly like a real one (a dummy hash stands in for
-        its password). No database connection is held while the password is hashed or waits
-        for a hashing slot: the read is released first, the outcome written afterwards.
+        its password). A name locked already is not hashed for at all.
         """
         key = identity_repo.login_key(login)
         async with uow.read() as session:
@@ -123,53 +140,63 @@ class AuthService:
             lock_ends = await identity_repo.sign_in_locked_until(session, key)
         await uow.close()  # give the connection back before the slow part
         if lock_ends is not None and lock_ends > utcnow():
-            await uow.record([_login_failed(user_id, login, "account locked")])
-            raise AccountLocked(retry_after=_seconds_between(utcnow(), lock_ends))
+            return LoginAttempt(login, key, user_id, matches=False, locked_until=lock_ends)
         matches = await self.hasher.verify(password, stored_hash)
+        return LoginAttempt(login, key, user_id, matches=matches, locked_until=None)
+
+    async def finish_login(
+        self, transaction: Transaction, attempt: LoginAttempt, device: Device
+    ) -> TokenPair:
+        """Apply the attempt's outcome: open a session, or count the failure and refuse.
+
+        Refusals (INVALID_CREDENTIALS, ACCOUNT_LOCKED) are raised as `CommitThenFail`, so the
+        failure counts, locks and audit rows are committed before the error reaches the client.
+        """
         now = utcnow()
-        outcome: AppError | None = None
-        pair: TokenPair | None = None
-        async with uow.write() as session:
-            throttle = await identity_repo.sign_in_throttle_for_update(session, key)
-            user = (
-                await identity_repo.get_user(session, user_id, for_update=True) if user_id else None
-            )
-            if throttle is not None and throttle.locked_until and throttle.locked_until > now:
-                # Locked while this attempt was hashing: the lock wins over the right password.
-                outcome = AccountLocked(retry_after=_seconds_between(now, throttle.locked_until))
-                record(session, _login_failed(user_id, login, "account locked"))
-            elif user is None or not matches:
-                await self._record_failure(session, key, user, login, now)
-                outcome = InvalidCredentials()
-            elif not user.is_active:
-                outcome = InvalidCredentials()
-                record(session, _login_failed(user.id, login, "account deactivated"))
-            else:
-                await identity_repo.forget_sign_in_failures(session, [key])
-                user.failed_login_count, user.locked_until, user.last_login_at = 0, None, now
-                pair = self._open_session(session, user, device, now)
-                record(session, _event(AuditAction.LOGIN, user.id, session_id=pair.session_id))
-        if outcome is not None or pair is None:
-            raise outcome or InvalidCredentials()  # after the commit: failures stay counted
+        if attempt.locked_until is not None:
+            record(transaction, login_failed(attempt.user_id, attempt.login, "account locked"))
+            raise CommitThenFail(AccountLocked(_seconds_between(now, attempt.locked_until)))
+        throttle = await identity_repo.sign_in_throttle_for_update(transaction, attempt.key)
+        user = (
+            await identity_repo.get_user(transaction, attempt.user_id, for_update=True)
+            if attempt.user_id
+            else None
+        )
+        if throttle is not None and throttle.locked_until and throttle.locked_until > now:
+            # Locked while this attempt was hashing: the lock wins over the right password.
+            record(transaction, login_failed(attempt.user_id, attempt.login, "account locked"))
+            raise CommitThenFail(AccountLocked(_seconds_between(now, throttle.locked_until)))
+        if user is None or not attempt.matches:
+            await self._record_failure(transaction, attempt.key, user, attempt.login, now)
+            raise CommitThenFail(InvalidCredentials())
+        if not user.is_active:
+            record(transaction, login_failed(user.id, attempt.login, "account deactivated"))
+            raise CommitThenFail(InvalidCredentials())
+        await identity_repo.forget_sign_in_failures(transaction, [attempt.key])
+        user.failed_login_count, user.locked_until, user.last_login_at = 0, None, now
+        pair = self._open_session(transaction, user, device, now)
+        record(transaction, auth_event(AuditAction.LOGIN, user.id, session_id=pair.session_id))
+        await transaction.flush()
         return pair
 
     async def _record_failure(
-        self, session: AsyncSession, key: str, user: User | None, login: str, now: datetime
+        self, transaction: Transaction, key: str, user: User | None, login: str, now: datetime
     ) -> None:
         """Count a failure under `key`; the account row mirrors it for operators."""
         throttle, newly_locked = await identity_repo.record_sign_in_failure(
-            session, key, now=now, max_failures=self.settings.login_max_failures,
+            transaction, key, now=now, max_failures=self.settings.login_max_failures,
             lockout=timedelta(seconds=self.settings.login_lockout_seconds),
         )  # fmt: skip
         user_id = user.id if user else None
-        record(session, _login_failed(user_id, login, "wrong password" if user else "unknown user"))
+        reason = "wrong password" if user else "unknown user"
+        record(transaction, login_failed(user_id, login, reason))
         if user is not None:
             user.failed_login_count, user.locked_until = throttle.failures, throttle.locked_until
         if newly_locked:
             unknown = {} if user else {"attempted_login": login[:254]}
             record(
-                session,
-                _event(
+                transaction,
+                auth_event(
                     AuditAction.ACCOUNT_LOCKED, user_id, status=AuditStatus.FAILURE,
                     description=f"locked after {throttle.failures} failed logins",
                     locked_until=throttle.locked_until, **unknown,
@@ -177,12 +204,12 @@ class AuthService:
             )  # fmt: skip
 
     def _open_session(
-        self, session: AsyncSession, user: User, device: Device, now: datetime
+        self, transaction: Transaction, user: User, device: Device, now: datetime
     ) -> TokenPair:
         session_id = uuid.uuid4()
         refresh = self.tokens.issue(TokenType.REFRESH, user.id, session_id)
         access = self.tokens.issue(TokenType.ACCESS, user.id, session_id)
-        session.add(
+        transaction.add(
             AuthSession(
                 id=session_id, user_id=user.id, refresh_jti=refresh.token_id,
                 user_agent=device.user_agent[:512], ip_address=device.ip_address[:64],
@@ -192,41 +219,43 @@ class AuthService:
         )  # fmt: skip
         return TokenPair(access=access, refresh=refresh, user_id=user.id, session_id=session_id)
 
-    async def refresh(self, uow: UnitOfWork, refresh_token: str) -> TokenPair:
-        """Rotate a refresh token; presenting a spent one revokes its whole session family."""
-        claims = self.tokens.verify(refresh_token, TokenType.REFRESH)
+    def refresh_claims(self, refresh_token: str) -> TokenClaims:
+        """The claims of a refresh token, checked before any transaction; UNAUTHENTICATED."""
+        return self.tokens.verify(refresh_token, TokenType.REFRESH)
+
+    async def refresh(self, transaction: Transaction, claims: TokenClaims) -> TokenPair:
+        """Rotate a refresh token; presenting a spent one revokes its whole session family.
+
+        A refusal revokes the session and records why before UNAUTHENTICATED is raised, both
+        committed (`CommitThenFail`).
+        """
         now = utcnow()
         new_refresh = self.tokens.issue(TokenType.REFRESH, claims.user_id, claims.session_id)
-        async with uow.write() as session:
-            found = await identity_repo.session_with_user(session, claims.session_id)
-            rotated = await identity_repo.rotate_session(
-                session, claims.session_id, old_jti=claims.token_id,
-                new_jti=new_refresh.token_id, now=now, expires_at=new_refresh.expires_at,
+        found = await identity_repo.session_with_user(transaction, claims.session_id)
+        rotated = await identity_repo.rotate_session(
+            transaction, claims.session_id, old_jti=claims.token_id,
+            new_jti=new_refresh.token_id, now=now, expires_at=new_refresh.expires_at,
+        )  # fmt: skip
+        if not (rotated and found is not None and session_usable(*found, now)):
+            reason = "refresh_token_reuse" if not rotated else "refresh_refused"
+            await identity_repo.revoke_sessions(
+                transaction, user_id=claims.user_id, session_ids=[claims.session_id],
+                now=now, reason=reason,
             )  # fmt: skip
-            usable = rotated and found is not None and session_usable(*found, now)
-            if not usable:
-                reason = "refresh_token_reuse" if not rotated else "refresh_refused"
-                await identity_repo.revoke_sessions(
-                    session, user_id=claims.user_id, session_ids=[claims.session_id],
-                    now=now, reason=reason,
+            if not rotated:
+                entry = auth_event(
+                    AuditAction.TOKEN_REUSE, claims.user_id, status=AuditStatus.FAILURE,
+                    description="a spent refresh token was presented; session revoked",
+                    session_id=claims.session_id,
                 )  # fmt: skip
-                if not rotated:
-                    action = AuditAction.TOKEN_REUSE
-                    entry = _event(
-                        action, claims.user_id, status=AuditStatus.FAILURE,
-                        description="a spent refresh token was presented; session revoked",
-                        session_id=claims.session_id,
-                    )  # fmt: skip
-                else:
-                    entry = _refresh_failed(claims.user_id, claims.session_id, "session ended")
-                record(session, entry)
             else:
-                record(
-                    session,
-                    _event(AuditAction.TOKEN_REFRESH, claims.user_id, session_id=claims.session_id),
-                )
-        if not usable:
-            raise Unauthenticated("The refresh token is no longer valid.")
+                entry = refresh_failed(claims.user_id, claims.session_id, "session ended")
+            record(transaction, entry)
+            raise CommitThenFail(Unauthenticated("The refresh token is no longer valid."))
+        record(
+            transaction,
+            auth_event(AuditAction.TOKEN_REFRESH, claims.user_id, session_id=claims.session_id),
+        )
         access = self.tokens.issue(TokenType.ACCESS, claims.user_id, claims.session_id)
         return TokenPair(access, new_refresh, claims.user_id, claims.session_id)
 
@@ -251,45 +280,50 @@ class AuthService:
         )  # fmt: skip
         return principal, user
 
-    async def logout(self, uow: UnitOfWork, principal: Principal, *, all_sessions: bool) -> int:
+    async def logout(
+        self, transaction: Transaction, principal: Principal, *, all_sessions: bool
+    ) -> int:
         """Revoke the current session, or every session of the user; returns how many."""
-        async with uow.write() as session:
-            revoked = await identity_repo.revoke_sessions(
-                session, user_id=principal.user_id, now=utcnow(), reason="logout",
-                session_ids=None if all_sessions else [principal.session_id],
-            )  # fmt: skip
-            record(
-                session,
-                _event(
-                    AuditAction.LOGOUT, principal.user_id, session_id=principal.session_id,
-                    all_sessions=all_sessions, revoked_sessions=revoked,
-                ),
-            )  # fmt: skip
-            return revoked
+        revoked = await identity_repo.revoke_sessions(
+            transaction, user_id=principal.user_id, now=utcnow(), reason="logout",
+            session_ids=None if all_sessions else [principal.session_id],
+        )  # fmt: skip
+        record(
+            transaction,
+            auth_event(
+                AuditAction.LOGOUT, principal.user_id, session_id=principal.session_id,
+                all_sessions=all_sessions, revoked_sessions=revoked,
+            ),
+        )  # fmt: skip
+        return revoked
 
     async def revoke_session(
-        self, uow: UnitOfWork, principal: Principal, session_id: uuid.UUID
+        self, transaction: Transaction, principal: Principal, session_id: uuid.UUID
     ) -> AuthSession:
         """End one of the caller's own sessions (NOT_FOUND for anyone else's)."""
-        async with uow.write() as session:
-            target = await identity_repo.get_session(session, session_id, for_update=True)
-            if target is None or target.user_id != principal.user_id:
-                raise NotFound("No such session.", field=["input", "sessionId"])
-            if target.revoked_at is None:
-                target.revoked_at, target.revoked_reason = utcnow(), "revoked"
-                record(
-                    session,
-                    _event(
-                        AuditAction.LOGOUT, principal.user_id, session_id=target.id,
-                        description="session revoked",
-                    ),
-                )  # fmt: skip
-            return target
+        target = await identity_repo.get_session(transaction, session_id, for_update=True)
+        if target is None or target.user_id != principal.user_id:
+            raise NotFound("No such session.", field="session_id")
+        if target.revoked_at is None:
+            target.revoked_at, target.revoked_reason = utcnow(), "revoked"
+            record(
+                transaction,
+                auth_event(
+                    AuditAction.LOGOUT, principal.user_id, session_id=target.id,
+                    description="session revoked",
+                ),
+            )  # fmt: skip
+            await transaction.flush()
+        return target
 
-    async def change_password(
+    async def prepare_password_change(
         self, uow: UnitOfWork, principal: Principal, current: str, new: str
-    ) -> User:
-        """Replace the password after checking the current one; every other session ends."""
+    ) -> PasswordChange:
+        """Check the current password and the new one, then hash the new one.
+
+        A wrong current password is not raised here: `finish_password_change` records it.
+        WEAK_PASSWORD and VALIDATION_FAILED for the new one are raised at once.
+        """
         async with uow.read() as session:
             user = await identity_repo.get_user(session, principal.user_id)
             if user is None:
@@ -298,80 +332,51 @@ class AuthService:
             full_name = user.full_name
         await uow.close()  # no connection is held while hashing
         if not await self.hasher.verify(current, old_hash):
-            await uow.record(
-                [
-                    _event(
-                        AuditAction.PASSWORD_CHANGE, principal.user_id,
-                        status=AuditStatus.FAILURE, error_message="wrong current password",
-                    )
-                ]
-            )  # fmt: skip
-            raise ValidationFailed(
-                "The current password is wrong.", field=["input", "currentPassword"]
-            )
+            return PasswordChange(new_hash=None)
         found = await self.hasher.problems(new, username=username, email=email, full_name=full_name)
         problems: list[AppError] = [_retarget(problem) for problem in found]
         if new == current:
-            problems.append(
-                ValidationFailed("The new password must differ.", field=["input", "newPassword"])
-            )
+            problems.append(ValidationFailed("The new password must differ.", field="new_password"))
         if problems:
             raise InputErrors(problems)
-        new_hash = await self.hasher.hash(new)
-        async with uow.write() as session:
-            user = await identity_repo.get_user(session, principal.user_id, for_update=True)
-            if user is None:
-                raise Unauthenticated
-            now = utcnow()
-            user.password_hash, user.password_changed_at = new_hash, now
-            revoked = await identity_repo.revoke_sessions(
-                session, user_id=user.id, now=now, reason="password_changed",
-                keep=principal.session_id,
-            )  # fmt: skip
+        return PasswordChange(new_hash=await self.hasher.hash(new))
+
+    async def finish_password_change(
+        self, transaction: Transaction, principal: Principal, change: PasswordChange
+    ) -> User:
+        """Store the new password and end every other session of the user.
+
+        A wrong current password is recorded, then VALIDATION_FAILED raised (`CommitThenFail`).
+        """
+        if change.new_hash is None:
             record(
-                session,
-                _event(AuditAction.PASSWORD_CHANGE, user.id, revoked_sessions=revoked),
-            )
-            return user
-
-
-def _event(
-    action: AuditAction,
-    user_id: uuid.UUID | None,
-    *,
-    status: AuditStatus = AuditStatus.SUCCESS,
-    description: str | None = None,
-    error_message: str | None = None,
-    **metadata: object,
-) -> AuditEntry:
-    """An authentication event about `user_id`."""
-    return AuditEntry(
-        action=action, status=status, user_id=user_id, entity_type="User",
-        entity_id=str(user_id) if user_id else None, description=description,
-        error_message=error_message, metadata=json_safe(metadata) or None,
-    )  # fmt: skip
-
-
-def _login_failed(user_id: uuid.UUID | None, login: str, reason: str) -> AuditEntry:
-    """A failed login: the attempted name is kept (truncated), the password never."""
-    return _event(
-        AuditAction.LOGIN_FAILED, user_id, status=AuditStatus.FAILURE,
-        error_message=reason, attempted_login=login[:254],
-    )  # fmt: skip
-
-
-def _refresh_failed(user_id: uuid.UUID, session_id: uuid.UUID, reason: str) -> AuditEntry:
-    """A refused token refresh; durable, because the refusal rolls its transaction back."""
-    entry = _event(
-        AuditAction.TOKEN_REFRESH, user_id, status=AuditStatus.FAILURE,
-        error_message=reason, session_id=session_id,
-    )  # fmt: skip
-    entry.durable = True
-    return entry
+                transaction,
+                auth_event(
+                    AuditAction.PASSWORD_CHANGE, principal.user_id,
+                    status=AuditStatus.FAILURE, error_message="wrong current password",
+                ),
+            )  # fmt: skip
+            wrong = ValidationFailed("The current password is wrong.", field="current_password")
+            raise CommitThenFail(wrong)
+        user = await identity_repo.get_user(transaction, principal.user_id, for_update=True)
+        if user is None:
+            raise Unauthenticated
+        now = utcnow()
+        user.password_hash, user.password_changed_at = change.new_hash, now
+        revoked = await identity_repo.revoke_sessions(
+            transaction, user_id=user.id, now=now, reason="password_changed",
+            keep=principal.session_id,
+        )  # fmt: skip
+        record(
+            transaction,
+            auth_event(AuditAction.PASSWORD_CHANGE, user.id, revoked_sessions=revoked),
+        )
+        await transaction.flush()
+        return user
 
 
 def _retarget(problem: ValidationFailed) -> ValidationFailed:
-    problem.field = ["input", "newPassword"]
+    problem.field = "new_password"
     return problem
 
 

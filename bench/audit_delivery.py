@@ -95,8 +95,8 @@ async def run(url: str, base_a: str, base_b: str, events: int, rate: float) -> N
             watcher_id = (
                 await session.execute(select(User.id).where(User.username == "watcher"))
             ).scalar_one()
-        async with database.unit_of_work() as uow:
-            await identity_service.assign_role(uow, watcher_id, "auditor")
+        async with database.unit_of_work() as uow, uow.write() as transaction:
+            await identity_service.assign_role(transaction, watcher_id, "auditor")
         await database.dispose()
         watcher_token, _ = await sign_in(b, "watcher")
         delays: list[float] = []

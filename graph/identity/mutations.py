@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import strawberry
 
 from db.errors import NotFound
 from db.models import (
-    AuthSession,
     User,
 )
 from db.services import identity as identity_service
-from db.session import UnitOfWork
-from graph.common.ids import parse_global_id, parse_uuid
+from db.session import Transaction
+from graph.common.ids import node_uuid
 from graph.common.info import Info
-from graph.common.payloads import UserError, attempt
+from graph.common.payloads import UserError, attempt, run_mutation
+from graph.context import Context
 from graph.identity.inputs import (
     ChangePasswordInput,
     LoginInput,
@@ -38,6 +39,13 @@ from graph.permissions import (
     refund_login_attempt,
 )
 
+ResultT = TypeVar("ResultT")
+
+ALWAYS_EMPTY = (
+    "Always empty: sign-in, refresh and sign-out failures are top-level errors with "
+    "`extensions.code`."
+)
+
 
 @strawberry.type
 class RegisterPayload:
@@ -57,7 +65,9 @@ class LoginPayload:
     expires_in: int | None = strawberry.field(default=None, description="Access token seconds.")
     refresh_expires_in: int | None = None
     user: UserNode | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, deprecation_reason=ALWAYS_EMPTY
+    )
 
 
 @strawberry.type
@@ -68,7 +78,9 @@ class RefreshTokenPayload:
     refresh_token: str | None = None
     expires_in: int | None = None
     refresh_expires_in: int | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, deprecation_reason=ALWAYS_EMPTY
+    )
 
 
 @strawberry.type
@@ -76,7 +88,9 @@ class LogoutPayload:
     """How many sessions ended."""
 
     revoked_sessions: int
-    errors: list[UserError]
+    errors: list[UserError] = strawberry.field(
+        default_factory=list, deprecation_reason=ALWAYS_EMPTY
+    )
 
 
 @strawberry.type
@@ -108,22 +122,28 @@ class UserPayload:
     errors: list[UserError]
 
 
-def _user_id(value: strawberry.ID) -> uuid.UUID:
-    global_id = parse_global_id(value, "userId")
-    user_id = parse_uuid(global_id.node_id) if global_id.type_name == "User" else None
-    if user_id is None:
-        raise NotFound("No such user.", field=["input", "userId"])
-    return user_id
-
-
 async def _run(
-    info: Info, value: strawberry.ID, change: Callable[[UnitOfWork, uuid.UUID], Awaitable[User]]
+    info: Info, value: strawberry.ID, change: Callable[[Transaction, uuid.UUID], Awaitable[User]]
 ) -> UserPayload:
-    async def work() -> User:
-        return await change(info.context.uow, _user_id(value))
-
-    user, errors = await attempt(info.context, work())
+    try:
+        user_id = node_uuid(value, "User", ["input", "userId"])
+    except NotFound as unknown:
+        return UserPayload(user=None, errors=[UserError.from_exception(unknown)])
+    user, errors = await run_mutation(
+        info.context, lambda transaction: change(transaction, user_id)
+    )
     return UserPayload(user=UserNode.from_model(user) if user else None, errors=errors)
+
+
+async def _top_level_failures(
+    context: Context, work: Callable[[Transaction], Awaitable[ResultT]]
+) -> ResultT:
+    """`run_mutation` for sign-in, refresh and sign-out, whose failures are all top-level."""
+    result, errors = await run_mutation(context, work)
+    if result is None:  # their services raise no business errors
+        msg = f"unexpected payload errors: {[error.code for error in errors]}"
+        raise RuntimeError(msg)
+    return result
 
 
 @strawberry.type
@@ -135,16 +155,20 @@ class IdentityMutations:
     )
     async def register(self, info: Info, input: RegisterInput) -> RegisterPayload:
         """WEAK_PASSWORD, VALIDATION_FAILED and CONFLICT come back in `errors`."""
-        user, errors = await attempt(
-            info.context,
-            info.context.auth.register(
-                info.context.uow, username=input.username, email=input.email,
+        context = info.context
+        new_user, errors = await attempt(
+            context,
+            context.auth.prepare_registration(
+                context.uow, username=input.username, email=input.email,
                 password=input.password, full_name=input.full_name,
             ),
         )  # fmt: skip
-        if user is None:
+        if new_user is None:
             return RegisterPayload(user=None, errors=errors)
-        return RegisterPayload(user=UserNode.from_model(user), errors=[])
+        user, errors = await run_mutation(
+            context, lambda transaction: context.auth.finish_registration(transaction, new_user)
+        )
+        return RegisterPayload(user=UserNode.from_model(user) if user else None, errors=errors)
 
     @strawberry.mutation(
         permission_classes=[RateLimit("login"), FailedLoginsPerAddress],
@@ -155,8 +179,10 @@ class IdentityMutations:
     async def login(self, info: Info, input: LoginInput) -> LoginPayload:
         """Open a session and return an access and a refresh token."""
         context = info.context
-        pair = await context.auth.login(
-            context.uow, input.username, input.password, context.device()
+        prepared = await context.auth.prepare_login(context.uow, input.username, input.password)
+        device = context.device()
+        pair = await _top_level_failures(
+            context, lambda transaction: context.auth.finish_login(transaction, prepared, device)
         )
         await refund_login_attempt(context)  # only failures count against the address
         await context.sign_in_as(pair.access.token)
@@ -172,7 +198,11 @@ class IdentityMutations:
     )
     async def refresh_token(self, info: Info, input: RefreshTokenInput) -> RefreshTokenPayload:
         """A spent refresh token revokes its whole session family."""
-        pair = await info.context.auth.refresh(info.context.uow, input.refresh_token)
+        context = info.context
+        claims = context.auth.refresh_claims(input.refresh_token)
+        pair = await _top_level_failures(
+            context, lambda transaction: context.auth.refresh(transaction, claims)
+        )
         return RefreshTokenPayload(
             access_token=pair.access.token, refresh_token=pair.refresh.token,
             expires_in=pair.access.expires_in, refresh_expires_in=pair.refresh.expires_in,
@@ -183,11 +213,16 @@ class IdentityMutations:
     )
     async def logout(self, info: Info, input: LogoutInput | None = None) -> LogoutPayload:
         """Access tokens of the ended sessions stop working at once."""
-        principal = await info.context.require_principal()
-        count = await info.context.auth.logout(
-            info.context.uow, principal, all_sessions=bool(input and input.all_sessions)
+        context = info.context
+        principal = await context.require_principal()
+        all_sessions = bool(input and input.all_sessions)
+        count = await _top_level_failures(
+            context,
+            lambda transaction: context.auth.logout(
+                transaction, principal, all_sessions=all_sessions
+            ),
         )
-        return LogoutPayload(revoked_sessions=count, errors=[])
+        return LogoutPayload(revoked_sessions=count)
 
     @strawberry.mutation(
         permission_classes=[IsAuthenticated, RateLimit("password_change")],
@@ -197,12 +232,19 @@ class IdentityMutations:
         self, info: Info, input: ChangePasswordInput
     ) -> ChangePasswordPayload:
         """VALIDATION_FAILED for a wrong current password, WEAK_PASSWORD for a weak new one."""
-        principal = await info.context.require_principal()
-        user, errors = await attempt(
-            info.context,
-            info.context.auth.change_password(
-                info.context.uow, principal, input.current_password, input.new_password
+        context = info.context
+        principal = await context.require_principal()
+        change, errors = await attempt(
+            context,
+            context.auth.prepare_password_change(
+                context.uow, principal, input.current_password, input.new_password
             ),
+        )
+        if change is None:
+            return ChangePasswordPayload(user=None, errors=errors)
+        user, errors = await run_mutation(
+            context,
+            lambda transaction: context.auth.finish_password_change(transaction, principal, change),
         )
         return ChangePasswordPayload(
             user=UserNode.from_model(user) if user else None, errors=errors
@@ -213,16 +255,16 @@ class IdentityMutations:
     )
     async def revoke_session(self, info: Info, input: RevokeSessionInput) -> RevokeSessionPayload:
         """NOT_FOUND for sessions that are not yours."""
-        principal = await info.context.require_principal()
-        global_id = parse_global_id(input.session_id, "sessionId")
-        session_id = parse_uuid(global_id.node_id) if global_id.type_name == "Session" else None
-
-        async def revoke() -> AuthSession:
-            if session_id is None:
-                raise NotFound("No such session.", field=["input", "sessionId"])
-            return await info.context.auth.revoke_session(info.context.uow, principal, session_id)
-
-        row, errors = await attempt(info.context, revoke())
+        context = info.context
+        principal = await context.require_principal()
+        try:
+            session_id = node_uuid(input.session_id, "Session", ["input", "sessionId"])
+        except NotFound as unknown:
+            return RevokeSessionPayload(session=None, errors=[UserError.from_exception(unknown)])
+        row, errors = await run_mutation(
+            context,
+            lambda transaction: context.auth.revoke_session(transaction, principal, session_id),
+        )
         if row is None:
             return RevokeSessionPayload(session=None, errors=errors)
         return RevokeSessionPayload(
@@ -240,9 +282,11 @@ class IdentityMutations:
         changes = identity_service.ProfileChanges(
             full_name=input.full_name, email=input.email, username=input.username
         )
-        user, errors = await attempt(
+        user, errors = await run_mutation(
             info.context,
-            identity_service.update_profile(info.context.uow, principal.user_id, changes),
+            lambda transaction: identity_service.update_profile(
+                transaction, principal.user_id, changes
+            ),
         )
         return UserPayload(user=UserNode.from_model(user) if user else None, errors=errors)
 
@@ -255,7 +299,7 @@ class IdentityMutations:
         return await _run(
             info,
             input.user_id,
-            lambda uow, uid: identity_service.set_active(uow, uid, active=False),
+            lambda transaction, uid: identity_service.set_active(transaction, uid, active=False),
         )
 
     @strawberry.mutation(
@@ -264,7 +308,9 @@ class IdentityMutations:
     async def activate_user(self, info: Info, input: UserIdInput) -> UserPayload:
         """Idempotent."""
         return await _run(
-            info, input.user_id, lambda uow, uid: identity_service.set_active(uow, uid, active=True)
+            info,
+            input.user_id,
+            lambda transaction, uid: identity_service.set_active(transaction, uid, active=True),
         )
 
     @strawberry.mutation(
@@ -281,7 +327,9 @@ class IdentityMutations:
     async def assign_role(self, info: Info, input: RoleGrantInput) -> UserPayload:
         """Idempotent; NOT_FOUND for an unknown user or role."""
         return await _run(
-            info, input.user_id, lambda uow, uid: identity_service.assign_role(uow, uid, input.role)
+            info,
+            input.user_id,
+            lambda transaction, uid: identity_service.assign_role(transaction, uid, input.role),
         )
 
     @strawberry.mutation(
@@ -290,5 +338,7 @@ class IdentityMutations:
     async def revoke_role(self, info: Info, input: RoleGrantInput) -> UserPayload:
         """The last active admin keeps the admin role."""
         return await _run(
-            info, input.user_id, lambda uow, uid: identity_service.revoke_role(uow, uid, input.role)
+            info,
+            input.user_id,
+            lambda transaction, uid: identity_service.revoke_role(transaction, uid, input.role),
         )

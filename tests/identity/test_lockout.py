@@ -145,10 +145,10 @@ async def test_deactivated_and_deleted_users_cannot_log_in(
     deleted = await register(client, "nick")
     mona = await user_row(database, "mona")
     nick = await user_row(database, "nick")
-    async with database.unit_of_work() as uow:
-        await identity_service.set_active(uow, mona.id, active=False)
-    async with database.unit_of_work() as uow:
-        await identity_service.delete(uow, nick.id)
+    async with database.unit_of_work() as uow, uow.write() as transaction:
+        await identity_service.set_active(transaction, mona.id, active=False)
+    async with database.unit_of_work() as uow, uow.write() as transaction:
+        await identity_service.delete(transaction, nick.id)
     assert inactive["user"] is not None
     assert deleted["user"] is not None
 
@@ -162,8 +162,8 @@ async def test_deactivated_and_deleted_users_cannot_log_in(
     assert (await user_row(database, "nick")).last_login_at is None
 
     # Reactivated, the same password works again: it was the account state that refused it.
-    async with database.unit_of_work() as uow:
-        await identity_service.set_active(uow, mona.id, active=True)
+    async with database.unit_of_work() as uow, uow.write() as transaction:
+        await identity_service.set_active(transaction, mona.id, active=True)
     assert "errors" not in await login(client, "mona", STRONG_PASSWORD)
 
 
@@ -172,8 +172,8 @@ async def test_deactivation_ends_existing_sessions_at_once(
 ) -> None:
     user = await signed_in(client, "olga")
     assert "errors" not in await gql(client, ME, token=user.access_token)
-    async with database.unit_of_work() as uow:
-        await identity_service.set_active(uow, user.user_id, active=False)
+    async with database.unit_of_work() as uow, uow.write() as transaction:
+        await identity_service.set_active(transaction, user.user_id, active=False)
     assert error_code(await gql(client, ME, token=user.access_token)) == "UNAUTHENTICATED"
     refreshed = await gql(client, REFRESH, {"input": {"refreshToken": user.refresh_token}})
     assert error_code(refreshed) == "UNAUTHENTICATED"
@@ -194,8 +194,8 @@ async def test_deletion_ends_existing_sessions_at_once(
     client: httpx.AsyncClient, database: Database
 ) -> None:
     user = await signed_in(client, "quinn")
-    async with database.unit_of_work() as uow:
-        await identity_service.delete(uow, user.user_id)
+    async with database.unit_of_work() as uow, uow.write() as transaction:
+        await identity_service.delete(transaction, user.user_id)
     body = await gql(client, ME, token=user.access_token)
     assert body["data"] is None
     [error] = body["errors"]

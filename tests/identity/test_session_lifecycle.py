@@ -343,3 +343,41 @@ async def test_revoking_someone_elses_session_is_not_found(client: httpx.AsyncCl
     assert await works(client, owner.access_token)
     assert "errors" not in await refresh(client, owner.refresh_token)
     assert await works(client, intruder.access_token)
+
+
+# --- deprecated payload errors ----------------------------------------------------------------
+
+PAYLOAD_FIELDS = """
+query Fields($name: String!) {
+  __type(name: $name) { fields(includeDeprecated: true) { name isDeprecated deprecationReason } }
+}
+"""
+ALWAYS_EMPTY = (
+    "Always empty: sign-in, refresh and sign-out failures are top-level errors with "
+    "`extensions.code`."
+)
+
+
+async def test_sign_in_refresh_and_sign_out_errors_are_deprecated_and_empty(
+    client: httpx.AsyncClient,
+) -> None:
+    for name in ("LoginPayload", "RefreshTokenPayload", "LogoutPayload"):
+        body = await gql(client, PAYLOAD_FIELDS, {"name": name})
+        deprecated = [
+            (field["name"], field["deprecationReason"])
+            for field in body["data"]["__type"]["fields"]
+            if field["isDeprecated"]
+        ]
+        assert deprecated == [("errors", ALWAYS_EMPTY)], name
+    user = await signed_in(client, "zoe")
+    selected = await gql(
+        client,
+        "mutation L($input: LoginInput!) { login(input: $input) { tokenType errors { code } } }",
+        {"input": {"username": "zoe", "password": STRONG_PASSWORD}},
+    )
+    assert "errors" not in selected, selected
+    assert selected["data"] == {"login": {"tokenType": "Bearer", "errors": []}}
+    refreshed = await refresh(client, user.refresh_token)
+    assert refreshed["data"]["refreshToken"]["errors"] == []
+    body = await gql(client, LOGOUT, {"input": {}}, token=user.access_token)
+    assert body["data"]["logout"] == {"revokedSessions": 1, "errors": []}

@@ -128,8 +128,8 @@ async def test_a_deleted_users_username_can_be_taken_again_in_any_case(
     client: httpx.AsyncClient, database: Database
 ) -> None:
     dave = await signed_in(client, "dave")
-    async with database.unit_of_work() as uow:
-        await identity_service.delete(uow, dave.user_id)
+    async with database.unit_of_work() as uow, uow.write() as transaction:
+        await identity_service.delete(transaction, dave.user_id)
     assert (await register(client, "DAVE", email="new-dave@example.com"))["errors"] == []
     statement = select(User.username, User.deleted_at.is_(None)).order_by(User.created_at)
     async with database.unit_of_work() as uow, uow.read() as session:

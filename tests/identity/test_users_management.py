@@ -218,8 +218,8 @@ async def test_a_deleted_users_username_and_email_can_be_taken_again(
     carol = await signed_in(client, "carol")
     bob = await signed_in(client, "bob")
     for user in (alice, carol):
-        async with database.unit_of_work() as uow:
-            await identity_service.delete(uow, user.user_id)
+        async with database.unit_of_work() as uow, uow.write() as transaction:
+            await identity_service.delete(transaction, user.user_id)
     again = await register(client, "alice")
     assert again["errors"] == []
     assert user_uuid(again["user"]["id"]) != alice.user_id
@@ -296,8 +296,8 @@ async def test_user_writes_need_users_write(
     caller = await signed_in_with_role(client, database, "caller", caller_role)
     target = await signed_in(client, "target")
     if name == "activateUser":
-        async with database.unit_of_work() as uow:
-            await identity_service.set_active(uow, target.user_id, active=False)
+        async with database.unit_of_work() as uow, uow.write() as transaction:
+            await identity_service.set_active(transaction, target.user_id, active=False)
     before = await snapshot(database, target.user_id)
     body = await call(client, caller, name, target.global_id)
     error = assert_top_level(body, "FORBIDDEN", 403)

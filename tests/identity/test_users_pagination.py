@@ -31,8 +31,8 @@ mutation($id: ID!, $role: String!) {
 
 async def delete_directly(database: Database, user_global_id: str) -> None:
     """Soft-delete through the service layer (the mutation is tested in test_users_management)."""
-    async with database.unit_of_work() as uow:
-        await identity_service.delete(uow, user_uuid(user_global_id))
+    async with database.unit_of_work() as uow, uow.write() as transaction:
+        await identity_service.delete(transaction, user_uuid(user_global_id))
 
 
 # --- pagination and cursors ------------------------------------------------------------------
@@ -186,8 +186,8 @@ async def test_is_active_filter(client: httpx.AsyncClient, database: Database) -
     admin = await signed_in_with_role(client, database, "boss", "admin")
     sleeper = (await register(client, "sleeper"))["user"]["id"]
     await register(client, "awake")
-    async with database.unit_of_work() as uow:
-        await identity_service.set_active(uow, user_uuid(sleeper), active=False)
+    async with database.unit_of_work() as uow, uow.write() as transaction:
+        await identity_service.set_active(transaction, user_uuid(sleeper), active=False)
     token = admin.access_token
     assert await all_names(client, token, filter={"isActive": False}) == ["sleeper"]
     assert await all_names(client, token, filter={"isActive": True}) == ["boss", "awake"]

@@ -168,8 +168,8 @@ async def test_an_inactive_admin_does_not_count_as_another_admin(
 ) -> None:
     admin = await signed_in_with_role(client, database, "boss", "admin")
     dormant = await signed_in_with_role(client, database, "dormant", "admin")
-    async with database.unit_of_work() as uow:
-        await identity_service.set_active(uow, dormant.user_id, active=False)
+    async with database.unit_of_work() as uow, uow.write() as transaction:
+        await identity_service.set_active(transaction, dormant.user_id, active=False)
     for name in REMOVALS:
         assert await refused(client, admin, name, admin.global_id, role="admin") == [LAST_ADMIN]
     state = await snapshot(database, admin.user_id)

@@ -31,7 +31,7 @@ from db.services import ledger as ledger_service
 from db.session import Database
 from graph.app import build_auth_service
 from tests.support.banking import in_transaction
-from tests.support.identity import STRONG_PASSWORD
+from tests.support.identity import STRONG_PASSWORD, register_directly
 
 EXAMPLES = 25
 PROPERTY = hypothesis_settings(
@@ -52,8 +52,8 @@ async def owner(database: Database) -> uuid.UUID:
     """A registered user with a holder profile; returns the user id."""
     auth = build_auth_service(database.settings)
     async with database.unit_of_work() as uow:
-        user = await auth.register(
-            uow, username="prop", email="prop@example.com", password=STRONG_PASSWORD, full_name=""
+        user = await register_directly(
+            auth, uow, "prop", email="prop@example.com", password=STRONG_PASSWORD, full_name=""
         )
         await in_transaction(
             uow, account_service.create_holder, user.id, "Ada", "Lovelace", date(1990, 12, 10)

@@ -18,6 +18,7 @@ from db.session import Database
 from graph.app import build_auth_service
 from graph.cli import SCHEMA_FILE, main, schema_sdl
 from tests.conftest import TEST_SECRET, make_settings
+from tests.support.identity import register_directly
 from tests.support.processes import ROOT, free_port, ledgerql_command, running_server, server_env
 
 
@@ -199,8 +200,8 @@ async def test_create_admin_promotes_an_existing_user(database_url: str, tmp_pat
     database = Database(settings)
     try:
         async with database.unit_of_work() as uow:
-            user = await build_auth_service(settings).register(
-                uow, username="someone", email="someone@example.com",
+            user = await register_directly(
+                build_auth_service(settings), uow, "someone", email="someone@example.com",
                 password="Plain!User-Passw0rd", full_name="",
             )  # fmt: skip
         env = server_env(database_url, tmp_path)  # no LEDGERQL_ADMIN_PASSWORD: none is needed

@@ -13,8 +13,10 @@ import httpx
 import pytest
 
 from auth import passwords
+from auth.service import AuthService
+from db.models import User
 from db.services import identity as identity_service
-from db.session import Database
+from db.session import Database, UnitOfWork
 
 STRONG_PASSWORD = "Corr3ct-Horse!Battery"
 
@@ -123,8 +125,19 @@ async def signed_in(
 
 async def grant_role(database: Database, user_id: uuid.UUID, role: str) -> None:
     """Give a user a role directly through the service layer (no permission check)."""
-    async with database.unit_of_work() as uow:
-        await identity_service.assign_role(uow, user_id, role)
+    async with database.unit_of_work() as uow, uow.write() as transaction:
+        await identity_service.assign_role(transaction, user_id, role)
+
+
+async def register_directly(
+    auth: AuthService, uow: UnitOfWork, username: str, *, email: str, password: str, full_name: str
+) -> User:
+    """Register a user through the service layer, in a write transaction of its own."""
+    new_user = await auth.prepare_registration(
+        uow, username=username, email=email, password=password, full_name=full_name
+    )
+    async with uow.write() as transaction:
+        return await auth.finish_registration(transaction, new_user)
 
 
 async def signed_in_with_role(
