@@ -30,6 +30,7 @@ STATEMENT_RUNNERS = frozenset(
 )
 """Methods whose call means a statement is run here."""
 
+
 def sql_outside_repositories(source: str) -> set[str]:
     """What in a module's source builds or runs SQL: `import <name>` and `.<method>(` marks."""
     found: set[str] = set()
