@@ -59,19 +59,28 @@ async def attempt(
     return result, []
 
 
+async def in_transaction(
+    context: Context, work: Callable[[Transaction], Awaitable[ResultT]]
+) -> ResultT:
+    """Run `work` in the mutation's one write transaction and return what it returns.
+
+    Committed once when `work` returns, with the audit rows of the change and those the
+    operation queued so far (emptied once stored); rolled back when it raises. For mutations
+    whose every failure is a top-level error (sign-in, refresh, sign-out); the others use
+    `run_mutation`. Cached loader results are dropped afterwards.
+    """
+    try:
+        async with context.uow.write(current_scope().audit_queue) as transaction:
+            return await work(transaction)
+    finally:
+        context.loaders.clear()
+
+
 async def run_mutation(
     context: Context, work: Callable[[Transaction], Awaitable[ResultT]]
 ) -> tuple[ResultT | None, list[UserError]]:
-    """Run `work` in the mutation's one write transaction: its result, or its business errors.
+    """`in_transaction`, with business failures returned as the payload's `errors`.
 
-    Committed once when `work` returns, with the audit rows of the change and those the
-    operation queued so far; rolled back when it raises. Anything but a business failure
-    propagates to the top-level error model.
+    Anything but a business failure propagates to the top-level error model.
     """
-    queued = current_scope().audit_queue  # stored with the change; kept for later if it fails
-
-    async def in_transaction() -> ResultT:
-        async with context.uow.write(queued) as transaction:
-            return await work(transaction)
-
-    return await attempt(context, in_transaction())
+    return await attempt(context, in_transaction(context, work))

@@ -16,8 +16,7 @@ from db.services import identity as identity_service
 from db.session import Transaction
 from graph.common.ids import node_uuid
 from graph.common.info import Info
-from graph.common.payloads import UserError, attempt, run_mutation
-from graph.context import Context
+from graph.common.payloads import UserError, attempt, in_transaction, run_mutation
 from graph.identity.inputs import (
     ChangePasswordInput,
     LoginInput,
@@ -135,17 +134,6 @@ async def _run(
     return UserPayload(user=UserNode.from_model(user) if user else None, errors=errors)
 
 
-async def _top_level_failures(
-    context: Context, work: Callable[[Transaction], Awaitable[ResultT]]
-) -> ResultT:
-    """`run_mutation` for sign-in, refresh and sign-out, whose failures are all top-level."""
-    result, errors = await run_mutation(context, work)
-    if result is None:  # their services raise no business errors
-        msg = f"unexpected payload errors: {[error.code for error in errors]}"
-        raise RuntimeError(msg)
-    return result
-
-
 @strawberry.type
 class IdentityMutations:
     """Identity mutations of the mutation root: sign-in flows, then user management."""
@@ -181,7 +169,7 @@ class IdentityMutations:
         context = info.context
         prepared = await context.auth.prepare_login(context.uow, input.username, input.password)
         device = context.device()
-        pair = await _top_level_failures(
+        pair = await in_transaction(
             context, lambda transaction: context.auth.finish_login(transaction, prepared, device)
         )
         await refund_login_attempt(context)  # only failures count against the address
@@ -200,7 +188,7 @@ class IdentityMutations:
         """A spent refresh token revokes its whole session family."""
         context = info.context
         claims = context.auth.refresh_claims(input.refresh_token)
-        pair = await _top_level_failures(
+        pair = await in_transaction(
             context, lambda transaction: context.auth.refresh(transaction, claims)
         )
         return RefreshTokenPayload(
@@ -216,7 +204,7 @@ class IdentityMutations:
         context = info.context
         principal = await context.require_principal()
         all_sessions = bool(input and input.all_sessions)
-        count = await _top_level_failures(
+        count = await in_transaction(
             context,
             lambda transaction: context.auth.logout(
                 transaction, principal, all_sessions=all_sessions
