@@ -71,10 +71,6 @@ class TokenService:
             TokenType.REFRESH: settings.refresh_token_ttl_seconds,
         }
 
-    def ttl(self, token_type: TokenType) -> int:
-        """Lifetime in seconds of a token of this type."""
-        return self._ttl[token_type]
-
     def issue(
         self, token_type: TokenType, user_id: uuid.UUID, session_id: uuid.UUID
     ) -> IssuedToken:
