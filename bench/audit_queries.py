@@ -37,12 +37,12 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class Auditor:
-    """A viewer holding `audit:read`."""
+    """A viewer who sees every audit row (`audit:read`)."""
 
     user_id = uuid.UUID(int=1)
 
-    def can(self, permission: str) -> bool:
-        """Every permission."""
+    def sees_all_audit(self) -> bool:
+        """Every audit row."""
         return True
 
 

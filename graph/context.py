@@ -47,12 +47,28 @@ log = get_logger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Anonymous:
-    """The viewer of an unauthenticated operation: nobody, holding no permission."""
+    """The viewer of an unauthenticated operation: nobody, who sees nobody else's rows."""
 
     user_id: uuid.UUID = field(default_factory=lambda: uuid.UUID(int=0))
 
-    def can(self, permission: str) -> bool:
-        """Anonymous callers hold no permission."""
+    def sees_all_users(self) -> bool:
+        """Anonymous callers see no user."""
+        return False
+
+    def sees_all_sessions(self) -> bool:
+        """Anonymous callers see no session."""
+        return False
+
+    def sees_all_holders(self) -> bool:
+        """Anonymous callers see no account holder."""
+        return False
+
+    def sees_all_accounts(self) -> bool:
+        """Anonymous callers see no account."""
+        return False
+
+    def sees_all_audit(self) -> bool:
+        """Anonymous callers see no audit row."""
         return False
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import strawberry
 from strawberry.permission import BasePermission
 
+from auth.permissions import Permission
 from auth.tokens import TokenType
 from core.logging import get_logger
 from db.errors import AppError, Forbidden, RateLimited
@@ -33,7 +34,7 @@ class IsAuthenticated(BasePermission):
 
 
 @cache
-def HasPermission(permission: str) -> type[BasePermission]:  # noqa: N802 - reads as a class
+def HasPermission(permission: Permission) -> type[BasePermission]:  # noqa: N802 - reads as a class
     """A permission class requiring an authenticated caller holding `permission`."""
 
     class _HasPermission(BasePermission):
