@@ -429,7 +429,7 @@ async def record_sign_in_failure(
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     await session.execute(
         insert(LoginThrottle)
-        .values(key=key, failures=0, sign_in_locked_until=None, last_failed_at=now)
+        .values(key=key, failures=0, locked_until=None, last_failed_at=now)
         .on_conflict_do_nothing(index_elements=[LoginThrottle.key])
     )
     locked = (
