@@ -32,6 +32,7 @@ from graph.cards.queries import CardQueries
 from graph.common.connections import resolve_node
 from graph.common.payloads import UserError
 from graph.errors import MULTIPLE_OPERATIONS, AmbiguousOperationError
+from graph.extensions.authentication import Authentication
 from graph.extensions.cost import QueryCostExtension
 from graph.extensions.errors import ResponseMetaExtension, shape_errors
 from graph.extensions.hygiene import InputHygiene
@@ -190,6 +191,9 @@ def _without_suggestions(error: GraphQLError) -> GraphQLError:
 def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Extension factories, outermost first.
 
+    Authentication runs right after the operation scope opens (it stores the caller there) and
+    before the query cost, whose budget is the caller's.
+
     The shape rules are built once, so the validation cache (keyed by document and rule
     classes) hits across requests.
     """
@@ -217,8 +221,9 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
         ),
         lambda: InputListLimiter(max_items=settings.graphql_max_list_items),
         InputHygiene,
-        QueryCostExtension,
         OperationScopeExtension,
+        Authentication,
+        QueryCostExtension,
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)

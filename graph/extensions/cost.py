@@ -8,7 +8,8 @@ otherwise its cost is taken from the caller's budget (`GRAPHQL_COST_BUDGET` poin
 user, per client address when anonymous), kept in each instance's memory: charging it costs no
 database round trip, and with N instances a caller may spend up to N budgets. An empty budget
 refuses with RATE_LIMITED, subscriptions included. Every response says what the request cost
-in `extensions.cost`.
+in `extensions.cost`. The caller is the one the authentication step resolved just before
+(graph/extensions/authentication.py); a refused token pays from its address's budget.
 
 Written here because Strawberry has no cost analysis and no maintained Python package fits.
 """
@@ -19,11 +20,9 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from graphql import (
-    ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
-    GraphQLError,
     GraphQLNamedType,
     GraphQLObjectType,
     GraphQLSchema,
@@ -39,12 +38,12 @@ from graphql import (
 )
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
 from strawberry.extensions import SchemaExtension
-from strawberry.types.graphql import OperationType as StrawberryOperationType
 
-from db.errors import AppError, BadRequest, RateLimited, Unavailable
+from db.errors import AppError, BadRequest, RateLimited
 from db.rate_limits import Decision, Limit
 from db.repositories.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from graph.context import Context
+from graph.context import Context, current_scope
+from graph.extensions.refusal import refuse_operation
 
 MUTATION_WEIGHT = 10
 
@@ -199,10 +198,7 @@ class QueryCostExtension(SchemaExtension):
         try:
             await self._charge()
         except AppError as error:
-            refusal = GraphQLError(error.message, original_error=error)
-            if self.execution_context.operation_type is StrawberryOperationType.SUBSCRIPTION:
-                raise refusal from None  # Strawberry's subscribe path ignores a pre-set result
-            self.execution_context.result = ExecutionResult(data=None, errors=[refusal])
+            refuse_operation(self.execution_context, error)
         yield
 
     async def _charge(self) -> None:
@@ -239,24 +235,15 @@ class QueryCostExtension(SchemaExtension):
             raise BadRequest(msg)
         if bad_page is not None:  # whatever is selected below it, not only `edges`
             raise bad_page
+        if self.execution_context.result is not None:
+            return  # already refused (authentication met an outage): nothing runs, nothing to pay
         self.decision = await context.cost_budgets.hit(
-            f"cost:{await self._caller(context)}", Limit.parse(settings.graphql_cost_budget),
+            f"cost:{_caller(context)}", Limit.parse(settings.graphql_cost_budget),
             cost=max(self.cost, 1),
         )  # fmt: skip
         if not self.decision.allowed:
             msg = f"The query cost budget is spent; it refills in {self.decision.retry_after}s."
             raise RateLimited(self.decision.retry_after, msg)
-
-    async def _caller(self, context: Context) -> str:
-        try:
-            principal = await context.principal()
-        except Unavailable:
-            raise  # the database is down: refuse now rather than wait for it again
-        except AppError:  # a bad token fails in the resolvers; budget it as anonymous
-            principal = None
-        if principal is not None:
-            return f"user:{principal.user_id}"
-        return "ip:" + (context.device().ip_address or "unknown")
 
     def get_results(self) -> dict[str, Any]:
         """`extensions.cost`: requested cost, remaining budget and when it refills."""
@@ -267,3 +254,11 @@ class QueryCostExtension(SchemaExtension):
             summary["remaining"] = self.decision.remaining
             summary["resetAt"] = self.decision.resets_at.isoformat().replace("+00:00", "Z")
         return {"cost": summary}
+
+
+def _caller(context: Context) -> str:
+    """Whose budget pays: the authenticated user, else the client address (a refused token too)."""
+    principal = current_scope().principal
+    if principal is not None:
+        return f"user:{principal.user_id}"
+    return "ip:" + (context.device().ip_address or "unknown")
