@@ -33,7 +33,7 @@ from graph.common.connections import resolve_node
 from graph.common.payloads import UserError
 from graph.errors import MULTIPLE_OPERATIONS, AmbiguousOperationError
 from graph.extensions.authentication import Authentication
-from graph.extensions.cost import QueryCostExtension
+from graph.extensions.cost import CostBudgetExtension, QueryCostExtension
 from graph.extensions.errors import ResponseMetaExtension, shape_errors
 from graph.extensions.hygiene import InputHygiene
 from graph.extensions.measure import DocumentLimits
@@ -191,8 +191,9 @@ def _without_suggestions(error: GraphQLError) -> GraphQLError:
 def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Extension factories, outermost first.
 
-    Authentication runs right after the operation scope opens (it stores the caller there) and
-    before the query cost, whose budget is the caller's.
+    Inside the operation scope (which holds the caller): the static query cost first, so a
+    document refused for its cost runs no statement at all; then authentication, the first
+    step that may read the database; then the cost budget, which is the caller's.
 
     The shape rules are built once, so the validation cache (keyed by document and rule
     classes) hits across requests.
@@ -222,8 +223,9 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
         lambda: InputListLimiter(max_items=settings.graphql_max_list_items),
         InputHygiene,
         OperationScopeExtension,
-        Authentication,
         QueryCostExtension,
+        Authentication,
+        CostBudgetExtension,
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)

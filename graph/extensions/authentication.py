@@ -1,4 +1,7 @@
-"""Authentication: the first step of every operation, before its cost is charged or it executes.
+"""Authentication: the first step of every operation that reads the database or executes.
+
+It runs right after the static query cost (which needs no caller and no SQL, so a document
+refused for its cost is not authenticated) and before the cost budget is charged.
 
 The credentials are the `Authorization` header on HTTP and the `connection_init` payload on
 WebSocket (for every operation of the connection). They are checked once per operation, through
@@ -37,6 +40,9 @@ class Authentication(SchemaExtension):
         if not isinstance(context, Context):  # pragma: no cover - schema misuse
             msg = "the schema must be executed with a graph.context.Context"
             raise TypeError(msg)
+        if self.execution_context.result is not None:
+            yield  # already refused (over its cost): no statement, no caller
+            return
         try:
             await authenticate_operation(context, current_scope())
         except Unavailable as error:
