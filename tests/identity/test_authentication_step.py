@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
+from auth.principal import Principal
 from auth.service import AuthService, Caller
 from auth.tokens import TokenClaims, TokenService, TokenType
+from db.errors import Unauthenticated
 from db.models import AuditLog
 from db.session import Database, UnitOfWork
 from graph import health
+from graph.context import Context, close_scope, open_scope
 from tests.support.apps import app_with, code_of
 from tests.support.identity import gql, signed_in
 from tests.support.ws import live_app, open_as, run
@@ -109,3 +113,28 @@ async def test_each_websocket_operation_checks_the_connection_token_once(
                 assert "errors" not in payload, payload
             assert steps == ["authenticate", *["authenticate", "health"] * 2]
             assert verified == [TokenType.ACCESS] * 3
+
+
+async def test_the_caller_is_only_read_from_the_scope_never_resolved_on_demand(
+    database: Database,
+) -> None:
+    # `principal()` uses nothing of the context: it cannot authenticate, only read the scope.
+    context = cast("Context", None)
+    scope, token = open_scope(database)
+    try:
+        with pytest.raises(RuntimeError, match="before its authentication step ran"):
+            await Context.principal(context)
+        refusal = Unauthenticated("The token is invalid.")
+        scope.refuse(refusal)
+        with pytest.raises(Unauthenticated) as raised:
+            await Context.principal(context)
+        assert raised.value is refusal
+        scope.rejected = None
+        principal = Principal(
+            user_id=uuid.uuid4(), session_id=uuid.uuid4(), username="ann",
+            permissions=frozenset(), is_admin=False,
+        )  # fmt: skip
+        scope.act_as(principal)
+        assert await Context.principal(context) is principal
+    finally:
+        await close_scope(scope, token)
