@@ -58,6 +58,15 @@ class TokenPair:
     session_id: uuid.UUID
 
 
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who an access token authenticates: the principal, its user row and the token's expiry."""
+
+    principal: Principal
+    user: User
+    expires_at: datetime
+
+
 def session_usable(auth_session: AuthSession, user: User, now: datetime) -> bool:
     """Whether a session may still act: live, unexpired, and its user active and not deleted.
 
@@ -259,13 +268,13 @@ class AuthService:
         access = self.tokens.issue(TokenType.ACCESS, claims.user_id, claims.session_id)
         return TokenPair(access, new_refresh, claims.user_id, claims.session_id)
 
-    async def authenticate(self, uow: UnitOfWork, access_token: str) -> Principal:
-        """The caller behind an access token; UNAUTHENTICATED unless its session is live."""
-        principal, _ = await self.authenticate_user(uow, access_token)
-        return principal
+    async def authenticate(self, uow: UnitOfWork, access_token: str) -> Caller:
+        """The caller behind an access token; UNAUTHENTICATED unless its session is live.
 
-    async def authenticate_user(self, uow: UnitOfWork, access_token: str) -> tuple[Principal, User]:
-        """`authenticate`, also returning the user row it read (to prime the users loader)."""
+        The one place an access token is checked: every operation (HTTP and WebSocket), a
+        WebSocket's `connection_init` and its guard's re-checks, and the sign-in of `login`.
+        It verifies the token, then reads its session, user and permissions in one statement.
+        """
         claims = self.tokens.verify(access_token, TokenType.ACCESS)
         async with uow.connection() as connection:
             found = await identity_repo.caller(connection, claims.session_id)
@@ -278,7 +287,17 @@ class AuthService:
             user_id=user.id, session_id=claims.session_id, username=user.username,
             permissions=permissions, is_admin=user.is_admin,
         )  # fmt: skip
-        return principal, user
+        return Caller(principal=principal, user=user, expires_at=claims.expires_at)
+
+    def refresh_session(self, refresh_token: str) -> uuid.UUID | None:
+        """The session a refresh token of ours names (to key its rate limit), else None.
+
+        Only the signature and claims are checked, not the session: `refresh` does that.
+        """
+        try:
+            return self.tokens.verify(refresh_token, TokenType.REFRESH).session_id
+        except Unauthenticated:
+            return None
 
     async def logout(
         self, transaction: Transaction, principal: Principal, *, all_sessions: bool

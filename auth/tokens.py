@@ -71,10 +71,6 @@ class TokenService:
             TokenType.REFRESH: settings.refresh_token_ttl_seconds,
         }
 
-    def ttl(self, token_type: TokenType) -> int:
-        """Lifetime in seconds of a token of this type."""
-        return self._ttl[token_type]
-
     def issue(
         self, token_type: TokenType, user_id: uuid.UUID, session_id: uuid.UUID
     ) -> IssuedToken:
@@ -131,3 +127,18 @@ class TokenService:
             # OverflowError/OSError: a time claim no datetime can hold (e.g. `exp` of 1e308 or
             # Infinity, which Python's JSON decoder accepts).
             raise Unauthenticated("The token is invalid.") from None
+
+
+def bearer_token(value: object) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value; UNAUTHENTICATED if malformed.
+
+    No value (absent, None or empty) is no token: the caller is anonymous.
+    """
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise Unauthenticated("The authorization value must be a string.")
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Use `Authorization: Bearer <access token>`.")
+    return token.strip()

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from bench.audit_throughput import throwaway_postgres_url  # noqa: E402
 from bench.http_throughput import free_port, wait_live  # noqa: E402
 from core.settings import Settings  # noqa: E402
-from db.migrations import upgrade_to_head_async  # noqa: E402
+from db.migrations import upgrade_to_head  # noqa: E402
 from db.models import User  # noqa: E402
 from db.services import identity as identity_service  # noqa: E402
 from db.session import Database  # noqa: E402
@@ -70,7 +70,7 @@ async def sign_in(client: httpx.AsyncClient, name: str) -> tuple[str, str]:
 
 async def measure(url: str, events: int, rate: float) -> None:
     """Print delivery-time percentiles."""
-    await upgrade_to_head_async(url)
+    await asyncio.to_thread(upgrade_to_head, url)
     with tempfile.TemporaryDirectory() as workdir:
         ports = free_port(), free_port()
         servers = [start(port, url, Path(workdir)) for port in ports]

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from core.settings import Settings  # noqa: E402
 from db.audit import chain  # noqa: E402
-from db.migrations import upgrade_to_head_async  # noqa: E402
+from db.migrations import upgrade_to_head  # noqa: E402
 from db.models import AuditChainHead, User  # noqa: E402
 from db.repositories import identity as identity_repo  # noqa: E402
 from db.session import Database  # noqa: E402
@@ -82,7 +82,7 @@ async def run_units(
 
 async def measure(url: str, workers: int, units: int, work_ms: float, runs: int) -> None:
     """Print the median throughput of each mode."""
-    await upgrade_to_head_async(url)
+    await asyncio.to_thread(upgrade_to_head, url)
     settings = Settings(
         database_url=url, app_env="test", database_pool_size=workers + 2,
         sqlite_busy_timeout_ms=120_000,

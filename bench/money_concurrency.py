@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import ledgerql_serve, server_env  # noqa: E402
 from bench.common import serving as run_server  # noqa: E402
 from core.settings import Settings  # noqa: E402
-from db.migrations import upgrade_to_head_async  # noqa: E402
+from db.migrations import upgrade_to_head  # noqa: E402
 from db.session import Database  # noqa: E402
 from tests.support.banking import create_holder  # noqa: E402
 from tests.support.banking_load import (  # noqa: E402
@@ -180,7 +180,7 @@ def server_failures(log_path: Path) -> Counter[str]:
 
 async def measure(database_url: str, requests: int, workers: int) -> None:
     """Migrate, serve, run the scenarios and print their figures."""
-    await upgrade_to_head_async(database_url)
+    await asyncio.to_thread(upgrade_to_head, database_url)
     settings = Settings(_env_file=None, database_url=database_url, app_env="test")
     database = Database(settings)
     try:

@@ -119,11 +119,6 @@ class SoftDelete:
 
     deleted_at: Mapped[datetime | None] = mapped_column(default=None, index=False)
 
-    @property
-    def is_deleted(self) -> bool:
-        """Whether the row has been soft-deleted."""
-        return self.deleted_at is not None
-
     def soft_delete(self, at: datetime | None = None) -> None:
         """Mark the row deleted; it disappears from default queries."""
         self.deleted_at = at or utcnow()

@@ -41,11 +41,6 @@ def upgrade_to_head(database_url: str) -> None:
         executor.submit(command.upgrade, alembic_config(database_url), "head").result()
 
 
-async def upgrade_to_head_async(database_url: str) -> None:
-    """Apply pending migrations without blocking the running event loop."""
-    await asyncio.to_thread(command.upgrade, alembic_config(database_url), "head")
-
-
 @lru_cache(maxsize=1)
 def head_revisions() -> frozenset[str]:
     """The head revision ids of the migration scripts."""

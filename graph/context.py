@@ -1,17 +1,19 @@
 """Per-request context and the per-operation scope (unit of work, caller, dataloaders).
 
-Session rule: every GraphQL operation gets one `OperationScope` holding
-one `UnitOfWork` and its own dataloaders. Sibling fields and loader batches resolve concurrently,
-but they all reach the database through `scope.uow.read()`, which serializes statements on the
-operation's single session, so a query reads one consistent snapshot. Mutations write through
-`scope.uow.write()`, one committed transaction per unit of work; loaders are cleared after each.
+Every GraphQL operation gets one `OperationScope`: one `UnitOfWork`, the operation's caller and
+its own dataloaders. Resolvers and loaders reach the database only through that unit of work
+(db/session.py describes its sessions and transactions). Loaders are cleared when the caller
+changes (after `login`, and for each event of a subscription).
 
 The scope lives in a context variable, not on the context object, because Strawberry shares one
 context between all operations of a WebSocket connection, while each operation runs in a task of
-its own. `OperationScopeExtension` opens the scope when an operation starts and closes it (ending
-the read snapshot and returning the connection) when the operation ends. The caller (principal)
-is resolved once per operation, so a revoked session stops working at its next operation, on
-HTTP and on an open WebSocket alike.
+its own. `OperationScopeExtension` opens the scope when an operation starts and closes it (storing
+the audit rows it queued and returning the connection) when the operation ends.
+
+The caller is authenticated once per operation, before anything executes, by the
+`Authentication` extension (graph/extensions/authentication.py), which stores the principal or
+the rejection on the scope; `Context.principal()` only reads it. A revoked session therefore
+stops working at its next operation, on HTTP and on an open WebSocket alike.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from starlette.websockets import WebSocket
 from auth import token_failures
 from auth.principal import Principal
 from auth.service import AuthService, Device
+from auth.tokens import bearer_token
 from core.context import RequestInfo
 from core.logging import get_logger
 from core.settings import AuditReads, Settings
@@ -37,7 +40,6 @@ from db.errors import Unauthenticated
 from db.models import AuditAction
 from db.rate_limits import Counters
 from db.session import Database, UnitOfWork
-from graph.identity.loaders import UsersById
 from graph.metrics import Metrics
 from graph.ws import ConnectionGuard
 
@@ -47,12 +49,28 @@ log = get_logger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Anonymous:
-    """The viewer of an unauthenticated operation: nobody, holding no permission."""
+    """The viewer of an unauthenticated operation: nobody, who sees nobody else's rows."""
 
     user_id: uuid.UUID = field(default_factory=lambda: uuid.UUID(int=0))
 
-    def can(self, permission: str) -> bool:
-        """Anonymous callers hold no permission."""
+    def sees_all_users(self) -> bool:
+        """Anonymous callers see no user."""
+        return False
+
+    def sees_all_sessions(self) -> bool:
+        """Anonymous callers see no session."""
+        return False
+
+    def sees_all_holders(self) -> bool:
+        """Anonymous callers see no account holder."""
+        return False
+
+    def sees_all_accounts(self) -> bool:
+        """Anonymous callers see no account."""
+        return False
+
+    def sees_all_audit(self) -> bool:
+        """Anonymous callers see no audit row."""
         return False
 
 
@@ -70,8 +88,8 @@ class Loaders:
     def get(self, factory: Callable[[UnitOfWork, OperationScope], LoaderT]) -> LoaderT:
         """The operation's instance of the loader that `factory` builds.
 
-        Loaders read the caller from the scope when a batch runs; a caller not resolved yet
-        counts as anonymous, so visibility fails closed.
+        Loaders read the caller from the scope when a batch runs; without one (anonymous, or a
+        refused token) visibility fails closed.
         """
         loader = self._loaders.get(factory)
         if loader is None:
@@ -89,8 +107,10 @@ class OperationScope:
 
     uow: UnitOfWork
     principal: Principal | None = None
-    authenticated: bool = False
+    authentication_ran: bool = False
+    """Whether the operation's authentication step has run (see `Authentication`)."""
     rejected: Unauthenticated | None = None
+    """Why the credentials were refused; raised to every field that asks for the caller."""
     loaders: Loaders = field(init=False)
     audit_queue: list[AuditEntry] = field(default_factory=list)
 
@@ -105,9 +125,14 @@ class OperationScope:
     def act_as(self, principal: Principal) -> None:
         """Resolve what follows for `principal`, with fresh loaders (each subscription event)."""
         self.principal = principal
-        self.authenticated = True
+        self.authentication_ran = True
         self.uow.actor_id = principal.user_id
         self.loaders.clear()
+
+    def refuse(self, error: Unauthenticated) -> None:
+        """Record that the operation's credentials were refused: it runs anonymous."""
+        self.rejected = error
+        self.authentication_ran = True
 
 
 _current_scope: ContextVar[OperationScope | None] = ContextVar("operation_scope", default=None)
@@ -140,18 +165,6 @@ def current_scope() -> OperationScope:
     return scope
 
 
-def bearer_token(value: object) -> str | None:
-    """The token of an `Authorization: Bearer <token>` value; UNAUTHENTICATED if malformed."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise Unauthenticated("The authorization value must be a string.")
-    scheme, _, token = value.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("Use `Authorization: Bearer <access token>`.")
-    return token.strip()
-
-
 @dataclass(slots=True)
 class Context:
     """What every resolver may use: request, settings, services and the operation's scope."""
@@ -178,34 +191,29 @@ class Context:
         """The current operation's dataloaders."""
         return current_scope().loaders
 
-    def connection_token(self) -> str | None:
-        """The bearer token of a WebSocket's `connection_init` payload."""
-        params = self.connection_params or {}
-        return bearer_token(params.get("authorization") or params.get("Authorization"))
+    def access_token(self) -> str | None:
+        """The access token the client presents, or None; UNAUTHENTICATED if malformed.
 
-    def _credentials(self) -> str | None:
+        HTTP: the `Authorization` header. WebSocket: the `connection_init` payload's
+        `authorization` (or `Authorization`) key, for every operation of the connection.
+        """
         if isinstance(self.request, WebSocket):
-            return self.connection_token()
+            params = self.connection_params or {}
+            return bearer_token(params.get("authorization") or params.get("Authorization"))
         return bearer_token(self.request.headers.get("authorization"))
 
     async def principal(self) -> Principal | None:
-        """The authenticated caller of this operation, or None when no token was sent."""
+        """The caller authenticated for this operation, or None when anonymous.
+
+        Only reads what the authentication step stored: a refused token is raised again to
+        every field that asks (refused once, counted once).
+        """
         scope = current_scope()
-        if scope.rejected is not None:  # asked again by another field: refused once, counted once
+        if not scope.authentication_ran:
+            msg = "the operation's caller is read before its authentication step ran"
+            raise RuntimeError(msg)
+        if scope.rejected is not None:
             raise scope.rejected
-        if not scope.authenticated:
-            token = self._credentials()
-            if token is not None:
-                try:
-                    scope.principal, user = await self.auth.authenticate_user(scope.uow, token)
-                except Unauthenticated as error:
-                    scope.rejected = error
-                    await self.note_rejected_token(error)
-                    raise
-                scope.loaders.get(UsersById).prime(user.id, user)  # `me` costs no statement
-                scope.uow.actor_id = scope.principal.user_id
-                self.request_info.user_id = str(scope.principal.user_id)
-            scope.authenticated = True
         return scope.principal
 
     async def note_rejected_token(self, error: Unauthenticated) -> None:
@@ -226,12 +234,10 @@ class Context:
     async def sign_in_as(self, access_token: str) -> Principal:
         """Make a just-issued token the caller of the rest of this operation (after login)."""
         scope = current_scope()
-        scope.principal = await self.auth.authenticate(scope.uow, access_token)
-        scope.authenticated = True
-        scope.uow.actor_id = scope.principal.user_id
-        scope.loaders.clear()
-        self.request_info.user_id = str(scope.principal.user_id)
-        return scope.principal
+        principal = (await self.auth.authenticate(scope.uow, access_token)).principal
+        scope.act_as(principal)
+        self.request_info.user_id = str(principal.user_id)
+        return principal
 
     def audit_context(self) -> AuditContext:
         """Request id, address and user agent for the audit rows of this operation."""

@@ -9,9 +9,9 @@ from typing import Any
 import strawberry
 from strawberry.permission import BasePermission
 
-from auth.tokens import TokenType
+from auth.permissions import Permission
 from core.logging import get_logger
-from db.errors import AppError, Forbidden, RateLimited
+from db.errors import Forbidden, RateLimited
 from db.rate_limits import Limit
 from db.repositories.identity import login_key
 from graph.context import Context
@@ -27,13 +27,13 @@ class IsAuthenticated(BasePermission):
     async def has_permission(
         self, source: Any, info: strawberry.Info[Context, None], **kwargs: Any
     ) -> bool:
-        """Resolve the caller; UNAUTHENTICATED propagates with its own code."""
+        """The operation's caller; UNAUTHENTICATED (none, or a refused token) propagates."""
         await info.context.require_principal()
         return True
 
 
 @cache
-def HasPermission(permission: str) -> type[BasePermission]:  # noqa: N802 - reads as a class
+def HasPermission(permission: Permission) -> type[BasePermission]:  # noqa: N802 - reads as a class
     """A permission class requiring an authenticated caller holding `permission`."""
 
     class _HasPermission(BasePermission):
@@ -135,11 +135,12 @@ async def _client_keys(context: Context, arguments: dict[str, Any]) -> list[str]
 
 
 async def _session_keys(context: Context, arguments: dict[str, Any]) -> list[str]:
-    token = str(getattr(arguments.get("input"), "refresh_token", ""))
-    try:
-        return [f"session:{context.auth.tokens.verify(token, TokenType.REFRESH).session_id}"]
-    except AppError:  # not a refresh token of ours: count it against the client instead
+    session_id = context.auth.refresh_session(
+        str(getattr(arguments.get("input"), "refresh_token", ""))
+    )
+    if session_id is None:  # not a refresh token of ours: count it against the client instead
         return [_client(context)]
+    return [f"session:{session_id}"]
 
 
 async def _user_keys(context: Context, arguments: dict[str, Any]) -> list[str]:

@@ -32,7 +32,8 @@ from graph.cards.queries import CardQueries
 from graph.common.connections import resolve_node
 from graph.common.payloads import UserError
 from graph.errors import MULTIPLE_OPERATIONS, AmbiguousOperationError
-from graph.extensions.cost import QueryCostExtension
+from graph.extensions.authentication import Authentication
+from graph.extensions.cost import CostBudgetExtension, QueryCostExtension
 from graph.extensions.errors import ResponseMetaExtension, shape_errors
 from graph.extensions.hygiene import InputHygiene
 from graph.extensions.measure import DocumentLimits
@@ -190,6 +191,10 @@ def _without_suggestions(error: GraphQLError) -> GraphQLError:
 def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Extension factories, outermost first.
 
+    Inside the operation scope (which holds the caller): the static query cost first, so a
+    document refused for its cost runs no statement at all; then authentication, the first
+    step that may read the database; then the cost budget, which is the caller's.
+
     The shape rules are built once, so the validation cache (keyed by document and rule
     classes) hits across requests.
     """
@@ -217,8 +222,10 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
         ),
         lambda: InputListLimiter(max_items=settings.graphql_max_list_items),
         InputHygiene,
-        QueryCostExtension,
         OperationScopeExtension,
+        QueryCostExtension,
+        Authentication,
+        CostBudgetExtension,
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)

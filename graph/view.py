@@ -197,7 +197,7 @@ class LedgerGraphQL(GraphQL[Context, None]):
             raise ConnectionRejectionError
         token: str | None = None
         try:
-            token = context.connection_token()
+            token = context.access_token()
             if token is None:
                 raise Unauthenticated
             context.guard = await ConnectionGuard.open(

@@ -20,7 +20,6 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from auth.principal import Principal
 from auth.service import AuthService
-from auth.tokens import TokenType
 from core.logging import get_logger
 from db.audit.events import AuditEventBus, SubscriberTooSlow
 from db.base import utcnow
@@ -73,12 +72,12 @@ class ConnectionGuard:
         cls, websocket: WebSocket, token: str, auth: AuthService, database: Database
     ) -> ConnectionGuard:
         """Authenticate the connection's token; raises UNAUTHENTICATED when it does not."""
-        claims = auth.tokens.verify(token, TokenType.ACCESS)
         async with database.unit_of_work() as uow:
-            principal = await auth.authenticate(uow, token)
+            caller = await auth.authenticate(uow, token)
         guard = cls(
-            websocket, token, principal, expires_at=claims.expires_at, auth=auth, database=database
-        )
+            websocket, token, caller.principal, expires_at=caller.expires_at, auth=auth,
+            database=database,
+        )  # fmt: skip
         guard._watcher = asyncio.create_task(guard._watch(database.events), name="ws-guard")
         return guard
 
@@ -150,7 +149,7 @@ class ConnectionGuard:
     async def _reauthenticate(self) -> None:
         try:
             async with self._database.unit_of_work() as uow:
-                self.principal = await self._auth.authenticate(uow, self._token)
+                self.principal = (await self._auth.authenticate(uow, self._token)).principal
         except AppError as error:
             self.principal = None
             self._progress.set()

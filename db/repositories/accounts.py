@@ -14,19 +14,16 @@ from db.repositories.pages import Page, keyset_page
 from db.repositories.rows import every, one_by
 from db.repositories.scope import Viewer
 
-READ_ALL_ACCOUNTS = "accounts:read"
-READ_ALL_HOLDERS = "holders:read"
-
 
 def _visible_holders(statement: Select[Any], viewer: Viewer) -> Select[Any]:
     # Whoever may read any account may also read whose it is.
-    if viewer.can(READ_ALL_HOLDERS) or viewer.can(READ_ALL_ACCOUNTS):
+    if viewer.sees_all_holders() or viewer.sees_all_accounts():
         return statement
     return statement.where(AccountHolder.user_id == viewer.user_id)
 
 
 def _visible_accounts(statement: Select[Any], viewer: Viewer) -> Select[Any]:
-    if viewer.can(READ_ALL_ACCOUNTS):
+    if viewer.sees_all_accounts():
         return statement
     return statement.join(AccountHolder, AccountHolder.id == Account.holder_id).where(
         AccountHolder.user_id == viewer.user_id
@@ -131,9 +128,9 @@ async def count_holders(session: AsyncSession, viewer: Viewer) -> int:
 
 
 def visible_account_ids(viewer: Viewer) -> Select[Any]:
-    """The ids of the accounts the viewer may see: their own, or all with `accounts:read`."""
+    """The ids of the accounts the viewer may see: their own, or all."""
     ids = select(Account.id)
-    if viewer.can(READ_ALL_ACCOUNTS):
+    if viewer.sees_all_accounts():
         return ids
     return ids.join(AccountHolder, AccountHolder.id == Account.holder_id).where(
         AccountHolder.user_id == viewer.user_id

@@ -21,7 +21,6 @@ from db.models.audit import AuditChainHead
 from db.repositories.pages import Page, first_pages_by, keyset_page
 from db.repositories.scope import Viewer
 
-READ_ALL_AUDIT = "audit:read"
 NEWEST_FIRST = "sequence:desc"
 CHAIN_HEAD_ID = 1
 """The id of the single `audit_chain_head` row."""
@@ -53,13 +52,13 @@ class AuditQuery:
 
 
 def may_see(viewer: Viewer, row: AuditLog) -> bool:
-    """Holders of `audit:read` see every row; everybody else only their own."""
-    return viewer.can(READ_ALL_AUDIT) or (row.user_id is not None and row.user_id == viewer.user_id)
+    """Viewers who see all audit rows see this one; everybody else only their own."""
+    return viewer.sees_all_audit() or (row.user_id is not None and row.user_id == viewer.user_id)
 
 
 def _filtered(query: AuditQuery, viewer: Viewer) -> Select[Any]:
     statement = select(AuditLog)
-    if not viewer.can(READ_ALL_AUDIT):
+    if not viewer.sees_all_audit():
         statement = statement.where(AuditLog.user_id == viewer.user_id)
     conditions = {
         AuditLog.user_id: query.user_id,

@@ -30,8 +30,6 @@ from db.repositories.pages import Page, keyset_page
 from db.repositories.rows import insert_for, one_by
 from db.repositories.scope import Viewer
 
-READ_ALL_USERS = "users:read"
-
 
 class UserSort(Enum):
     """Orderings offered by the users list."""
@@ -114,7 +112,7 @@ async def taken_names(
 
 
 def _visible_users(statement: Select[Any], viewer: Viewer) -> Select[Any]:
-    if viewer.can(READ_ALL_USERS):
+    if viewer.sees_all_users():
         return statement
     return statement.where(User.id == viewer.user_id)
 
@@ -126,9 +124,9 @@ async def users_by_ids(
     *,
     include_deleted: bool = False,
 ) -> dict[uuid.UUID, User]:
-    """The users among `ids` that the viewer may see (themselves, or all with users:read)."""
+    """The users among `ids` that the viewer may see (themselves, or all users)."""
     statement = _visible_users(select(User).where(User.id.in_(ids)), viewer)
-    if include_deleted and viewer.can(READ_ALL_USERS):
+    if include_deleted and viewer.sees_all_users():
         statement = statement.execution_options(**{INCLUDE_DELETED: True})
     return {user.id: user for user in (await session.execute(statement)).scalars()}
 
@@ -247,7 +245,6 @@ async def role_membership(
     return (await session.execute(statement)).scalars().first()
 
 
-READ_ALL_SESSIONS = "sessions:read"
 PERMISSION_SEPARATOR = ","  # permission names are `resource:action`, never with a comma
 
 
@@ -366,7 +363,7 @@ async def live_sessions_of_users(
     session: AsyncSession, viewer: Viewer, user_ids: Sequence[uuid.UUID], now: datetime
 ) -> dict[uuid.UUID, list[AuthSession]]:
     """Each user's live sessions, newest first, if the viewer is that user or may read all."""
-    if not viewer.can(READ_ALL_SESSIONS):
+    if not viewer.sees_all_sessions():
         user_ids = [user_id for user_id in user_ids if user_id == viewer.user_id]
     if not user_ids:
         return {}

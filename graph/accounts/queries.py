@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from auth.permissions import Permission
 from db.repositories import accounts as account_repo
 from graph.accounts.loaders import AccountsById, HoldersById
 from graph.accounts.types import (
@@ -24,7 +25,7 @@ class AccountQueries:
     """Accounts fields of the query root."""
 
     @strawberry.field(
-        permission_classes=[HasPermission("holders:read")],
+        permission_classes=[HasPermission(Permission.HOLDERS_READ)],
         description="Every account holder, oldest first (staff).",
     )
     async def account_holders(

@@ -7,6 +7,7 @@ import asyncio
 import strawberry
 from strawberry import relay
 
+from auth.permissions import Permission
 from db.repositories.ledger_check import Finding, ProblemKind
 from db.services.ledger_check import CheckpointVerdict, LedgerReport, check_ledger, load_checkpoint
 from graph.audit.types import AuditChainStatus
@@ -102,7 +103,7 @@ class LedgerCheckQueries:
     """The ledger check field of the query root."""
 
     @strawberry.field(
-        permission_classes=[HasPermission("audit:read")],
+        permission_classes=[HasPermission(Permission.AUDIT_READ)],
         description=(
             "Check that every balance, transfer and ledger line adds up and that the audit "
             "chain verifies with the key and against the latest checkpoint."

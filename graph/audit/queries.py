@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from auth.permissions import Permission
 from db.audit import chain
 from db.repositories import audit as audit_repo
 from graph.audit.types import AuditChainStatus, AuditLogConnection, AuditLogFilter, audit_query
@@ -16,7 +17,7 @@ class AuditQueries:
     """Audit fields of the query root."""
 
     @strawberry.field(
-        permission_classes=[HasPermission("audit:read")],
+        permission_classes=[HasPermission(Permission.AUDIT_READ)],
         description="Every audit row, newest first, filtered; reading it is itself audited.",
     )
     async def audit_logs(
@@ -34,7 +35,7 @@ class AuditQueries:
         return AuditLogConnection.from_page(page, query)
 
     @strawberry.field(
-        permission_classes=[HasPermission("audit:read")],
+        permission_classes=[HasPermission(Permission.AUDIT_READ)],
         description="Recompute the hash chain and report the first row that does not fit.",
     )
     async def audit_chain(self, info: Info) -> AuditChainStatus:

@@ -8,7 +8,8 @@ otherwise its cost is taken from the caller's budget (`GRAPHQL_COST_BUDGET` poin
 user, per client address when anonymous), kept in each instance's memory: charging it costs no
 database round trip, and with N instances a caller may spend up to N budgets. An empty budget
 refuses with RATE_LIMITED, subscriptions included. Every response says what the request cost
-in `extensions.cost`.
+in `extensions.cost`. The caller is the one the authentication step resolved just before
+(graph/extensions/authentication.py); a refused token pays from its address's budget.
 
 Written here because Strawberry has no cost analysis and no maintained Python package fits.
 """
@@ -19,11 +20,9 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from graphql import (
-    ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
-    GraphQLError,
     GraphQLNamedType,
     GraphQLObjectType,
     GraphQLSchema,
@@ -39,14 +38,16 @@ from graphql import (
 )
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
 from strawberry.extensions import SchemaExtension
-from strawberry.types.graphql import OperationType as StrawberryOperationType
 
-from db.errors import AppError, BadRequest, RateLimited, Unavailable
-from db.rate_limits import Decision, Limit
+from db.errors import AppError, BadRequest, RateLimited
+from db.rate_limits import Limit
 from db.repositories.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from graph.context import Context
+from graph.context import Context, current_scope
+from graph.extensions.refusal import refuse_operation
 
 MUTATION_WEIGHT = 10
+COST_KEY = "cost"
+"""The key of the cost summary in the response's `extensions`."""
 
 
 class _Costing:
@@ -189,23 +190,21 @@ def operation_cost(
 
 
 class QueryCostExtension(SchemaExtension):
-    """Refuses operations over the maximum cost or the caller's budget before they execute."""
+    """Costs each operation and refuses one over the maximum before it is authenticated or runs.
 
-    cost: int | None = None
-    decision: Decision | None = None
+    The cost is static (no SQL): a refused document costs the database nothing, not even the
+    caller's authentication. It is left in `extensions.cost` for `CostBudgetExtension`.
+    """
 
     async def on_execute(self) -> AsyncIterator[None]:
-        """Compute the cost, charge the budget, and refuse before execution if either is spent."""
+        """Compute the cost; refuse over the maximum or with a `first` out of bounds."""
         try:
-            await self._charge()
+            self._cost()
         except AppError as error:
-            refusal = GraphQLError(error.message, original_error=error)
-            if self.execution_context.operation_type is StrawberryOperationType.SUBSCRIPTION:
-                raise refusal from None  # Strawberry's subscribe path ignores a pre-set result
-            self.execution_context.result = ExecutionResult(data=None, errors=[refusal])
+            refuse_operation(self.execution_context, error)
         yield
 
-    async def _charge(self) -> None:
+    def _cost(self) -> None:
         context = self.execution_context.context
         document = self.execution_context.graphql_document
         if not isinstance(context, Context) or document is None:  # pragma: no cover
@@ -230,40 +229,53 @@ class QueryCostExtension(SchemaExtension):
         if len(operations) != 1:
             return  # graphql-core reports the missing or ambiguous operation itself
         schema = self.execution_context.schema._schema
-        self.cost, bad_page = operation_cost(
+        cost, bad_page = operation_cost(
             schema, operations[0], fragments, self.execution_context.variables or {}
         )
-        settings = context.settings
-        if self.cost > settings.graphql_max_cost:
-            msg = f"Query cost {self.cost} exceeds the maximum of {settings.graphql_max_cost}."
-            raise BadRequest(msg)
+        self.execution_context.extensions_results[COST_KEY] = {"requested": cost}
+        maximum = context.settings.graphql_max_cost
+        if cost > maximum:
+            raise BadRequest(f"Query cost {cost} exceeds the maximum of {maximum}.")
         if bad_page is not None:  # whatever is selected below it, not only `edges`
             raise bad_page
-        self.decision = await context.cost_budgets.hit(
-            f"cost:{await self._caller(context)}", Limit.parse(settings.graphql_cost_budget),
-            cost=max(self.cost, 1),
+
+
+class CostBudgetExtension(SchemaExtension):
+    """Charges an operation's cost to its caller's budget; RATE_LIMITED once it is spent.
+
+    Runs after authentication, since the budget is the caller's. An operation already refused
+    (over the maximum, or by an outage while authenticating) is not charged.
+    """
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        """Charge the budget, and refuse before execution if it is spent."""
+        summary = self.execution_context.extensions_results.get(COST_KEY)
+        if summary is not None and self.execution_context.result is None:
+            try:
+                await self._charge(summary)
+            except AppError as error:
+                refuse_operation(self.execution_context, error)
+        yield
+
+    async def _charge(self, summary: dict[str, Any]) -> None:
+        """Take the cost from the budget; `summary` gains the remaining points and refill time."""
+        context = self.execution_context.context
+        if not isinstance(context, Context):  # pragma: no cover - schema misuse
+            return
+        decision = await context.cost_budgets.hit(
+            f"cost:{_caller(context)}", Limit.parse(context.settings.graphql_cost_budget),
+            cost=max(summary["requested"], 1),
         )  # fmt: skip
-        if not self.decision.allowed:
-            msg = f"The query cost budget is spent; it refills in {self.decision.retry_after}s."
-            raise RateLimited(self.decision.retry_after, msg)
+        summary["remaining"] = decision.remaining
+        summary["resetAt"] = decision.resets_at.isoformat().replace("+00:00", "Z")
+        if not decision.allowed:
+            msg = f"The query cost budget is spent; it refills in {decision.retry_after}s."
+            raise RateLimited(decision.retry_after, msg)
 
-    async def _caller(self, context: Context) -> str:
-        try:
-            principal = await context.principal()
-        except Unavailable:
-            raise  # the database is down: refuse now rather than wait for it again
-        except AppError:  # a bad token fails in the resolvers; budget it as anonymous
-            principal = None
-        if principal is not None:
-            return f"user:{principal.user_id}"
-        return "ip:" + (context.device().ip_address or "unknown")
 
-    def get_results(self) -> dict[str, Any]:
-        """`extensions.cost`: requested cost, remaining budget and when it refills."""
-        if self.cost is None:
-            return {}
-        summary: dict[str, Any] = {"requested": self.cost}
-        if self.decision is not None:
-            summary["remaining"] = self.decision.remaining
-            summary["resetAt"] = self.decision.resets_at.isoformat().replace("+00:00", "Z")
-        return {"cost": summary}
+def _caller(context: Context) -> str:
+    """Whose budget pays: the authenticated user, else the client address (a refused token too)."""
+    principal = current_scope().principal
+    if principal is not None:
+        return f"user:{principal.user_id}"
+    return "ip:" + (context.device().ip_address or "unknown")

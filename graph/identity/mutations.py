@@ -8,6 +8,7 @@ from typing import TypeVar
 
 import strawberry
 
+from auth.permissions import Permission
 from db.errors import NotFound
 from db.models import (
     User,
@@ -279,7 +280,7 @@ class IdentityMutations:
         return UserPayload(user=UserNode.from_model(user) if user else None, errors=errors)
 
     @strawberry.mutation(
-        permission_classes=[HasPermission("users:write")],
+        permission_classes=[HasPermission(Permission.USERS_WRITE)],
         description="Deactivate a user; their sessions end at once.",
     )
     async def deactivate_user(self, info: Info, input: UserIdInput) -> UserPayload:
@@ -291,7 +292,7 @@ class IdentityMutations:
         )
 
     @strawberry.mutation(
-        permission_classes=[HasPermission("users:write")], description="Reactivate a user."
+        permission_classes=[HasPermission(Permission.USERS_WRITE)], description="Reactivate a user."
     )
     async def activate_user(self, info: Info, input: UserIdInput) -> UserPayload:
         """Idempotent."""
@@ -302,7 +303,7 @@ class IdentityMutations:
         )
 
     @strawberry.mutation(
-        permission_classes=[HasPermission("users:write")],
+        permission_classes=[HasPermission(Permission.USERS_WRITE)],
         description="Soft-delete a user (sets deletedAt) and end their sessions.",
     )
     async def delete_user(self, info: Info, input: UserIdInput) -> UserPayload:
@@ -310,7 +311,7 @@ class IdentityMutations:
         return await _run(info, input.user_id, identity_service.delete)
 
     @strawberry.mutation(
-        permission_classes=[HasPermission("roles:write")], description="Grant a role."
+        permission_classes=[HasPermission(Permission.ROLES_WRITE)], description="Grant a role."
     )
     async def assign_role(self, info: Info, input: RoleGrantInput) -> UserPayload:
         """Idempotent; NOT_FOUND for an unknown user or role."""
@@ -321,7 +322,7 @@ class IdentityMutations:
         )
 
     @strawberry.mutation(
-        permission_classes=[HasPermission("roles:write")], description="Withdraw a role."
+        permission_classes=[HasPermission(Permission.ROLES_WRITE)], description="Withdraw a role."
     )
     async def revoke_role(self, info: Info, input: RoleGrantInput) -> UserPayload:
         """The last active admin keeps the admin role."""

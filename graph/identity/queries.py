@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from auth.permissions import Permission
 from db.errors import NotFound
 from db.repositories import identity as identity_repo
 from graph.common.ids import parse_global_id, parse_uuid
@@ -50,7 +51,7 @@ class IdentityQueries:
         return UserNode.from_model(user)
 
     @strawberry.field(
-        permission_classes=[HasPermission("users:read")],
+        permission_classes=[HasPermission(Permission.USERS_READ)],
         description="Users, filtered and ordered, as a keyset-paginated connection.",
     )
     async def users(
@@ -67,7 +68,9 @@ class IdentityQueries:
         info.context.audit_read("User", None, rows=len(page.rows))
         return UserConnection.from_page(page, query)
 
-    @strawberry.field(permission_classes=[HasPermission("roles:read")], description="Every role.")
+    @strawberry.field(
+        permission_classes=[HasPermission(Permission.ROLES_READ)], description="Every role."
+    )
     async def roles(self, info: Info) -> list[RoleNode]:
         """All live roles by name."""
         rows = await info.context.uow.query(identity_repo.all_roles)

@@ -196,7 +196,7 @@ class UserNode(relay.Node):
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[UserNode | None]:
         """Users by id through the caller-scoped loader: hidden and unknown are both None."""
-        principal = await info.context.principal()  # before the loader reads the viewer
+        principal = await info.context.principal()  # a refused token is refused here too
         ids = [parse_uuid(node_id) for node_id in node_ids]
         loader = info.context.loaders.get(UsersById)
         rows = await loader.load_many([user_id for user_id in ids if user_id is not None])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from db.base import UTCDateTime, utcnow
-from db.migrations import alembic_config, head_revisions, is_at_head, upgrade_to_head_async
+from db.migrations import alembic_config, head_revisions, is_at_head, upgrade_to_head
 from db.models import Base
 from db.session import Database
 from tests.conftest import make_settings
@@ -50,12 +51,10 @@ async def test_migrated_database_is_at_head(database: Database) -> None:
 
 
 async def test_downgrade_to_base_and_upgrade_again(database: Database, database_url: str) -> None:
-    import asyncio
-
     config = alembic_config(database_url)
     await asyncio.to_thread(command.downgrade, config, "base")
     assert not await is_at_head(database.engine)
-    await upgrade_to_head_async(database_url)
+    await asyncio.to_thread(upgrade_to_head, database_url)
     assert await is_at_head(database.engine)
 
 
@@ -118,8 +117,6 @@ async def _revision(database: Database) -> set[str]:
 async def test_the_username_key_upgrade_names_live_case_twins_and_changes_nothing(
     database: Database, database_url: str
 ) -> None:
-    import asyncio
-
     await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0006")
     twin_a, twin_b, deleted, solo = (uuid.uuid4() for _ in range(4))
     await _insert_users(
@@ -128,7 +125,7 @@ async def test_the_username_key_upgrade_names_live_case_twins_and_changes_nothin
     )  # fmt: skip
 
     with pytest.raises(Exception, match="share a username up to case") as refused:
-        await upgrade_to_head_async(database_url)
+        await asyncio.to_thread(upgrade_to_head, database_url)
     message = str(refused.value)
     assert f"'Twin' (id {twin_a})" in message
     assert f"'TWIN' (id {twin_b})" in message
@@ -145,7 +142,7 @@ async def test_the_username_key_upgrade_names_live_case_twins_and_changes_nothin
     async with database.engine.begin() as connection:  # the operator renames one twin
         users = _users_table()
         await connection.execute(update(users).where(users.c.id == twin_b).values(username="Twin2"))
-    await upgrade_to_head_async(database_url)
+    await asyncio.to_thread(upgrade_to_head, database_url)
     assert await is_at_head(database.engine)
     async with database.engine.connect() as connection:
         keys = dict(

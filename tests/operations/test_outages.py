@@ -24,8 +24,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 
-from auth.principal import Principal
-from auth.service import AuthService
+from auth.service import AuthService, Caller
 from db.errors import Unavailable
 from db.migrations import upgrade_to_head
 from db.outages import as_unavailable, is_outage, outage_is_unavailable
@@ -304,7 +303,7 @@ async def test_an_open_websocket_whose_session_cannot_be_checked_closes_with_try
 
             async def down_for_the_guard(
                 service: AuthService, uow: UnitOfWork, access_token: str
-            ) -> Principal:
+            ) -> Caller:
                 if access_token == user.access_token:  # the connection's own token
                     raise Unavailable(1)
                 return await original(service, uow, access_token)

@@ -1,0 +1,71 @@
+"""Authentication: the first step of every operation that reads the database or executes.
+
+It runs right after the static query cost (which needs no caller and no SQL, so a document
+refused for its cost is not authenticated) and before the cost budget is charged.
+
+The credentials are the `Authorization` header on HTTP and the `connection_init` payload on
+WebSocket (for every operation of the connection). They are checked once per operation, through
+`AuthService.authenticate`, and the outcome is stored on the operation scope:
+
+* no credentials: the operation runs anonymous, so public fields (`health`, `register`, `login`,
+  `refreshToken`, ...) work and fields that need a caller are `UNAUTHENTICATED`;
+* a valid token of a live session: its principal is the caller, and the user row read to check
+  it primes the users loader (`me` costs no further statement);
+* a malformed `Authorization` value, or a bad, expired or revoked token: the refusal is stored
+  and raised to every field that asks for the caller; a presented token that fails is counted
+  once per operation for the audit trail (auth/token_failures.py);
+* the database cannot answer: the whole operation is refused with `UNAVAILABLE`.
+
+Subscriptions re-resolve the caller for each event (`OperationScope.act_as`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from strawberry.extensions import SchemaExtension
+
+from db.errors import Unauthenticated, Unavailable
+from graph.context import Context, OperationScope, current_scope
+from graph.extensions.refusal import refuse_operation
+from graph.identity.loaders import UsersById
+
+
+class Authentication(SchemaExtension):
+    """Resolves the operation's caller once, before anything reads it or executes."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        """Authenticate the caller; an outage refuses the operation before it executes."""
+        context = self.execution_context.context
+        if not isinstance(context, Context):  # pragma: no cover - schema misuse
+            msg = "the schema must be executed with a graph.context.Context"
+            raise TypeError(msg)
+        if self.execution_context.result is not None:
+            yield  # already refused (over its cost): no statement, no caller
+            return
+        try:
+            await authenticate_operation(context, current_scope())
+        except Unavailable as error:
+            refuse_operation(self.execution_context, error)
+        yield
+
+
+async def authenticate_operation(context: Context, scope: OperationScope) -> None:
+    """Check the operation's credentials and store the caller or the refusal on `scope`."""
+    try:
+        token = context.access_token()
+    except Unauthenticated as error:  # a malformed value: no token to count
+        scope.refuse(error)
+        return
+    if token is None:
+        scope.authentication_ran = True
+        return
+    try:
+        caller = await context.auth.authenticate(scope.uow, token)
+    except Unauthenticated as error:
+        scope.refuse(error)
+        await context.note_rejected_token(error)
+        return
+    scope.act_as(caller.principal)
+    scope.loaders.get(UsersById).prime(caller.user.id, caller.user)  # `me` costs no statement
+    context.request_info.user_id = str(caller.principal.user_id)
