@@ -65,11 +65,11 @@ async def create_admin(
                 raise AdminSetupError(msg)
             password = read_password(interactive=sys.stdin.isatty())
             try:
-                new_user = await auth.prepare_registration(
+                new_user = await auth.credentials.prepare_registration(
                     uow, username=username, email=email, password=password, full_name=full_name
                 )
                 async with uow.write() as transaction:
-                    user = await auth.finish_registration(transaction, new_user)
+                    user = await auth.credentials.finish_registration(transaction, new_user)
                     transaction.info[ACTOR_KEY] = uow.actor_id  # the operator grants the role
                     await identity_service.assign_role(transaction, user.id, ADMIN_ROLE)
             except InputErrors as failure:

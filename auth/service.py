@@ -1,4 +1,4 @@
-"""Sign-up, sign-in, token refresh with rotation, sign-out and password changes.
+"""Sign-in, token refresh with rotation, sign-out, sessions and the caller of a token.
 
 Errors name fields in the domain's words (`new_password`, `session_id`); the GraphQL layer maps
 them to the paths of the input fields the client sent.
@@ -10,34 +10,24 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
-
-from auth.events import auth_event, login_failed, refresh_failed
+from auth.credentials import Credentials
 from auth.passwords import PasswordHasher
-from auth.prepared import LoginAttempt, NewUser, PasswordChange
 from auth.principal import Principal
 from auth.token_failures import TokenFailureTally
 from auth.tokens import IssuedToken, TokenClaims, TokenService, TokenType
 from core.settings import Settings
-from db.audit.entries import record
-from db.base import ACTOR_KEY, utcnow
+from db.audit.entries import AuditEntry, record, user_event
+from db.base import utcnow
 from db.errors import (
     AccountLocked,
-    AppError,
     CommitThenFail,
-    Conflict,
-    InputErrors,
     InvalidCredentials,
     NotFound,
     Unauthenticated,
-    ValidationFailed,
 )
-from db.models import AuditAction, AuditStatus, AuthSession, User, UserRole
+from db.models import AuditAction, AuditStatus, AuthSession, User
 from db.repositories import identity as identity_repo
-from db.services.identity import refuse_taken, validate_profile
 from db.session import Transaction, UnitOfWork
-
-DEFAULT_ROLE = "user"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +55,20 @@ class Caller:
     principal: Principal
     user: User
     expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LoginAttempt:
+    """What a sign-in learnt before writing: who, whether the password matched, any lock.
+
+    `locked_until` is set when the name was locked already; its password was not checked.
+    """
+
+    login: str
+    key: str
+    user_id: uuid.UUID | None
+    matches: bool
+    locked_until: datetime | None
 
 
 def session_usable(auth_session: AuthSession, user: User, now: datetime) -> bool:
@@ -96,44 +100,7 @@ class AuthService:
         self.hasher = hasher
         self.tokens = tokens
         self.token_failures = TokenFailureTally()
-
-    async def prepare_registration(
-        self, uow: UnitOfWork, *, username: str, email: str, password: str, full_name: str
-    ) -> NewUser:
-        """Check a sign-up and hash its password; WEAK_PASSWORD or VALIDATION_FAILED."""
-        username, email = username.strip(), identity_repo.normalise_email(email)
-        problems = validate_profile(username=username, email=email, full_name=full_name)
-        problems += await self.hasher.problems(
-            password, username=username, email=email, full_name=full_name
-        )
-        if problems:
-            raise InputErrors(problems)
-        await uow.close()  # no connection is held while hashing
-        password_hash = await self.hasher.hash(password)
-        return NewUser(username, email, full_name.strip(), password_hash)
-
-    async def finish_registration(self, transaction: Transaction, new_user: NewUser) -> User:
-        """Create the checked user with the `user` role; CONFLICT if a name is taken."""
-        await refuse_taken(
-            transaction, username=new_user.username, email=new_user.email, exclude=None
-        )
-        user = User(
-            id=uuid.uuid4(), username=new_user.username, email=new_user.email,
-            password_hash=new_user.password_hash, full_name=new_user.full_name,
-            password_changed_at=utcnow(),
-        )  # fmt: skip
-        transaction.info[ACTOR_KEY] = user.id  # a new user signs themselves up
-        transaction.add(user)
-        try:
-            await transaction.flush()
-        except IntegrityError:  # a concurrent registration won the race for the name
-            raise Conflict("The username or email is already taken.") from None
-        role = await identity_repo.role_by_name(transaction, DEFAULT_ROLE)
-        if role is not None:
-            transaction.add(UserRole(user_id=user.id, role_id=role.id))
-            await transaction.flush()
-        await transaction.refresh(user)
-        return user
+        self.credentials = Credentials(hasher)
 
     async def prepare_login(self, uow: UnitOfWork, login: str, password: str) -> LoginAttempt:
         """Read who `login` names and any lock on it, give the connection back, then hash.
@@ -184,7 +151,7 @@ class AuthService:
         await identity_repo.forget_sign_in_failures(transaction, [attempt.key])
         user.failed_login_count, user.locked_until, user.last_login_at = 0, None, now
         pair = self._open_session(transaction, user, device, now)
-        record(transaction, auth_event(AuditAction.LOGIN, user.id, session_id=pair.session_id))
+        record(transaction, user_event(AuditAction.LOGIN, user.id, session_id=pair.session_id))
         await transaction.flush()
         return pair
 
@@ -205,7 +172,7 @@ class AuthService:
             unknown = {} if user else {"attempted_login": login[:254]}
             record(
                 transaction,
-                auth_event(
+                user_event(
                     AuditAction.ACCOUNT_LOCKED, user_id, status=AuditStatus.FAILURE,
                     description=f"locked after {throttle.failures} failed logins",
                     locked_until=throttle.locked_until, **unknown,
@@ -252,7 +219,7 @@ class AuthService:
                 now=now, reason=reason,
             )  # fmt: skip
             if not rotated:
-                entry = auth_event(
+                entry = user_event(
                     AuditAction.TOKEN_REUSE, claims.user_id, status=AuditStatus.FAILURE,
                     description="a spent refresh token was presented; session revoked",
                     session_id=claims.session_id,
@@ -263,7 +230,7 @@ class AuthService:
             raise CommitThenFail(Unauthenticated("The refresh token is no longer valid."))
         record(
             transaction,
-            auth_event(AuditAction.TOKEN_REFRESH, claims.user_id, session_id=claims.session_id),
+            user_event(AuditAction.TOKEN_REFRESH, claims.user_id, session_id=claims.session_id),
         )
         access = self.tokens.issue(TokenType.ACCESS, claims.user_id, claims.session_id)
         return TokenPair(access, new_refresh, claims.user_id, claims.session_id)
@@ -309,7 +276,7 @@ class AuthService:
         )  # fmt: skip
         record(
             transaction,
-            auth_event(
+            user_event(
                 AuditAction.LOGOUT, principal.user_id, session_id=principal.session_id,
                 all_sessions=all_sessions, revoked_sessions=revoked,
             ),
@@ -327,7 +294,7 @@ class AuthService:
             target.revoked_at, target.revoked_reason = utcnow(), "revoked"
             record(
                 transaction,
-                auth_event(
+                user_event(
                     AuditAction.LOGOUT, principal.user_id, session_id=target.id,
                     description="session revoked",
                 ),
@@ -335,69 +302,24 @@ class AuthService:
             await transaction.flush()
         return target
 
-    async def prepare_password_change(
-        self, uow: UnitOfWork, principal: Principal, current: str, new: str
-    ) -> PasswordChange:
-        """Check the current password and the new one, then hash the new one.
-
-        A wrong current password is not raised here: `finish_password_change` records it.
-        WEAK_PASSWORD and VALIDATION_FAILED for the new one are raised at once.
-        """
-        async with uow.read() as session:
-            user = await identity_repo.get_user(session, principal.user_id)
-            if user is None:
-                raise Unauthenticated
-            username, email, old_hash = user.username, user.email, user.password_hash
-            full_name = user.full_name
-        await uow.close()  # no connection is held while hashing
-        if not await self.hasher.verify(current, old_hash):
-            return PasswordChange(new_hash=None)
-        found = await self.hasher.problems(new, username=username, email=email, full_name=full_name)
-        problems: list[AppError] = [_retarget(problem) for problem in found]
-        if new == current:
-            problems.append(ValidationFailed("The new password must differ.", field="new_password"))
-        if problems:
-            raise InputErrors(problems)
-        return PasswordChange(new_hash=await self.hasher.hash(new))
-
-    async def finish_password_change(
-        self, transaction: Transaction, principal: Principal, change: PasswordChange
-    ) -> User:
-        """Store the new password and end every other session of the user.
-
-        A wrong current password is recorded, then VALIDATION_FAILED raised (`CommitThenFail`).
-        """
-        if change.new_hash is None:
-            record(
-                transaction,
-                auth_event(
-                    AuditAction.PASSWORD_CHANGE, principal.user_id,
-                    status=AuditStatus.FAILURE, error_message="wrong current password",
-                ),
-            )  # fmt: skip
-            wrong = ValidationFailed("The current password is wrong.", field="current_password")
-            raise CommitThenFail(wrong)
-        user = await identity_repo.get_user(transaction, principal.user_id, for_update=True)
-        if user is None:
-            raise Unauthenticated
-        now = utcnow()
-        user.password_hash, user.password_changed_at = change.new_hash, now
-        revoked = await identity_repo.revoke_sessions(
-            transaction, user_id=user.id, now=now, reason="password_changed",
-            keep=principal.session_id,
-        )  # fmt: skip
-        record(
-            transaction,
-            auth_event(AuditAction.PASSWORD_CHANGE, user.id, revoked_sessions=revoked),
-        )
-        await transaction.flush()
-        return user
-
-
-def _retarget(problem: ValidationFailed) -> ValidationFailed:
-    problem.field = "new_password"
-    return problem
-
 
 def _seconds_between(now: datetime, later: datetime) -> int:
     return max(1, int((later - now).total_seconds()) + 1)
+
+
+def login_failed(user_id: uuid.UUID | None, login: str, reason: str) -> AuditEntry:
+    """A failed login: the attempted name is kept (truncated), the password never."""
+    return user_event(
+        AuditAction.LOGIN_FAILED, user_id, status=AuditStatus.FAILURE,
+        error_message=reason, attempted_login=login[:254],
+    )  # fmt: skip
+
+
+def refresh_failed(user_id: uuid.UUID, session_id: uuid.UUID, reason: str) -> AuditEntry:
+    """A refused token refresh; durable, so that it is kept should the transaction fail."""
+    entry = user_event(
+        AuditAction.TOKEN_REFRESH, user_id, status=AuditStatus.FAILURE,
+        error_message=reason, session_id=session_id,
+    )  # fmt: skip
+    entry.durable = True
+    return entry

@@ -53,12 +53,12 @@ async def _seed_user(
     first, last = NAMES[index % len(NAMES)]
     username = f"demo{index + 1}"
     async with database.unit_of_work() as uow:
-        new_user = await auth.prepare_registration(
+        new_user = await auth.credentials.prepare_registration(
             uow, username=username, email=f"{username}@demo.ledgerql.test", password=password,
             full_name=f"{first} {last}",
         )  # fmt: skip
         async with uow.write() as transaction:
-            user = await auth.finish_registration(transaction, new_user)
+            user = await auth.credentials.finish_registration(transaction, new_user)
         uow.actor_id = user.id
         born = date(1960 + index % 40, 1 + index % 12, 1 + index % 28)
         async with uow.write() as transaction:

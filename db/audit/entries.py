@@ -78,3 +78,20 @@ def json_safe(value: Any) -> Any:  # noqa: PLR0911 - one return per type
     if isinstance(value, list | tuple):
         return [json_safe(item) for item in value]
     return None
+
+
+def user_event(
+    action: AuditAction,
+    user_id: uuid.UUID | None,
+    *,
+    status: AuditStatus = AuditStatus.SUCCESS,
+    description: str | None = None,
+    error_message: str | None = None,
+    **metadata: object,
+) -> AuditEntry:
+    """An audit entry about what happened to `user_id`'s identity (sign-in, password, ...)."""
+    return AuditEntry(
+        action=action, status=status, user_id=user_id, entity_type="User",
+        entity_id=str(user_id) if user_id else None, description=description,
+        error_message=error_message, metadata=json_safe(metadata) or None,
+    )  # fmt: skip

@@ -7,6 +7,7 @@ from db.models.cards import Card, CardStatus, CardType
 from db.models.identity import (
     ADMIN_ROLE,
     AuthSession,
+    LoginThrottle,
     Permission,
     Role,
     RolePermission,
@@ -14,7 +15,7 @@ from db.models.identity import (
     UserRole,
 )
 from db.models.ledger import IdempotencyRecord, LedgerTransaction, TransactionType, Transfer
-from db.models.limits import LoginThrottle, RateLimitCounter
+from db.models.limits import RateLimitCounter
 
 __all__ = [
     "ADMIN_ROLE",

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, String, exists, select
 from sqlalchemy.orm import Mapped, column_property, declared_attr, mapped_column, validates
 
-from db.base import Base, Entity
+from db.base import Base, Entity, UTCDateTime
 
 ADMIN_ROLE = "admin"
 USERNAME_KEY_LENGTH = 200
@@ -153,3 +153,19 @@ class AuthSession(Entity, Base):
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_reason: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class LoginThrottle(Base):
+    """Consecutive failed sign-ins under one canonical sign-in name, and its lock.
+
+    Kept per name as typed (`name:<username key>` or `email:<email>`), whether or not an account
+    has that name, so an unknown name is locked exactly like a real one and the answers of the
+    two cannot be told apart.
+    """
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failures: Mapped[int]
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -1,4 +1,4 @@
-"""Rate-limit counters shared by every instance (fixed windows) and sign-in throttles."""
+"""Rate-limit counters shared by every instance (fixed windows)."""
 
 from __future__ import annotations
 
@@ -18,19 +18,3 @@ class RateLimitCounter(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     hits: Mapped[int]
     window_ends_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-
-
-class LoginThrottle(Base):
-    """Consecutive failed sign-ins under one canonical sign-in name, and its lock.
-
-    Kept per name as typed (`name:<username key>` or `email:<email>`), whether or not an account
-    has that name, so an unknown name is locked exactly like a real one and the answers of the
-    two cannot be told apart.
-    """
-
-    __tablename__ = "login_throttles"
-
-    key: Mapped[str] = mapped_column(String(320), primary_key=True)
-    failures: Mapped[int]
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

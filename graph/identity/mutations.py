@@ -147,7 +147,7 @@ class IdentityMutations:
         context = info.context
         new_user, errors = await attempt(
             context,
-            context.auth.prepare_registration(
+            context.auth.credentials.prepare_registration(
                 context.uow, username=input.username, email=input.email,
                 password=input.password, full_name=input.full_name,
             ),
@@ -155,7 +155,8 @@ class IdentityMutations:
         if new_user is None:
             return RegisterPayload(user=None, errors=errors)
         user, errors = await run_mutation(
-            context, lambda transaction: context.auth.finish_registration(transaction, new_user)
+            context,
+            lambda transaction: context.auth.credentials.finish_registration(transaction, new_user),
         )
         return RegisterPayload(user=UserNode.from_model(user) if user else None, errors=errors)
 
@@ -225,7 +226,7 @@ class IdentityMutations:
         principal = await context.require_principal()
         change, errors = await attempt(
             context,
-            context.auth.prepare_password_change(
+            context.auth.credentials.prepare_password_change(
                 context.uow, principal, input.current_password, input.new_password
             ),
         )
@@ -233,7 +234,9 @@ class IdentityMutations:
             return ChangePasswordPayload(user=None, errors=errors)
         user, errors = await run_mutation(
             context,
-            lambda transaction: context.auth.finish_password_change(transaction, principal, change),
+            lambda transaction: context.auth.credentials.finish_password_change(
+                transaction, principal, change
+            ),
         )
         return ChangePasswordPayload(
             user=UserNode.from_model(user) if user else None, errors=errors

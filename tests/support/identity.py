@@ -133,11 +133,11 @@ async def register_directly(
     auth: AuthService, uow: UnitOfWork, username: str, *, email: str, password: str, full_name: str
 ) -> User:
     """Register a user through the service layer, in a write transaction of its own."""
-    new_user = await auth.prepare_registration(
+    new_user = await auth.credentials.prepare_registration(
         uow, username=username, email=email, password=password, full_name=full_name
     )
     async with uow.write() as transaction:
-        return await auth.finish_registration(transaction, new_user)
+        return await auth.credentials.finish_registration(transaction, new_user)
 
 
 async def signed_in_with_role(
