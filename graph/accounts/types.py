@@ -20,9 +20,9 @@ from db.models import (
 from db.repositories import accounts as account_repo
 from db.repositories.pages import Page, page_of, page_size
 from graph.accounts.loaders import AccountsByHolder, AccountsById, HoldersById
-from graph.common.connections import PageEdge, page_info
+from graph.common.connections import PageEdge, edges_of, page_info
 from graph.common.info import Info
-from graph.common.loaders import load_by_ids
+from graph.common.loaders import nodes_by_ids
 from graph.common.money import Money, money
 from graph.identity.loaders import UsersById
 from graph.identity.types import UserNode
@@ -77,9 +77,7 @@ class AccountHolderNode(relay.Node):
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[AccountHolderNode | None]:
         """Your own holder, or any with `holders:read`; others are None."""
-        await info.context.principal()
-        rows = await load_by_ids(info, HoldersById, node_ids)
-        return [cls.from_model(row) if row is not None else None for row in rows]
+        return await nodes_by_ids(info, HoldersById, node_ids, cls.from_model)
 
 
 async def accounts_of_holder(
@@ -163,9 +161,7 @@ class AccountNode(relay.Node):
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[AccountNode | None]:
         """Your own accounts, or any with `accounts:read`; others are None."""
-        await info.context.principal()
-        rows = await load_by_ids(info, AccountsById, node_ids)
-        return [cls.from_model(row) if row is not None else None for row in rows]
+        return await nodes_by_ids(info, AccountsById, node_ids, cls.from_model)
 
 
 @strawberry.type(description="An edge of an accounts connection.")
@@ -186,10 +182,7 @@ class AccountConnection:
     @classmethod
     def from_page(cls, page: Page[Account], total: int) -> AccountConnection:
         """Build a connection from a page of account rows."""
-        edges = [
-            AccountEdge(page=page, index=i, node=AccountNode.from_model(row))
-            for i, row in enumerate(page.rows)
-        ]
+        edges = edges_of(page, AccountEdge, AccountNode.from_model)
         return cls(edges=edges, page_info=page_info(page), total_count=total)
 
     @classmethod
@@ -215,10 +208,7 @@ class AccountHolderConnection:
     @classmethod
     def from_page(cls, page: Page[AccountHolder]) -> AccountHolderConnection:
         """Build a connection from a page of holder rows."""
-        edges = [
-            AccountHolderEdge(page=page, index=i, node=AccountHolderNode.from_model(row))
-            for i, row in enumerate(page.rows)
-        ]
+        edges = edges_of(page, AccountHolderEdge, AccountHolderNode.from_model)
         return cls(edges=edges, page_info=page_info(page))
 
     @strawberry.field(description="How many holders you may see, across all pages.")

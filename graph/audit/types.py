@@ -18,9 +18,10 @@ from db.models import AuditAction, AuditLog, AuditStatus
 from db.repositories import audit as audit_repo
 from db.repositories.pages import Page
 from graph.audit.loaders import AuditCountsByUser, AuditLogsById
-from graph.common.connections import PageEdge, page_info
+from graph.common.connections import PageEdge, edges_of, page_info
 from graph.common.ids import parse_global_id, parse_uuid
 from graph.common.info import Info
+from graph.common.loaders import nodes_by_ids
 from graph.identity.loaders import UsersById
 from graph.identity.types import UserNode
 from graph.scalars import Long
@@ -82,13 +83,7 @@ class AuditLogNode(relay.Node):
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[AuditLogNode | None]:
         """Rows by id: your own, or any with `audit:read`; others are None."""
-        await info.context.principal()
-        ids = [parse_uuid(node_id) for node_id in node_ids]
-        rows = await info.context.loaders.get(AuditLogsById).load_many(
-            [row_id for row_id in ids if row_id is not None]
-        )
-        found = {row.id: row for row in rows if row is not None}
-        return [cls.from_model(found[row_id]) if row_id in found else None for row_id in ids]
+        return await nodes_by_ids(info, AuditLogsById, node_ids, cls.from_model)
 
 
 @strawberry.input(description="Filters of audit rows; all optional and combined with AND.")
@@ -146,10 +141,7 @@ class AuditLogConnection:
     @classmethod
     def from_page(cls, page: Page[Any], query: audit_repo.AuditQuery) -> AuditLogConnection:
         """Build a connection from a repository page."""
-        edges = [
-            AuditLogEdge(page=page, index=i, node=AuditLogNode.from_model(row))
-            for i, row in enumerate(page.rows)
-        ]
+        edges = edges_of(page, AuditLogEdge, AuditLogNode.from_model)
         return cls(edges=edges, page_info=page_info(page), query=query)
 
     @classmethod

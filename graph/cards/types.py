@@ -21,7 +21,7 @@ from graph.accounts.types import (
 )
 from graph.cards.loaders import CardsById
 from graph.common.info import Info
-from graph.common.loaders import load_by_ids
+from graph.common.loaders import nodes_by_ids
 
 CardTypeEnum = strawberry.enum(CardType, name="CardType", description="Kinds of card.")
 
@@ -66,9 +66,8 @@ class CardNode(relay.Node):
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[CardNode | None]:
         """Cards on accounts you may see; others are None. A sensitive read."""
-        await info.context.principal()
-        rows = await load_by_ids(info, CardsById, node_ids)
-        for row in rows:
-            if row is not None:
-                info.context.audit_read("Card", str(row.id))
-        return [cls.from_model(row) if row is not None else None for row in rows]
+
+        def audit(row: Card) -> None:
+            info.context.audit_read("Card", str(row.id))
+
+        return await nodes_by_ids(info, CardsById, node_ids, cls.from_model, audit=audit)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import strawberry
 from strawberry import relay
@@ -10,6 +11,9 @@ from strawberry.relay.types import GlobalIDValueError
 
 from db.repositories.pages import Page
 from graph.common.ids import parse_global_id
+
+RowT = TypeVar("RowT")
+EdgeT = TypeVar("EdgeT")
 
 
 def page_info(page: Page[Any]) -> relay.PageInfo:
@@ -45,3 +49,10 @@ async def resolve_node(info: strawberry.Info[Any, Any], id: strawberry.ID) -> re
         return None
     node = await global_id.resolve_node(info, required=False)
     return node if isinstance(node, relay.Node) else None
+
+
+def edges_of(
+    page: Page[RowT], edge: Callable[..., EdgeT], node_of: Callable[[RowT], object]
+) -> list[EdgeT]:
+    """The edges of a page: each row as a node, with its place for a lazily encoded cursor."""
+    return [edge(page=page, index=i, node=node_of(row)) for i, row in enumerate(page.rows)]

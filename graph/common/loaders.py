@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import strawberry
@@ -29,6 +29,19 @@ if TYPE_CHECKING:
 KeyT = TypeVar("KeyT")
 ValueT = TypeVar("ValueT")
 OptionsT = TypeVar("OptionsT", bound=Hashable)
+
+
+class Row(Protocol):
+    """A row with a UUID primary key."""
+
+    @property
+    def id(self) -> uuid.UUID:
+        """The row's id."""
+        ...
+
+
+RowT = TypeVar("RowT", bound=Row)
+NodeT = TypeVar("NodeT")
 
 
 class ViewerSource(Protocol):
@@ -101,12 +114,27 @@ class GroupedLoader(ScopedLoader[tuple[uuid.UUID, OptionsT], ValueT], Generic[Op
         return [results[key] for key in keys]
 
 
-async def load_by_ids(info: Info, loader: type[Any], node_ids: Iterable[str]) -> list[Any]:
-    """Rows for node ids through a caller-scoped loader; None for malformed, hidden or unknown."""
+async def nodes_by_ids(
+    info: Info,
+    loader: type[RowLoader[RowT]],
+    node_ids: Iterable[str],
+    node_of: Callable[[RowT], NodeT],
+    *,
+    audit: Callable[[RowT], None] | None = None,
+) -> list[NodeT | None]:
+    """The `node`/`nodes` lookup of a type: rows through its caller-scoped loader, in order.
+
+    Malformed, unknown and hidden ids are all None; a refused token is refused here too.
+    `audit` is called for each row found (sensitive reads).
+    """
+    await info.context.principal()
     ids = [parse_uuid(node_id) for node_id in node_ids]
     rows = await info.context.loaders.get(loader).load_many([i for i in ids if i is not None])
     found = {row.id: row for row in rows if row is not None}
-    return [found.get(row_id) if row_id is not None else None for row_id in ids]
+    if audit is not None:
+        for row in found.values():
+            audit(row)
+    return [node_of(found[row_id]) if row_id in found else None for row_id in ids]
 
 
 async def visible_row(info: Info, loader: type[Any], value: strawberry.ID, type_name: str) -> Any:

@@ -19,9 +19,9 @@ from db.models import (
 from db.repositories import audit as audit_repo
 from db.repositories import identity as identity_repo
 from db.repositories.pages import Page
-from graph.common.connections import PageEdge, page_info
-from graph.common.ids import parse_uuid
+from graph.common.connections import PageEdge, edges_of, page_info
 from graph.common.info import Info
+from graph.common.loaders import nodes_by_ids
 from graph.identity.loaders import PermissionsByRole, RolesByUser, SessionsByUser, UsersById
 
 if TYPE_CHECKING:  # later domains, referenced lazily (they import this one)
@@ -196,17 +196,13 @@ class UserNode(relay.Node):
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[UserNode | None]:
         """Users by id through the caller-scoped loader: hidden and unknown are both None."""
-        principal = await info.context.principal()  # a refused token is refused here too
-        ids = [parse_uuid(node_id) for node_id in node_ids]
-        loader = info.context.loaders.get(UsersById)
-        rows = await loader.load_many([user_id for user_id in ids if user_id is not None])
-        found = {row.id: row for row in rows if row is not None}
-        for user_id in found:
-            if principal is not None and user_id != principal.user_id:
-                info.context.audit_read("User", str(user_id))
-        return [
-            UserNode.from_model(found[user_id]) if user_id in found else None for user_id in ids
-        ]
+        principal = await info.context.principal()
+
+        def audit(row: User) -> None:  # reading someone else is a sensitive read
+            if principal is not None and row.id != principal.user_id:
+                info.context.audit_read("User", str(row.id))
+
+        return await nodes_by_ids(info, UsersById, node_ids, cls.from_model, audit=audit)
 
 
 @strawberry.type(description="An edge of the users connection.")
@@ -227,10 +223,7 @@ class UserConnection:
     @classmethod
     def from_page(cls, page: Page[Any], query: identity_repo.UserQuery) -> UserConnection:
         """Build a connection from a repository page."""
-        edges = [
-            UserEdge(page=page, index=i, node=UserNode.from_model(row))
-            for i, row in enumerate(page.rows)
-        ]
+        edges = edges_of(page, UserEdge, UserNode.from_model)
         return cls(edges=edges, page_info=page_info(page), query=query)
 
     @strawberry.field(description="How many users match the filter, across all pages.")

@@ -22,9 +22,9 @@ from graph.accounts.loaders import AccountsById
 from graph.accounts.types import (
     AccountNode,
 )
-from graph.common.connections import PageEdge, page_info
+from graph.common.connections import PageEdge, edges_of, page_info
 from graph.common.info import Info
-from graph.common.loaders import load_by_ids
+from graph.common.loaders import nodes_by_ids
 from graph.common.money import Money, money
 from graph.ledger.loaders import TransactionCounts, TransactionFirstPages, TransfersById
 
@@ -138,9 +138,7 @@ class TransferNode(relay.Node):
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[TransferNode | None]:
         """Transfers touching an account you may see; others are None."""
-        await info.context.principal()
-        rows = await load_by_ids(info, TransfersById, node_ids)
-        return [cls.from_model(row) if row is not None else None for row in rows]
+        return await nodes_by_ids(info, TransfersById, node_ids, cls.from_model)
 
 
 @strawberry.type(description="An edge of a transactions connection.")
@@ -167,10 +165,7 @@ class TransactionConnection:
         query: ledger_repo.TransactionQuery,
     ) -> TransactionConnection:
         """Build a connection from a page of ledger rows."""
-        edges = [
-            TransactionEdge(page=page, index=i, node=TransactionNode.from_model(row))
-            for i, row in enumerate(page.rows)
-        ]
+        edges = edges_of(page, TransactionEdge, TransactionNode.from_model)
         return cls(edges=edges, page_info=page_info(page), account_id=account_id, query=query)
 
     @strawberry.field(description="How many transactions match, across all pages.")
