@@ -1,7 +1,8 @@
-"""Server processes for tests: `ledgerql serve` on a free port with a test environment."""
+"""The `ledgerql` command in tests: as a real process (`serve`) or in-process (the rest)."""
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import subprocess
@@ -9,11 +10,14 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
+from core.settings import get_settings
+from graph.cli import main
 from tests.conftest import TEST_SECRET, UNLIMITED_RATES
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -83,3 +87,42 @@ def running_server(
         if process.poll() is None:
             process.kill()
         process.wait(timeout=10)
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """The exit code and the output of one in-process `ledgerql` command."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    *args: str,
+) -> CliResult:
+    """Run `ledgerql *args` in this process with exactly `env` as its environment.
+
+    Like a child process with no terminal: standard input is empty, settings are read afresh
+    from `env`, and argparse's exits become exit codes. Works from a worker thread too
+    (`asyncio.to_thread`), since the commands run their own event loops.
+    """
+    with monkeypatch.context() as patch:
+        for name in set(os.environ) - set(env):
+            patch.delenv(name)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        patch.setattr(sys, "stdin", io.StringIO())
+        get_settings.cache_clear()
+        capsys.readouterr()
+        try:
+            returncode = main(list(args))
+        except SystemExit as exit_:
+            returncode = exit_.code if isinstance(exit_.code, int) else 1
+        finally:
+            get_settings.cache_clear()
+        captured = capsys.readouterr()
+    return CliResult(returncode, captured.out, captured.err)
