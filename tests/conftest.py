@@ -19,7 +19,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
@@ -27,6 +26,7 @@ from core.settings import AppEnv, Settings
 from db.migrations import upgrade_to_head
 from db.session import Database
 from graph.app import create_app
+from tests.support.lifespan import app_lifespan
 from tests.support.postgres import PostgresUnavailable, ThrowawayPostgres
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -161,7 +161,7 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
 async def app(settings: Settings) -> AsyncIterator[Starlette]:
     """The application with its lifespan running."""
     application = create_app(settings)
-    async with LifespanManager(application):
+    async with app_lifespan(application):
         yield application
 
 
