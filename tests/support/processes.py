@@ -21,6 +21,8 @@ from graph.cli import main
 from tests.conftest import TEST_SECRET, UNLIMITED_RATES
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+# Generous: a loaded machine running the suite in parallel can take long to start Python.
+READY_TIMEOUT_SECONDS = 60
 
 
 def free_port() -> int:
@@ -60,7 +62,10 @@ def ledgerql_command(*args: str) -> list[str]:
 def running_server(
     env: dict[str, str], log_file: Path
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """Run `ledgerql serve` with its output going to `log_file` (a pipe could fill and block)."""
+    """Run `ledgerql serve` until it reports ready; its output goes to `log_file`.
+
+    A file, not a pipe: a pipe could fill up and block the server.
+    """
     port = free_port()
     with log_file.open("w") as log:
         process = subprocess.Popen(
@@ -69,19 +74,20 @@ def running_server(
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                pytest.fail(
-                    f"server exited early:\n{process.stdout.read() if process.stdout else ''}"
-                )
+                pytest.fail(f"server exited early:\n{log_file.read_text()}")
             try:
-                if httpx.get(f"{base}/health/live", timeout=1).status_code == 200:
+                if httpx.get(f"{base}/health/ready", timeout=5).status_code == 200:
                     break
             except httpx.TransportError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.05)
         else:
-            pytest.fail("server did not become live in 30s")
+            pytest.fail(
+                f"server was not ready in {READY_TIMEOUT_SECONDS}s:\n{log_file.read_text()}"
+            )
         yield process, base
     finally:
         if process.poll() is None:
