@@ -195,7 +195,8 @@ class TestDatabases:
 
     def take(self) -> str:
         """The name of a fresh database (and start copying the one after it)."""
-        name = (self._next or self._create()).result(timeout=120)
+        pending, self._next = self._next or self._create(), None
+        name = pending.result(timeout=120)  # a failed copy fails this test, not every later one
         self._next = self._create()
         return name
 
