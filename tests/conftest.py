@@ -1,8 +1,9 @@
 """Fixtures: every database test runs on SQLite and on PostgreSQL, each in a fresh database.
 
 Databases are built by running the migrations once per backend into a template; each test
-gets a copy (SQLite: a file copy; PostgreSQL: CREATE DATABASE ... TEMPLATE), so tests are
-isolated without depending on rollbacks.
+gets a copy (SQLite: a file copy; PostgreSQL: CREATE DATABASE ... TEMPLATE, made while the
+previous test runs), so tests are isolated without depending on rollbacks. Under pytest-xdist
+every worker is its own session: its own PostgreSQL cluster, templates and databases.
 """
 
 from __future__ import annotations
@@ -19,15 +20,23 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
+import strawberry
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
+import graph.app
 from core.settings import AppEnv, Settings
 from db.migrations import upgrade_to_head
 from db.session import Database
 from graph.app import create_app
-from tests.support.postgres import PostgresUnavailable, ThrowawayPostgres
+from graph.schema import build_schema
+from tests.support.lifespan import app_lifespan
+from tests.support.postgres import (
+    PostgresUnavailable,
+    TestDatabases,
+    ThrowawayPostgres,
+    asyncpg_dsn,
+)
 
 BACKENDS = ["sqlite", "postgresql"]
 UNLIMITED_RATES = (
@@ -62,17 +71,37 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-def _asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 async def _admin_execute(admin_url: str, *statements: str) -> None:
-    connection = await asyncpg.connect(_asyncpg_dsn(admin_url))
+    connection = await asyncpg.connect(asyncpg_dsn(admin_url))
     try:
         for statement in statements:
             await connection.execute(statement)
     finally:
         await connection.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_schema_per_configuration() -> Iterator[None]:
+    """Apps built with the same settings share one schema, as the apps of one server do.
+
+    Building the Strawberry schema is the costliest part of `create_app`, and tests build
+    hundreds of apps. The key is every setting except the per-test database and secret file,
+    so an app with any other setting changed still gets a schema built for it.
+    """
+    schemas: dict[str, strawberry.Schema] = {}
+
+    def schema_for(settings: Settings) -> strawberry.Schema:
+        key = settings.model_dump_json(exclude={"database_url", "dev_secret_file"})
+        if key not in schemas:
+            schemas[key] = build_schema(settings)
+        return schemas[key]
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(graph.app, "build_schema", schema_for)
+    try:
+        yield
+    finally:
+        patch.undo()
 
 
 @pytest.fixture(scope="session")
@@ -114,6 +143,16 @@ def postgres_template(postgres_admin_url: str) -> str:
     return name
 
 
+@pytest.fixture(scope="session")
+def postgres_databases(postgres_admin_url: str, postgres_template: str) -> Iterator[TestDatabases]:
+    """Fresh copies of the PostgreSQL template, one per test, made one test ahead."""
+    databases = TestDatabases(postgres_admin_url, postgres_template)
+    try:
+        yield databases
+    finally:
+        databases.close()
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     """The database backend of this test run: `sqlite` or `postgresql`."""
@@ -121,9 +160,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def database_url(
-    backend: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[str]:
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database for one test."""
     if backend == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
@@ -132,13 +169,12 @@ async def database_url(
         yield f"sqlite+aiosqlite:///{path}"
         return
     admin_url: str = request.getfixturevalue("postgres_admin_url")
-    template_name: str = request.getfixturevalue("postgres_template")
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    await _admin_execute(admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
+    databases: TestDatabases = request.getfixturevalue("postgres_databases")
+    name = databases.take()
     try:
         yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
-        await _admin_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        databases.drop(name)
 
 
 @pytest.fixture
@@ -161,7 +197,7 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
 async def app(settings: Settings) -> AsyncIterator[Starlette]:
     """The application with its lifespan running."""
     application = create_app(settings)
-    async with LifespanManager(application):
+    async with app_lifespan(application):
         yield application
 
 

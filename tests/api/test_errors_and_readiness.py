@@ -8,7 +8,6 @@ from pathlib import Path
 import httpx
 import pytest
 import strawberry
-from asgi_lifespan import LifespanManager
 from strawberry.extensions import SchemaExtension
 
 from core.settings import Settings
@@ -21,6 +20,7 @@ from graph.errors import ErrorCode
 from graph.scalars import Long
 from graph.schema import LedgerSchema, schema_extensions
 from tests.conftest import make_settings
+from tests.support.lifespan import app_lifespan
 from tests.support.logs import capture_logs
 from tests.support.queries import graphql
 
@@ -60,7 +60,7 @@ class FailingQuery:
 async def failing_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     schema = LedgerSchema(query=FailingQuery, extensions=schema_extensions(settings))
     app = create_app(settings, schema=schema)
-    async with LifespanManager(app):
+    async with app_lifespan(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http
@@ -95,7 +95,7 @@ class ExplodingExtension(SchemaExtension):
 async def test_failures_inside_extension_hooks_are_masked_too(settings: Settings) -> None:
     extensions = [*schema_extensions(settings), ExplodingExtension]
     app = create_app(settings, schema=LedgerSchema(query=FailingQuery, extensions=extensions))
-    async with LifespanManager(app):
+    async with app_lifespan(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             with capture_logs() as logs:
@@ -155,7 +155,7 @@ async def test_every_error_code_has_an_http_status() -> None:
 
 async def test_readiness_is_503_when_migrations_are_pending(tmp_path: Path) -> None:
     app = create_app(make_settings(f"sqlite+aiosqlite:///{tmp_path}/empty.db", tmp_path))
-    async with LifespanManager(app):
+    async with app_lifespan(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             response = await http.get("/health/ready")
@@ -190,5 +190,5 @@ async def test_startup_fails_with_a_clear_error_when_the_database_is_unreachable
         database_connect_retry_seconds=0.01,
     )
     with pytest.raises(DatabaseUnavailable, match="unreachable after 2 attempts"):
-        async with LifespanManager(create_app(settings)):
+        async with app_lifespan(create_app(settings)):
             pass

@@ -10,12 +10,12 @@ from typing import cast
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from core.settings import AppEnv, Settings
 from graph.app import create_app
 from graph.view import LedgerGraphQL
 from tests.conftest import make_settings
+from tests.support.lifespan import app_lifespan
 from tests.support.queries import graphql
 
 HEALTH = "query Health { health { status version database } }"
@@ -214,7 +214,7 @@ async def configured_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     overrides = getattr(request, "param", {})
     app = create_app(make_settings(database_url, tmp_path, **overrides))
-    async with LifespanManager(app):
+    async with app_lifespan(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http

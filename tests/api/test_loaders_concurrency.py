@@ -10,7 +10,6 @@ import httpx
 import pytest
 import strawberry
 from aiodataloader import DataLoader
-from asgi_lifespan import LifespanManager
 from sqlalchemy import select
 
 from core.settings import Settings
@@ -18,6 +17,7 @@ from db.session import Database, UnitOfWork
 from graph.app import create_app
 from graph.context import Context
 from graph.schema import LedgerSchema, schema_extensions
+from tests.support.lifespan import app_lifespan
 from tests.support.models import Widget, create_test_tables
 from tests.support.queries import count_statements, graphql
 
@@ -97,7 +97,7 @@ async def widget_client(
     started.clear()
     schema = LedgerSchema(query=WidgetQuery, extensions=schema_extensions(settings))
     app = create_app(settings, schema=schema)
-    async with LifespanManager(app):
+    async with app_lifespan(app):
         database: Database = app.state.database
         await create_test_tables(database.engine)
         async with database.unit_of_work() as uow, uow.write() as session:

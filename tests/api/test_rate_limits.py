@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from core.settings import RateLimitBackend, Settings
@@ -23,6 +22,7 @@ from db.session import Database
 from graph.app import build_rate_limits, create_app
 from tests.conftest import make_settings
 from tests.support.identity import STRONG_PASSWORD, gql, login, register, signed_in
+from tests.support.lifespan import app_lifespan
 from tests.support.processes import running_server, server_env
 
 LOGIN = """
@@ -42,7 +42,7 @@ async def limited_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An in-process client of an app with the given rate-limit settings."""
     app = create_app(make_settings(database_url, tmp_path, **limits))
-    async with LifespanManager(app):
+    async with app_lifespan(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             yield client

@@ -13,13 +13,13 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from asgi_lifespan import LifespanManager
 
 from auth.tokens import REQUIRED_CLAIMS, key_id
 from core.settings import Settings
 from graph.app import create_app
 from tests.conftest import TEST_SECRET, make_settings
 from tests.support.identity import SignedIn, gql, signed_in
+from tests.support.lifespan import app_lifespan
 
 ME = "{ me { id username } }"
 REFRESH = """
@@ -284,7 +284,7 @@ async def app_client(database_url: str, tmp_path: Path, **overrides: Any) -> Asy
     httpx.AsyncClient
 ]:  # fmt: skip
     app = create_app(make_settings(database_url, tmp_path, **overrides))
-    async with LifespanManager(app):
+    async with app_lifespan(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from graph.app import build_auth_service
 from graph.cli import SCHEMA_FILE, main, schema_sdl
 from tests.conftest import TEST_SECRET, make_settings
 from tests.support.identity import register_directly
-from tests.support.processes import ROOT, free_port, ledgerql_command, running_server, server_env
+from tests.support.processes import CliResult, free_port, run_cli, running_server, server_env
 
 
 @pytest.mark.slow
@@ -68,9 +67,8 @@ def test_graceful_shutdown_finishes_the_request_in_flight(
         assert process.wait(timeout=20) in (0, -signal.SIGTERM)
 
 
-@pytest.mark.slow
 def test_serve_exits_non_zero_with_a_clear_message_when_the_database_is_unreachable(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     env = server_env(
         "postgresql+asyncpg://nobody:topsecret@127.0.0.1:9/ledgerql",
@@ -78,31 +76,21 @@ def test_serve_exits_non_zero_with_a_clear_message_when_the_database_is_unreacha
         DATABASE_CONNECT_ATTEMPTS="2",
         DATABASE_CONNECT_RETRY_SECONDS="0.05",
     )
-    result = subprocess.run(
-        ledgerql_command("serve", "--port", str(free_port())),
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    result = run_cli(monkeypatch, capsys, env, "serve", "--port", str(free_port()))
     assert result.returncode == 1
     assert "unreachable after 2 attempts" in result.stderr
     assert "Traceback" not in result.stderr
     assert "topsecret" not in result.stderr + result.stdout
 
 
-@pytest.mark.slow
-def test_invalid_configuration_is_refused_before_anything_starts(tmp_path: Path) -> None:
+def test_invalid_configuration_is_refused_before_anything_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     env = server_env(
         "sqlite+aiosqlite:///" + str(tmp_path / "x.db"), tmp_path, APP_ENV="production"
     )
     env["JWT_SECRET"] = "too-short-secret"
-    result = subprocess.run(
-        ledgerql_command("serve"),
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli(monkeypatch, capsys, env, "serve")
     assert result.returncode == 2
     assert "JWT_SECRET is missing or shorter than 32 bytes" in result.stderr
     assert "too-short-secret" not in result.stderr
@@ -145,21 +133,18 @@ def test_migrate_creates_and_upgrades_a_sqlite_database(
     assert path.exists()
 
 
-@pytest.mark.slow
 def test_create_admin_creates_then_is_idempotent_and_never_takes_the_password_as_argument(
-    database_url: str, tmp_path: Path
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     env = server_env(database_url, tmp_path, LEDGERQL_ADMIN_PASSWORD="Adm1n!Sufficiently-Long")
     env["BCRYPT_ROUNDS"] = "4"
-    command = ledgerql_command("create-admin", "--username", "root", "--email", "Root@Example.com")
+    command = ["create-admin", "--username", "root", "--email", "Root@Example.com"]
 
-    def run(
-        environment: dict[str, str], argv: list[str] = command
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            argv, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60,
-            check=False, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+    def run(environment: dict[str, str], *argv: str) -> CliResult:
+        return run_cli(monkeypatch, capsys, environment, *(argv or command))
 
     first = run(env)
     assert (first.returncode, first.stdout.strip()) == (0, "root: created"), first.stderr
@@ -168,34 +153,30 @@ def test_create_admin_creates_then_is_idempotent_and_never_takes_the_password_as
     assert "Adm1n!Sufficiently-Long" not in first.stdout + first.stderr
 
     no_password = {key: value for key, value in env.items() if key != "LEDGERQL_ADMIN_PASSWORD"}
-    refused = run(
-        no_password,
-        ledgerql_command("create-admin", "--username", "other", "--email", "o@example.com"),
-    )
+    refused = run(no_password, "create-admin", "--username", "other", "--email", "o@example.com")
     assert refused.returncode == 1
     assert "LEDGERQL_ADMIN_PASSWORD" in refused.stderr
 
-    with_password_flag = run(env, [*command, "--password", "x"])
+    with_password_flag = run(env, *command, "--password", "x")
     assert with_password_flag.returncode == 2  # argparse: no such option
 
     weak = dict(env, LEDGERQL_ADMIN_PASSWORD="short")
-    rejected = run(
-        weak, ledgerql_command("create-admin", "--username", "weakling", "--email", "w@example.com")
-    )
+    rejected = run(weak, "create-admin", "--username", "weakling", "--email", "w@example.com")
     assert rejected.returncode == 1
     assert "at least 8 characters" in rejected.stderr
 
     common = dict(env, LEDGERQL_ADMIN_PASSWORD="Password123!")
-    rejected = run(
-        common,
-        ledgerql_command("create-admin", "--username", "weakling", "--email", "w@example.com"),
-    )
+    rejected = run(common, "create-admin", "--username", "weakling", "--email", "w@example.com")
     assert rejected.returncode == 1
     assert "is a common password with only digits" in rejected.stderr
 
 
-@pytest.mark.slow
-async def test_create_admin_promotes_an_existing_user(database_url: str, tmp_path: Path) -> None:
+async def test_create_admin_promotes_an_existing_user(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     settings = make_settings(database_url, tmp_path)
     database = Database(settings)
     try:
@@ -207,11 +188,8 @@ async def test_create_admin_promotes_an_existing_user(database_url: str, tmp_pat
         env = server_env(database_url, tmp_path)  # no LEDGERQL_ADMIN_PASSWORD: none is needed
         for expected in ("someone: promoted", "someone: already an admin"):
             result = await asyncio.to_thread(
-                subprocess.run,
-                ledgerql_command("create-admin", "--username", "someone"),
-                cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
-                stdin=subprocess.DEVNULL,
-            )  # fmt: skip
+                run_cli, monkeypatch, capsys, env, "create-admin", "--username", "someone"
+            )
             assert (result.returncode, result.stdout.strip()) == (0, expected), result.stderr
         async with database.unit_of_work() as uow, uow.read() as session:
             promoted = await identity_repo.get_user(session, user.id)

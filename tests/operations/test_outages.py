@@ -19,7 +19,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
@@ -33,6 +32,7 @@ from graph.app import create_app
 from tests.conftest import make_settings
 from tests.support.banking import MONEY, balance, customer, key
 from tests.support.identity import LOGIN, STRONG_PASSWORD, SignedIn, gql, login, signed_in
+from tests.support.lifespan import app_lifespan
 from tests.support.logs import capture_logs
 from tests.support.postgres import PostgresUnavailable, ThrowawayPostgres
 from tests.support.ws import bearer, closed_with, live_app, open_as, run, send
@@ -54,7 +54,7 @@ INTERNALS = ("OperationalError", "sqlalchemy", "asyncpg", "sqlite", "Traceback",
 async def serving(database_url: str, tmp_path: Path, **overrides: Any) -> AsyncIterator[Starlette]:
     """The app on `database_url` with its lifespan running."""
     app = create_app(make_settings(database_url, tmp_path, **overrides))
-    async with LifespanManager(app):
+    async with app_lifespan(app):
         yield app
 
 

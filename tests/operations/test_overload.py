@@ -6,11 +6,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from graph.app import create_app
 from tests.conftest import make_settings
 from tests.support.identity import gql, signed_in
+from tests.support.lifespan import app_lifespan
 from tests.support.logs import capture_logs
 
 
@@ -23,7 +23,7 @@ async def test_an_exhausted_pool_is_unavailable_with_retry_after_not_internal(
         database_pool_timeout_seconds=0.2,
     )  # fmt: skip
     app = create_app(settings)
-    async with LifespanManager(app):
+    async with app_lifespan(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             user = await signed_in(client, "ann")

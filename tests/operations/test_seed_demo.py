@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -17,17 +16,9 @@ from graph.cli import main
 from graph.demo import DEMO_PASSWORD
 from tests.conftest import make_settings
 from tests.support.identity import login
-from tests.support.processes import ROOT, ledgerql_command, server_env
+from tests.support.processes import run_cli, server_env
 
 CREDITS = (TransactionType.DEPOSIT.value, TransactionType.TRANSFER_IN.value)
-
-
-def _seed(env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ledgerql_command("seed-demo", "--users", "2", "--operations", "40", *extra),
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
 
 
 async def _ledger_is_consistent(database: Database) -> tuple[int, int]:
@@ -83,10 +74,14 @@ async def test_seed_demo_fills_a_consistent_ledger_once_and_demo_users_can_sign_
     assert "errors" not in body, body
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite"])
-def test_seed_demo_refuses_to_run_in_production(database_url: str, tmp_path: Path) -> None:
+def test_seed_demo_refuses_to_run_in_production(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     env = server_env(database_url, tmp_path, APP_ENV="production", AUDIT_HMAC_KEY="h" * 48)
-    result = _seed(env)
+    result = run_cli(monkeypatch, capsys, env, "seed-demo", "--users", "2", "--operations", "40")
     assert result.returncode == 2
     assert "refuses to run in staging or production" in result.stderr

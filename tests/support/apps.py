@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 
 from core.settings import AppEnv
 from graph.app import create_app
 from tests.conftest import make_settings
 from tests.support.identity import gql
+from tests.support.lifespan import app_lifespan
 from tests.support.queries import count_statements
 
 # Settings overrides of a production deployment: strong secrets, everything else as shipped.
@@ -31,7 +31,7 @@ async def app_with(
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Starlette]]:
     """An in-process client of an app built with settings overrides, and the app."""
     app = create_app(make_settings(database_url, tmp_path, **overrides))
-    async with LifespanManager(app):
+    async with app_lifespan(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             yield client, app

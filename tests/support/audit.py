@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from asgi_lifespan import LifespanManager
 from sqlalchemy import select, text
 
 from db.audit.chain import HASHED_FIELDS
@@ -18,6 +17,7 @@ from db.session import Database
 from graph.app import create_app
 from tests.conftest import make_settings
 from tests.support.identity import gql
+from tests.support.lifespan import app_lifespan
 
 ROW_FIELDS = (*HASHED_FIELDS, "key_id", "previous_hash", "hash")
 """Every column of an audit row, by attribute name (`extra` is the `metadata` column)."""
@@ -121,7 +121,7 @@ async def client_with(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An in-process client of an app built with settings overrides (e.g. `audit_reads`)."""
     application = create_app(make_settings(database_url, tmp_path, **overrides))
-    async with LifespanManager(application):
+    async with app_lifespan(application):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http

@@ -8,6 +8,7 @@ tests.api.test_document_bombs.py and bench/bombs.py.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 from graphql import GraphQLSyntaxError, parse
 
@@ -23,6 +24,7 @@ def fits(document: str, max_tokens: int = MAX_TOKENS) -> bool:
     return True
 
 
+@cache  # a binary search of parses: worth doing once per generator, not once per test
 def largest(make: Callable[[int], str]) -> str:
     """`make(n)` for the largest n whose document still fits the token limit."""
     low, high = 1, 2

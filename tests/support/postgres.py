@@ -7,6 +7,7 @@ that is removed when the cluster stops.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import glob
 import os
@@ -16,7 +17,12 @@ import signal
 import socket
 import subprocess
 import tempfile
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+
+import asyncpg
+from sqlalchemy.engine import make_url
 
 
 class PostgresUnavailable(RuntimeError):
@@ -143,3 +149,80 @@ def _parent_of(stat: Path) -> int | None:
     except (OSError, IndexError):
         return None
     return int(fields[1])
+
+
+class TestDatabases:
+    """Fresh databases copied from a migrated template, each made while the previous test runs.
+
+    One admin connection on a private thread (with its own event loop) creates and drops them:
+    the copy for the next test is made in the background, and a used database is dropped
+    without the test waiting for it.
+    """
+
+    __test__ = False  # not a test class, despite the name
+
+    def __init__(self, admin_url: str, template: str) -> None:
+        self.admin_url = admin_url
+        self.template = template
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-databases")
+        self._loop = asyncio.new_event_loop()
+        self._connection: asyncpg.Connection | None = None
+        self._next: Future[str] | None = None
+        self._drops: list[Future[None]] = []
+
+    def _run(self, statement: str) -> Future[None]:
+        """Run `statement` on the admin connection, after everything submitted before it."""
+
+        async def execute() -> None:
+            if self._connection is None:
+                self._connection = await asyncpg.connect(asyncpg_dsn(self.admin_url))
+            await self._connection.execute(statement)
+
+        return self._worker.submit(self._loop.run_until_complete, execute())
+
+    def _create(self) -> Future[str]:
+        name = f"test_{uuid.uuid4().hex[:12]}"
+        created = self._run(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        named: Future[str] = Future()
+        created.add_done_callback(
+            lambda done: (
+                named.set_exception(error)
+                if (error := done.exception()) is not None
+                else named.set_result(name)
+            )
+        )
+        return named
+
+    def take(self) -> str:
+        """The name of a fresh database (and start copying the one after it)."""
+        pending, self._next = self._next or self._create(), None
+        name = pending.result(timeout=120)  # a failed copy fails this test, not every later one
+        self._next = self._create()
+        return name
+
+    def drop(self, name: str) -> None:
+        """Drop a used database in the background, closing any connection still open to it."""
+        self._drops.append(self._run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    def close(self) -> None:
+        """Drop the database made ahead, wait for pending work and close the connection."""
+        if self._next is not None:
+            with contextlib.suppress(Exception):
+                self.drop(self._next.result(timeout=120))
+
+        async def disconnect() -> None:
+            if self._connection is not None:
+                await self._connection.close()
+
+        try:
+            for dropped in self._drops:
+                dropped.result(timeout=120)  # a failed drop fails the session's teardown
+        finally:
+            self._worker.submit(self._loop.run_until_complete, disconnect()).result(timeout=120)
+            self._worker.shutdown()
+            self._loop.close()
+
+
+def asyncpg_dsn(url: str) -> str:
+    """A SQLAlchemy PostgreSQL URL as a plain DSN for asyncpg."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

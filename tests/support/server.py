@@ -10,6 +10,9 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp
 
+# Generous, for a loaded machine; start-up normally takes milliseconds.
+START_TIMEOUT_SECONDS = 60
+
 
 @asynccontextmanager
 async def live_server(app: ASGIApp, **options: Any) -> AsyncIterator[str]:
@@ -21,13 +24,14 @@ async def live_server(app: ASGIApp, **options: Any) -> AsyncIterator[str]:
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
-        for _ in range(500):
+        for _ in range(START_TIMEOUT_SECONDS * 100):  # each sleep takes 10 ms or longer
             if server.started or task.done():
                 break
             await asyncio.sleep(0.01)
         if not server.started:
-            await task  # surfaces the start-up error
-            msg = "uvicorn did not start"
+            if task.done():
+                await task  # surfaces the start-up error
+            msg = f"uvicorn did not start in {START_TIMEOUT_SECONDS}s"
             raise RuntimeError(msg)
         port = server.servers[0].sockets[0].getsockname()[1]
         yield f"127.0.0.1:{port}"

@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 import jwt
-from asgi_lifespan import LifespanManager
 from sqlalchemy import func, select
 from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection
@@ -34,6 +33,7 @@ from db.session import Database
 from graph.app import create_app
 from tests.conftest import make_settings
 from tests.support.identity import SignedIn
+from tests.support.lifespan import app_lifespan
 from tests.support.server import live_server
 
 PROTOCOL = "graphql-transport-ws"
@@ -114,7 +114,7 @@ async def live_app(database_url: str, tmp_path: Path, **overrides: Any) -> Async
     app = create_app(make_settings(database_url, tmp_path, **overrides))
     subscribers = BusSubscribers(app.state.database.events)
     async with (
-        LifespanManager(app),
+        app_lifespan(app),
         live_server(app) as address,
         httpx.AsyncClient(base_url=f"http://{address}") as http,
     ):
