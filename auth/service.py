@@ -18,13 +18,7 @@ from auth.tokens import IssuedToken, TokenClaims, TokenService, TokenType
 from core.settings import Settings
 from db.audit.entries import AuditEntry, record, user_event
 from db.base import utcnow
-from db.errors import (
-    AccountLocked,
-    CommitThenFail,
-    InvalidCredentials,
-    NotFound,
-    Unauthenticated,
-)
+from db.errors import AccountLocked, CommitThenFail, InvalidCredentials, NotFound, Unauthenticated
 from db.models import AuditAction, AuditStatus, AuthSession, User
 from db.repositories import identity as identity_repo
 from db.session import Transaction, UnitOfWork

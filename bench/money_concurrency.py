@@ -46,8 +46,9 @@ from bench.common import serving as run_server  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from db.migrations import upgrade_to_head  # noqa: E402
 from db.session import Database  # noqa: E402
-from tests.support.banking import create_holder  # noqa: E402
-from tests.support.banking_load import (  # noqa: E402
+from tests.support.identity import SignedIn, signed_in  # noqa: E402
+from tests.support.money import create_holder  # noqa: E402
+from tests.support.money_load import (  # noqa: E402
     OK,
     Move,
     at_once,
@@ -56,7 +57,6 @@ from tests.support.banking_load import (  # noqa: E402
     load_client,
     tally,
 )
-from tests.support.identity import SignedIn, signed_in  # noqa: E402
 
 START = 10_000
 WITHDRAWAL = 70

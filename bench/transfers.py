@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.settings import Settings
 from db.models import Account, Transfer
 from db.session import Database
-from tests.support.banking_load import ledger
+from tests.support.money_load import ledger
 
 
 def global_id(type_name: str, raw: object) -> str:

@@ -271,7 +271,7 @@ class UnitOfWork:
         The block's services flush and never commit. The audit entries they record, then
         `queued` (rows the operation gathered so far, emptied once they are committed), are
         chained and inserted as the transaction's last step. When the block raises, its
-        `durable` entries (failed logins, denials) are still stored, in a transaction of their
+        `durable` entries (a refused refresh) are still stored, in a transaction of their
         own; a `CommitThenFail` commits the block's changes first, then raises its error.
         """
         async with self._lock, self._database.write_turn():

@@ -7,7 +7,7 @@ from enum import Enum
 import strawberry
 
 from db.repositories.health import database_answers
-from graph.context import Context
+from graph.common.info import Info
 
 VERSION = "0.1.0"
 
@@ -29,7 +29,7 @@ class Health:
     database: bool = strawberry.field(description="Whether the database answered `SELECT 1`.")
 
 
-async def resolve_health(info: strawberry.Info[Context, None]) -> Health:
+async def resolve_health(info: Info) -> Health:
     """Check the database through the operation's unit of work."""
     try:
         reachable = await info.context.uow.query(database_answers)

@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable
 from functools import cache
 from typing import Any
 
-import strawberry
 from strawberry.permission import BasePermission
 
 from auth.permissions import Permission
@@ -14,6 +13,7 @@ from core.logging import get_logger
 from db.errors import Forbidden, RateLimited
 from db.rate_limits import Limit
 from db.repositories.identity import login_key
+from graph.common.info import Info
 from graph.context import Context
 
 log = get_logger(__name__)
@@ -24,9 +24,7 @@ class IsAuthenticated(BasePermission):
 
     message = "Authentication is required."
 
-    async def has_permission(
-        self, source: Any, info: strawberry.Info[Context, None], **kwargs: Any
-    ) -> bool:
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         """The operation's caller; UNAUTHENTICATED (none, or a refused token) propagates."""
         await info.context.require_principal()
         return True
@@ -39,9 +37,7 @@ def HasPermission(permission: Permission) -> type[BasePermission]:  # noqa: N802
     class _HasPermission(BasePermission):
         message = f"Requires the `{permission}` permission."
 
-        async def has_permission(
-            self, source: Any, info: strawberry.Info[Context, None], **kwargs: Any
-        ) -> bool:
+        async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
             principal = await info.context.require_principal()
             if not principal.can(permission):
                 raise Forbidden(self.message)
@@ -66,9 +62,7 @@ def RateLimit(policy: str) -> type[BasePermission]:  # noqa: N802 - reads as a c
     class _RateLimit(BasePermission):
         message = "Too many requests; try again later."
 
-        async def has_permission(
-            self, source: Any, info: strawberry.Info[Context, None], **kwargs: Any
-        ) -> bool:
+        async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
             context = info.context
             limit = Limit.parse(getattr(context.settings, f"rate_limit_{policy}"))
             refusals = []
@@ -97,9 +91,7 @@ class FailedLoginsPerAddress(BasePermission):
 
     message = "Too many failed sign-ins from this address; try again later."
 
-    async def has_permission(
-        self, source: Any, info: strawberry.Info[Context, None], **kwargs: Any
-    ) -> bool:
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         """RATE_LIMITED once the address's failures fill the window."""
         context = info.context
         decision = await context.rate_limits.hit(_failures_key(context), _failures(context))

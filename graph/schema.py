@@ -39,11 +39,7 @@ from graph.extensions.hygiene import InputHygiene
 from graph.extensions.measure import DocumentLimits
 from graph.extensions.observe import OperationObserverExtension
 from graph.extensions.scope import OperationScopeExtension
-from graph.extensions.shape import (
-    InputListLimiter,
-    list_literal_limiter,
-    operations_limiter,
-)
+from graph.extensions.shape import InputListLimiter, list_literal_limiter, operations_limiter
 from graph.extensions.validation import DocumentValidation
 from graph.health import Health, resolve_health
 from graph.identity.mutations import IdentityMutations

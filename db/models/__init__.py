@@ -15,7 +15,7 @@ from db.models.identity import (
     UserRole,
 )
 from db.models.ledger import IdempotencyRecord, LedgerTransaction, TransactionType, Transfer
-from db.models.limits import RateLimitCounter
+from db.models.rate_limits import RateLimitCounter
 
 __all__ = [
     "ADMIN_ROLE",

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import IdempotencyRecord, LedgerTransaction, Transfer
+from db.models import IdempotencyRecord, LedgerTransaction, TransactionType, Transfer
 from db.repositories.accounts import visible_account_ids
 from db.repositories.pages import Page, first_pages_by, keyset_page
 from db.repositories.scope import Viewer
@@ -19,7 +19,8 @@ from db.repositories.scope import Viewer
 NEWEST_FIRST = "entry:desc"
 
 
-CREDITS = ("DEPOSIT", "TRANSFER_IN")
+CREDITS = tuple(kind.value for kind in TransactionType if kind.is_credit)
+"""The transaction types that add to a balance."""
 
 
 @dataclass(frozen=True, slots=True)

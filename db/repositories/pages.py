@@ -56,11 +56,11 @@ def decode_cursor(cursor: str, ordering: str = "") -> str:
     except (
         binascii.Error, ValueError, TypeError, OverflowError, NotImplementedError, csv.Error
     ):  # fmt: skip
-        raise BadRequest("`after` is not a valid cursor", field=["after"]) from None
+        raise BadRequest("`after` is not a valid cursor", field="after") from None
     if not separator or not place or backwards:
-        raise BadRequest("`after` is not a valid cursor", field=["after"])
+        raise BadRequest("`after` is not a valid cursor", field="after")
     if tag != ordering:
-        raise BadRequest("`after` was made for another ordering", field=["after"])
+        raise BadRequest("`after` was made for another ordering", field="after")
     return bookmark
 
 
@@ -102,7 +102,7 @@ def check_place(place: Sequence[object], statement: Select[Any]) -> None:
     if len(place) != len(columns) or not all(
         _fits(value, _column_type(column)) for value, column in zip(place, columns, strict=True)
     ):
-        raise BadRequest("`after` is not a valid cursor", field=["after"])
+        raise BadRequest("`after` is not a valid cursor", field="after")
 
 
 def page_size(first: int | None) -> int:
@@ -110,7 +110,7 @@ def page_size(first: int | None) -> int:
     size = DEFAULT_PAGE_SIZE if first is None else first
     if not 1 <= size <= MAX_PAGE_SIZE:
         msg = f"`first` must be between 1 and {MAX_PAGE_SIZE}"
-        raise BadRequest(msg, field=["first"])
+        raise BadRequest(msg, field="first")
     return size
 
 
@@ -134,7 +134,7 @@ async def keyset_page(
     try:
         page = await select_page(session, statement, per_page=size, page=bookmark)
     except (ValueError, TypeError, StatementError) as error:  # values of the wrong type
-        raise BadRequest("`after` does not match this query", field=["after"]) from error
+        raise BadRequest("`after` does not match this query", field="after") from error
     paging = page.paging
 
     def cursor_at(index: int) -> str:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ScalarSelect, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.errors import ValidationFailed
 from db.models import LedgerTransaction
 from db.repositories.ledger import CREDITS
 
@@ -64,19 +63,3 @@ async def period_figures(
     )
     opening, closing, credits, debits = (await session.execute(statement)).one()
     return PeriodFigures(int(opening), int(closing), int(credits), int(debits))
-
-
-MAX_STATEMENT_DAYS = 366
-
-
-def statement_period(first_day: date, last_day: date) -> tuple[datetime, datetime]:
-    """[start, end) in UTC for whole days `first_day`..`last_day`; VALIDATION_FAILED if invalid."""
-    if last_day < first_day:
-        raise ValidationFailed("`to` must not be before `from`.", field=["to"])
-    if (last_day - first_day).days >= MAX_STATEMENT_DAYS:
-        msg = f"A statement covers at most {MAX_STATEMENT_DAYS} days."
-        raise ValidationFailed(msg, field=["to"])
-    if last_day >= date.max:  # the day after it, where the period ends, does not exist
-        raise ValidationFailed(f"`to` must be before {date.max.isoformat()}.", field=["to"])
-    start = datetime.combine(first_day, time.min, tzinfo=UTC)
-    return start, datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=UTC)

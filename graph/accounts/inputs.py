@@ -6,9 +6,7 @@ from datetime import date
 
 import strawberry
 
-from graph.accounts.types import (
-    AccountTypeEnum,
-)
+from graph.accounts.types import AccountTypeEnum
 
 
 @strawberry.input

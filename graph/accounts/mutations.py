@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import strawberry
 
-from db.models import (
-    AccountStatus,
-)
+from db.models import AccountStatus
 from db.services import accounts as account_service
 from graph.accounts.inputs import AccountIdInput, CreateAccountHolderInput, OpenAccountInput
-from graph.accounts.types import (
-    AccountHolderNode,
-    AccountNode,
-)
+from graph.accounts.types import AccountHolderNode, AccountNode
 from graph.common.ids import node_uuid
 from graph.common.info import Info
 from graph.common.payloads import UserError, run_mutation
-from graph.permissions import (
-    IsAuthenticated,
-)
+from graph.permissions import IsAuthenticated
 
 
 @strawberry.type

@@ -7,17 +7,10 @@ import strawberry
 from auth.permissions import Permission
 from db.repositories import accounts as account_repo
 from graph.accounts.loaders import AccountsById, HoldersById
-from graph.accounts.types import (
-    AccountHolderConnection,
-    AccountHolderNode,
-    AccountNode,
-)
+from graph.accounts.types import AccountHolderConnection, AccountHolderNode, AccountNode
 from graph.common.info import Info
 from graph.common.loaders import visible_row
-from graph.permissions import (
-    HasPermission,
-    IsAuthenticated,
-)
+from graph.permissions import HasPermission, IsAuthenticated
 
 
 @strawberry.type

@@ -11,12 +11,7 @@ import strawberry
 from strawberry import relay
 
 from db.errors import NotFound
-from db.models import (
-    Account,
-    AccountHolder,
-    AccountStatus,
-    AccountType,
-)
+from db.models import Account, AccountHolder, AccountStatus, AccountType
 from db.repositories import accounts as account_repo
 from db.repositories.pages import Page, page_of, page_size
 from graph.accounts.loaders import AccountsByHolder, AccountsById, HoldersById

@@ -17,7 +17,7 @@ from db.errors import BadRequest
 from db.models import AuditAction, AuditLog, AuditStatus
 from db.repositories import audit as audit_repo
 from db.repositories.pages import Page
-from graph.audit.loaders import AuditCountsByUser, AuditLogsById
+from graph.audit.loaders import AuditCountsByUser, AuditFirstPagesByUser, AuditLogsById
 from graph.common.connections import PageEdge, edges_of, page_info
 from graph.common.ids import parse_global_id, parse_uuid
 from graph.common.info import Info
@@ -186,3 +186,28 @@ class AuditChainStatus:
             first_broken_sequence=Long(broken) if broken is not None else None,
             head_hash=status.head_hash, legacy_entries=status.legacy_entries,
         )  # fmt: skip
+
+
+async def audit_logs_of(
+    info: Info,
+    user_id: uuid.UUID,
+    filter: AuditLogFilter | None,
+    first: int | None,
+    after: str | None,
+) -> AuditLogConnection:
+    """`User.auditLogs`: first pages batched across users, later pages by keyset."""
+    principal = await info.context.require_principal()
+    requested = audit_query(filter)
+    query = replace(requested, user_id=None)
+    if requested.user_id not in (None, user_id):  # filters AND together: nothing matches
+        return AuditLogConnection.empty(requested)
+    if after is None:  # lists of users: one statement for all their first pages
+        loader = info.context.loaders.get(AuditFirstPagesByUser)
+        page = await loader.load((user_id, (query, first)))
+    else:
+        page = await info.context.uow.query(
+            audit_repo.list_page, principal, replace(query, user_id=user_id), first, after
+        )
+    if user_id != principal.user_id:
+        info.context.audit_read("AuditLog", None, user_id=str(user_id), rows=len(page.rows))
+    return AuditLogConnection.from_page(page, replace(query, user_id=user_id))

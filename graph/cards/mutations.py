@@ -11,9 +11,7 @@ from graph.cards.types import CardNode
 from graph.common.ids import node_uuid
 from graph.common.info import Info
 from graph.common.payloads import UserError, run_mutation
-from graph.permissions import (
-    IsAuthenticated,
-)
+from graph.permissions import IsAuthenticated
 
 
 @strawberry.type

@@ -8,9 +8,7 @@ from graph.cards.loaders import CardsById
 from graph.cards.types import CardNode
 from graph.common.info import Info
 from graph.common.loaders import visible_row
-from graph.permissions import (
-    IsAuthenticated,
-)
+from graph.permissions import IsAuthenticated
 
 
 @strawberry.type

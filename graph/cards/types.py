@@ -10,15 +10,9 @@ import strawberry
 from strawberry import relay
 
 from db.errors import NotFound
-from db.models import (
-    Card,
-    CardStatus,
-    CardType,
-)
+from db.models import Card, CardStatus, CardType
 from graph.accounts.loaders import AccountsById
-from graph.accounts.types import (
-    AccountNode,
-)
+from graph.accounts.types import AccountNode
 from graph.cards.loaders import CardsById
 from graph.common.info import Info
 from graph.common.loaders import nodes_by_ids

@@ -11,6 +11,7 @@ from strawberry.relay.types import GlobalIDValueError
 
 from db.repositories.pages import Page
 from graph.common.ids import parse_global_id
+from graph.common.info import Info
 
 RowT = TypeVar("RowT")
 EdgeT = TypeVar("EdgeT")
@@ -40,7 +41,7 @@ class PageEdge:
         return self.page.cursor_at(self.index)
 
 
-async def resolve_node(info: strawberry.Info[Any, Any], id: strawberry.ID) -> relay.Node | None:
+async def resolve_node(info: Info, id: strawberry.ID) -> relay.Node | None:
     """Any object by its global id; null when it does not exist or the caller may not see it."""
     global_id = parse_global_id(id)
     try:

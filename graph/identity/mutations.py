@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 import strawberry
 
 from auth.permissions import Permission
 from db.errors import NotFound
-from db.models import (
-    User,
-)
+from db.models import User
 from db.services import identity as identity_service
 from db.session import Transaction
 from graph.common.ids import node_uuid
@@ -38,8 +35,6 @@ from graph.permissions import (
     RateLimit,
     refund_login_attempt,
 )
-
-ResultT = TypeVar("ResultT")
 
 ALWAYS_EMPTY = (
     "Always empty: sign-in, refresh and sign-out failures are top-level errors with "

@@ -9,16 +9,10 @@ from db.errors import NotFound
 from db.repositories import identity as identity_repo
 from graph.common.ids import parse_global_id, parse_uuid
 from graph.common.info import Info
-from graph.identity.inputs import (
-    UserFilter,
-    UserOrder,
-)
+from graph.identity.inputs import UserFilter, UserOrder
 from graph.identity.loaders import UsersById
 from graph.identity.types import RoleNode, UserConnection, UserNode
-from graph.permissions import (
-    HasPermission,
-    IsAuthenticated,
-)
+from graph.permissions import HasPermission, IsAuthenticated
 
 
 @strawberry.type

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
 
-from db.models import (
-    AuthSession,
-    Role,
-    User,
-)
-from db.repositories import audit as audit_repo
+from db.models import AuthSession, Role, User
 from db.repositories import identity as identity_repo
 from db.repositories.pages import Page
 from graph.common.connections import PageEdge, edges_of, page_info
@@ -142,26 +136,9 @@ class UserNode(relay.Node):
         filter: Annotated[AuditLogFilter, strawberry.lazy("graph.audit.types")] | None = None,
     ) -> Annotated[AuditLogConnection, strawberry.lazy("graph.audit.types")]:
         """One statement for the page; the repository applies the visibility rule."""
-        from graph.audit.loaders import AuditFirstPagesByUser  # noqa: PLC0415 - later domain
-        from graph.audit.types import AuditLogConnection, audit_query  # noqa: PLC0415
+        from graph.audit.types import audit_logs_of  # noqa: PLC0415 - later domain
 
-        principal = await info.context.require_principal()
-        user_id = uuid.UUID(self.id)
-        requested = audit_query(filter)
-        query = replace(requested, user_id=None)
-        if requested.user_id not in (None, user_id):  # filters AND together: nothing matches
-            return AuditLogConnection.empty(requested)
-        if after is None:  # lists of users: one statement for all their first pages
-            loader = info.context.loaders.get(AuditFirstPagesByUser)
-            page = await loader.load((user_id, (query, first)))
-        else:
-            page = await info.context.uow.query(
-                audit_repo.list_page, principal, replace(query, user_id=user_id), first, after
-            )
-        if user_id != principal.user_id:
-            info.context.audit_read("AuditLog", None, user_id=self.id, rows=len(page.rows))
-        query = replace(query, user_id=user_id)
-        return AuditLogConnection.from_page(page, query)
+        return await audit_logs_of(info, uuid.UUID(self.id), filter, first, after)
 
     @strawberry.field(description="The user's holder profile: yours, or any with `holders:read`.")
     async def account_holder(

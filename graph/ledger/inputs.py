@@ -7,9 +7,7 @@ from datetime import datetime
 import strawberry
 
 from db.repositories import ledger as ledger_repo
-from graph.ledger.types import (
-    TransactionTypeEnum,
-)
+from graph.ledger.types import TransactionTypeEnum
 from graph.scalars import Long
 
 

@@ -9,29 +9,18 @@ import uuid
 
 import strawberry
 
-from db.models import (
-    Account,
-    LedgerTransaction,
-    TransactionType,
-)
+from db.models import Account, LedgerTransaction, TransactionType
 from db.repositories import ledger as ledger_repo
 from db.services import ledger as ledger_service
 from graph.accounts.loaders import AccountsById
-from graph.accounts.types import (
-    AccountNode,
-)
+from graph.accounts.types import AccountNode
 from graph.common.ids import node_uuid
 from graph.common.info import Info
 from graph.common.payloads import UserError, run_mutation
 from graph.ledger.inputs import MoneyMovementInput, TransferInput
 from graph.ledger.loaders import TransfersById
-from graph.ledger.types import (
-    TransactionNode,
-    TransferNode,
-)
-from graph.permissions import (
-    IsAuthenticated,
-)
+from graph.ledger.types import TransactionNode, TransferNode
+from graph.permissions import IsAuthenticated
 
 
 @strawberry.type

@@ -7,12 +7,8 @@ import strawberry
 from graph.common.info import Info
 from graph.common.loaders import visible_row
 from graph.ledger.loaders import TransfersById
-from graph.ledger.types import (
-    TransferNode,
-)
-from graph.permissions import (
-    IsAuthenticated,
-)
+from graph.ledger.types import TransferNode
+from graph.permissions import IsAuthenticated
 
 
 @strawberry.type

@@ -11,17 +11,11 @@ import strawberry
 from strawberry import relay
 
 from db.errors import NotFound
-from db.models import (
-    LedgerTransaction,
-    TransactionType,
-    Transfer,
-)
+from db.models import LedgerTransaction, TransactionType, Transfer
 from db.repositories import ledger as ledger_repo
 from db.repositories.pages import Page
 from graph.accounts.loaders import AccountsById
-from graph.accounts.types import (
-    AccountNode,
-)
+from graph.accounts.types import AccountNode
 from graph.common.connections import PageEdge, edges_of, page_info
 from graph.common.info import Info
 from graph.common.loaders import nodes_by_ids

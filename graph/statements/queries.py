@@ -10,16 +10,13 @@ import strawberry
 from db.errors import NotFound
 from db.repositories import ledger as ledger_repo
 from db.repositories import statements as statement_repo
+from db.services import statements as statement_service
 from graph.accounts.loaders import AccountsById
-from graph.accounts.types import (
-    AccountNode,
-)
+from graph.accounts.types import AccountNode
 from graph.common.ids import node_uuid
 from graph.common.info import Info
 from graph.common.money import money
-from graph.permissions import (
-    IsAuthenticated,
-)
+from graph.permissions import IsAuthenticated
 from graph.statements.types import Statement
 
 
@@ -43,7 +40,7 @@ class StatementQueries:
     ) -> Statement:
         """Three figures in one statement; transactions only when asked for."""
         account_key = node_uuid(account_id, "Account", ["accountId"])
-        start, end = statement_repo.statement_period(from_, to)
+        start, end = statement_service.statement_period(from_, to)
         row = await info.context.loaders.get(AccountsById).load(account_key)
         if row is None:
             raise NotFound("No such account.", field=["accountId"])

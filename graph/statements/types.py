@@ -8,15 +8,10 @@ from datetime import date
 import strawberry
 
 from db.repositories import ledger as ledger_repo
-from graph.accounts.types import (
-    AccountNode,
-)
+from graph.accounts.types import AccountNode
 from graph.common.info import Info
 from graph.common.money import Money
-from graph.ledger.types import (
-    TransactionConnection,
-    transactions_of,
-)
+from graph.ledger.types import TransactionConnection, transactions_of
 
 
 @strawberry.type(description="An account's movements over whole UTC days, both ends included.")

@@ -17,8 +17,8 @@ import pytest
 
 from db.session import Database
 from tests.identity.test_users_queries import assert_top_level
-from tests.support.banking import create_holder, key, move, ok, open_account, transfer
 from tests.support.identity import SignedIn, global_id, gql, signed_in, signed_in_with_role
+from tests.support.money import create_holder, key, move, ok, open_account, transfer
 
 ISSUE_CARD = """
 mutation($input: IssueCardInput!) {

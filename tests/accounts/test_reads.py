@@ -23,7 +23,8 @@ from db.services import ledger as ledger_service
 from db.session import Database
 from tests.identity.test_users_queries import assert_top_level
 from tests.support.audit import last_sequence, rows_after
-from tests.support.banking import (
+from tests.support.identity import SignedIn, global_id, gql, signed_in
+from tests.support.money import (
     ACCOUNT,
     create_holder,
     in_transaction,
@@ -33,7 +34,6 @@ from tests.support.banking import (
     open_account,
     transfer,
 )
-from tests.support.identity import SignedIn, global_id, gql, signed_in
 from tests.support.queries import count_statements
 
 DASHBOARD = """

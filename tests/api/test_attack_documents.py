@@ -19,8 +19,8 @@ from graph.extensions.cost import operation_cost
 from graph.schema import build_schema
 from tests.conftest import make_settings
 from tests.support.apps import PRODUCTION, app_with, code_of, refused_without_sql
-from tests.support.banking import create_holder, open_account
 from tests.support.identity import LOGIN, gql, register, signed_in
+from tests.support.money import create_holder, open_account
 from tests.support.queries import count_statements
 from tests.support.ws import bearer, init, live_app, receive, subscribe
 

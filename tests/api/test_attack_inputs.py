@@ -21,21 +21,9 @@ from db.rate_limits import MAX_KEY_LENGTH, stored_key
 from db.session import Database
 from tests.identity.test_users_queries import assert_top_level
 from tests.support.apps import code_of
-from tests.support.banking import ERRORS, customer, key
-from tests.support.hostile import (
-    forged_cursor,
-    forged_token,
-    gql_escaped,
-    post_raw,
-    row_counts,
-)
-from tests.support.identity import (
-    STRONG_PASSWORD,
-    SignedIn,
-    gql,
-    signed_in,
-    signed_in_with_role,
-)
+from tests.support.hostile import forged_cursor, forged_token, gql_escaped, post_raw, row_counts
+from tests.support.identity import STRONG_PASSWORD, SignedIn, gql, signed_in, signed_in_with_role
+from tests.support.money import ERRORS, customer, key
 from tests.support.queries import count_statements
 from tests.support.ws import (
     CLOSE_FORBIDDEN,

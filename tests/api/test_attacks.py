@@ -14,8 +14,8 @@ from starlette.applications import Starlette
 from graph.identity.loaders import RolesByUser
 from tests.support.apps import PRODUCTION, app_with, code_of, refused_without_sql
 from tests.support.audit import audit_rows
-from tests.support.banking import create_holder, open_account
 from tests.support.identity import STRONG_PASSWORD, gql, register, signed_in
+from tests.support.money import create_holder, open_account
 from tests.support.queries import count_statements
 
 

@@ -40,8 +40,8 @@ from starlette.applications import Starlette
 
 from db.session import Database
 from graph.schema import build_schema
-from tests.support.banking import create_holder, open_account
 from tests.support.identity import SignedIn, signed_in_with_role
+from tests.support.money import create_holder, open_account
 
 EXAMPLES = 30
 PROPERTY = hypothesis_settings(

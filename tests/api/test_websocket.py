@@ -12,16 +12,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from tests.support.identity import signed_in
-from tests.support.ws import (
-    PROTOCOL,
-    LiveApp,
-    bearer,
-    closed_with,
-    init,
-    live_app,
-    receive,
-    send,
-)
+from tests.support.ws import PROTOCOL, LiveApp, bearer, closed_with, init, live_app, receive, send
 
 INIT_TIMEOUT_SECONDS = 0.5
 

@@ -19,8 +19,8 @@ from db.session import Database
 from tests.conftest import make_settings
 from tests.identity.test_users_queries import assert_top_level
 from tests.support.audit import execute_raw
-from tests.support.banking import create_holder, move, open_account, transfer
 from tests.support.identity import gql, signed_in, signed_in_with_role
+from tests.support.money import create_holder, move, open_account, transfer
 from tests.support.tamper import (
     LEDGER_CHECK,
     disable_triggers,

@@ -29,9 +29,9 @@ from graph.cli import build_parser
 from tests.conftest import make_settings
 from tests.support.apps import app_with
 from tests.support.audit import audit_rows, execute_raw
-from tests.support.banking import create_holder, move, open_account
 from tests.support.identity import signed_in, signed_in_with_role
 from tests.support.logs import capture_logs
+from tests.support.money import create_holder, move, open_account
 from tests.support.tamper import (
     audit_chain,
     ledger_check,

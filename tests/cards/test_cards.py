@@ -27,9 +27,9 @@ from db.base import Base
 from db.models import Card
 from db.session import Database
 from tests.support.audit import last_sequence, rows_after, serialized
-from tests.support.banking import codes, create_holder, move, ok, open_account
 from tests.support.identity import SignedIn, gql, signed_in
 from tests.support.logs import capture_logs
+from tests.support.money import codes, create_holder, move, ok, open_account
 
 CARD_FIELDS = "id last4 expiryMonth expiryYear status type"
 ISSUE = f"""

@@ -11,13 +11,7 @@ import pytest
 from starlette.applications import Starlette
 
 from db.session import Database
-from tests.support.identity import (
-    SignedIn,
-    global_id,
-    gql,
-    signed_in,
-    signed_in_with_role,
-)
+from tests.support.identity import SignedIn, global_id, gql, signed_in, signed_in_with_role
 from tests.support.queries import count_statements
 
 USER = "query($id: ID!) { user(id: $id) { id username email } }"

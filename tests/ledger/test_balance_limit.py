@@ -20,7 +20,7 @@ from db.services import ledger as ledger_service
 from db.session import Database
 from tests.ledger.test_rules import customer, fields_of, funded, key_recorded, snapshot
 from tests.support.audit import execute_raw, last_sequence, rows_after
-from tests.support.banking import balance, key, move, transfer
+from tests.support.money import balance, key, move, transfer
 
 REFUSED = [("BALANCE_LIMIT_EXCEEDED", ["input", "amount"])]
 

@@ -26,8 +26,9 @@ from db.base import utcnow
 from db.models import IdempotencyRecord, LedgerTransaction, TransactionType, Transfer
 from db.services import ledger as ledger_service
 from db.session import Database
-from tests.support.banking import balance, create_holder, key
-from tests.support.banking_load import (
+from tests.support.identity import SignedIn, gql, signed_in
+from tests.support.money import balance, create_holder, key
+from tests.support.money_load import (
     OK,
     OPERATIONS,
     Move,
@@ -40,7 +41,6 @@ from tests.support.banking_load import (
     submit,
     tally,
 )
-from tests.support.identity import SignedIn, gql, signed_in
 from tests.support.server import live_server
 
 START = 1000

@@ -18,8 +18,8 @@ from starlette.applications import Starlette
 
 from db.session import Database
 from tests.support.audit import audit_rows
-from tests.support.banking import create_holder, move, ok, open_account, transfer
 from tests.support.identity import STRONG_PASSWORD, SignedIn, login, register, user_uuid
+from tests.support.money import create_holder, move, ok, open_account, transfer
 from tests.support.server import live_server
 
 STATEMENT = """

@@ -15,8 +15,8 @@ from db.models import Account, AccountType, LedgerTransaction, TransactionType
 from db.services import accounts as account_service
 from db.services import ledger as ledger_service
 from db.session import Database
-from tests.support.banking import in_transaction
 from tests.support.identity import signed_in
+from tests.support.money import in_transaction
 
 
 async def test_a_ledger_integrity_error_propagates_instead_of_posing_as_a_reused_key(

@@ -28,10 +28,11 @@ from db.models import Account, AccountType, LedgerTransaction, TransactionType, 
 from db.repositories import statements as statement_repo
 from db.services import accounts as account_service
 from db.services import ledger as ledger_service
+from db.services import statements as statement_service
 from db.session import Database
 from graph.app import build_auth_service
-from tests.support.banking import in_transaction
 from tests.support.identity import STRONG_PASSWORD, register_directly
+from tests.support.money import in_transaction
 
 EXAMPLES = 25
 PROPERTY = hypothesis_settings(
@@ -405,7 +406,7 @@ async def test_statements_add_up_for_any_period_and_consecutive_periods_chain(
     figures = []
     async with database.unit_of_work(owner) as uow:
         for first_day, last_day in periods:
-            start, end = statement_repo.statement_period(first_day, last_day)
+            start, end = statement_service.statement_period(first_day, last_day)
             assert (start, end) == (midnight(first_day), midnight(last_day + timedelta(days=1)))
             found = await uow.query(statement_repo.period_figures, account_id, start, end)
             figures.append(found)

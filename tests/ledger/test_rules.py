@@ -18,7 +18,8 @@ from db.models import Account, AccountHolder, IdempotencyRecord, LedgerTransacti
 from db.session import Database
 from tests.identity.test_users_queries import assert_top_level
 from tests.support.audit import execute_raw
-from tests.support.banking import (
+from tests.support.identity import SignedIn, gql, signed_in
+from tests.support.money import (
     CREATE_HOLDER,
     ERRORS,
     MONEY,
@@ -34,7 +35,6 @@ from tests.support.banking import (
     open_account,
     transfer,
 )
-from tests.support.identity import SignedIn, gql, signed_in
 
 MALFORMED_AMOUNTS: list[Any] = [1.5, 2**53, -(2**53), "12"]
 DEPOSIT = MOVEMENT.format(name="deposit", money=MONEY, account="id", errors=ERRORS)

@@ -30,10 +30,10 @@ from db.outages import as_unavailable, is_outage, outage_is_unavailable
 from db.session import Database, UnitOfWork
 from graph.app import create_app
 from tests.conftest import make_settings
-from tests.support.banking import MONEY, balance, customer, key
 from tests.support.identity import LOGIN, STRONG_PASSWORD, SignedIn, gql, login, signed_in
 from tests.support.lifespan import app_lifespan
 from tests.support.logs import capture_logs
+from tests.support.money import MONEY, balance, customer, key
 from tests.support.postgres import PostgresUnavailable, ThrowawayPostgres
 from tests.support.ws import bearer, closed_with, live_app, open_as, run, send
 

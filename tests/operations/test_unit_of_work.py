@@ -14,8 +14,8 @@ from starlette.applications import Starlette
 
 from db.session import Database
 from tests.support.audit import audit_rows
-from tests.support.banking import balance, customer, key, move, open_account, transfer
 from tests.support.identity import STRONG_PASSWORD, gql, login, register
+from tests.support.money import balance, customer, key, move, open_account, transfer
 
 TRANSFER_TOO_MUCH = """
 mutation ($input: TransferInput!) {

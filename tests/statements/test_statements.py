@@ -20,8 +20,8 @@ from db.models import Account, LedgerTransaction, TransactionType
 from db.session import Database
 from tests.identity.test_users_queries import assert_top_level
 from tests.support.audit import audit_rows
-from tests.support.banking import MONEY, balance, codes, create_holder, move, open_account, transfer
 from tests.support.identity import SignedIn, gql, signed_in
+from tests.support.money import MONEY, balance, codes, create_holder, move, open_account, transfer
 
 STATEMENT = f"""
 query($id: ID!, $from: Date!, $to: Date!) {{

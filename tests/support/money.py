@@ -1,4 +1,4 @@
-"""Helpers for banking tests: holders, accounts and money movements over GraphQL."""
+"""Helpers for accounts and ledger tests: holders, accounts and money movements over GraphQL."""
 
 from __future__ import annotations
 

@@ -20,7 +20,8 @@ from sqlalchemy import select
 
 from db.models import Account, LedgerTransaction, TransactionType
 from db.session import Database
-from tests.support.banking import (
+from tests.support.identity import SignedIn, gql
+from tests.support.money import (
     ACCOUNT_FIELDS,
     ERRORS,
     MONEY,
@@ -30,7 +31,6 @@ from tests.support.banking import (
     move,
     open_account,
 )
-from tests.support.identity import SignedIn, gql
 
 OK = "OK"
 OPERATIONS = ("deposit", "withdraw", "transfer")
