@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Account, AccountHolder
 from db.repositories.pages import Page, keyset_page
-from db.repositories.rows import every, one_by
+from db.repositories.rows import every, grouped, one_by
 from db.repositories.scope import Viewer
 
 
@@ -71,10 +71,7 @@ async def accounts_of_holders(
     """Each holder's accounts (oldest first) that the viewer may see, in one statement."""
     query = select(Account).where(Account.holder_id.in_(holder_ids))
     statement = _visible_accounts(query, viewer).order_by(Account.created_at, Account.id)
-    grouped: dict[uuid.UUID, list[Account]] = {holder_id: [] for holder_id in holder_ids}
-    for row in (await session.execute(statement)).scalars():
-        grouped[row.holder_id].append(row)
-    return grouped
+    return grouped((row.holder_id, row) for row in await every(session, statement))
 
 
 async def holder_of_user(

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Account, AccountHolder, Card, CardStatus
 from db.repositories.accounts import visible_account_ids
+from db.repositories.rows import every, first, grouped
 from db.repositories.scope import Viewer
 
 
@@ -32,10 +33,7 @@ async def cards_of_accounts(
         .where(Card.account_id.in_(account_ids), Card.account_id.in_(visible_account_ids(viewer)))
         .order_by(Card.created_at, Card.id)
     )
-    grouped: dict[uuid.UUID, list[Card]] = {account_id: [] for account_id in account_ids}
-    for row in (await session.execute(statement)).scalars():
-        grouped[row.account_id].append(row)
-    return grouped
+    return grouped((row.account_id, row) for row in await every(session, statement))
 
 
 async def live_card_count(session: AsyncSession, account_id: uuid.UUID) -> int:
@@ -57,6 +55,5 @@ async def owned_card_for_update(
         .join(Account, Account.id == Card.account_id)
         .join(AccountHolder, AccountHolder.id == Account.holder_id)
         .where(Card.id == card_id, AccountHolder.user_id == owner_id)
-        .with_for_update(of=Card)
     )
-    return (await session.execute(statement)).scalar_one_or_none()
+    return await first(session, statement, for_update=True, of=Card)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,7 +26,7 @@ from db.models import (
 from db.models.identity import username_key
 from db.rate_limits import stored_key
 from db.repositories.pages import Page, keyset_page
-from db.repositories.rows import insert_for, one_by
+from db.repositories.rows import every, grouped, insert_for, one_by
 from db.repositories.scope import Viewer
 
 
@@ -192,10 +191,7 @@ async def roles_of_users(
         .where(UserRole.user_id.in_(user_ids))
         .order_by(Role.name)
     )
-    grouped: dict[uuid.UUID, list[Role]] = defaultdict(list)
-    for user_id, role in await session.execute(statement):
-        grouped[user_id].append(role)
-    return grouped
+    return grouped((user_id, role) for user_id, role in await session.execute(statement))
 
 
 async def active_admin_ids(session: AsyncSession) -> set[uuid.UUID]:
@@ -231,10 +227,7 @@ async def permissions_of_roles(
         .where(RolePermission.role_id.in_(role_ids))
         .order_by(Permission.name)
     )
-    grouped: dict[uuid.UUID, list[str]] = defaultdict(list)
-    for role_id, name in await session.execute(statement):
-        grouped[role_id].append(name)
-    return grouped
+    return grouped((role_id, name) for role_id, name in await session.execute(statement))
 
 
 async def role_membership(
@@ -376,10 +369,7 @@ async def live_sessions_of_users(
         )
         .order_by(AuthSession.created_at.desc(), AuthSession.id)
     )
-    grouped: dict[uuid.UUID, list[AuthSession]] = defaultdict(list)
-    for row in (await session.execute(statement)).scalars():
-        grouped[row.user_id].append(row)
-    return grouped
+    return grouped((row.user_id, row) for row in await every(session, statement))
 
 
 FORGET_AFTER = timedelta(days=1)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, select
@@ -10,6 +11,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 RowT = TypeVar("RowT")
+KeyT = TypeVar("KeyT", bound=Hashable)
+ValueT = TypeVar("ValueT")
 
 
 def _locked(statement: Select[RowT], for_update: bool, of: Any = None) -> Select[RowT]:
@@ -17,10 +20,10 @@ def _locked(statement: Select[RowT], for_update: bool, of: Any = None) -> Select
 
 
 async def first(
-    session: AsyncSession, statement: Select[RowT], *, for_update: bool = False
+    session: AsyncSession, statement: Select[RowT], *, for_update: bool = False, of: Any = None
 ) -> RowT | None:
-    """The first row of `statement`; `for_update` locks it until the transaction ends."""
-    return (await session.execute(_locked(statement, for_update))).scalars().first()
+    """The first row of `statement`; `for_update` locks it (only the tables `of` names, if any)."""
+    return (await session.execute(_locked(statement, for_update, of))).scalars().first()
 
 
 async def one_by(
@@ -47,3 +50,11 @@ async def every(
 def insert_for(session: AsyncSession) -> Any:
     """The dialect's `insert` (with ON CONFLICT support) for the database `session` is bound to."""
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def grouped(pairs: Iterable[tuple[KeyT, ValueT]]) -> dict[KeyT, list[ValueT]]:
+    """Values grouped by key, in the order they come (an owner without rows has no key)."""
+    groups: defaultdict[KeyT, list[ValueT]] = defaultdict(list)
+    for key, value in pairs:
+        groups[key].append(value)
+    return dict(groups)
