@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import strawberry
 
-from db.models import AccountStatus
+from db.models import Account, AccountStatus
 from db.services import accounts as account_service
 from graph.accounts.inputs import AccountIdInput, CreateAccountHolderInput, OpenAccountInput
 from graph.accounts.types import AccountHolderNode, AccountNode
 from graph.common.ids import node_uuid
 from graph.common.info import Info
-from graph.common.payloads import UserError, run_mutation
+from graph.common.payloads import UserError, attempt, in_transaction, run_mutation
 from graph.permissions import IsAuthenticated
 
 
@@ -32,13 +32,17 @@ class AccountPayload:
 
 async def _status_change(info: Info, value: strawberry.ID, target: AccountStatus) -> AccountPayload:
     principal = await info.context.require_principal()
-    account, errors = await run_mutation(
-        info.context,
-        lambda transaction: account_service.change_account_status(
-            transaction, principal.user_id, node_uuid(value, "Account", ["input", "accountId"]),
-            target,
-        ),
-    )  # fmt: skip
+
+    async def work() -> Account:
+        account_id = node_uuid(value, "Account", ["input", "accountId"])
+        return await in_transaction(
+            info.context,
+            lambda transaction: account_service.change_account_status(
+                transaction, principal.user_id, account_id, target
+            ),
+        )
+
+    account, errors = await attempt(info.context, work())  # the id is decoded before it opens
     return AccountPayload(
         account=AccountNode.from_model(account) if account else None, errors=errors
     )

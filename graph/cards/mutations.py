@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import strawberry
 
-from db.models import CardStatus
+from db.models import Card, CardStatus
 from db.services import cards as card_service
 from graph.cards.inputs import CardIdInput, IssueCardInput
 from graph.cards.types import CardNode
 from graph.common.ids import node_uuid
 from graph.common.info import Info
-from graph.common.payloads import UserError, run_mutation
+from graph.common.payloads import UserError, attempt, in_transaction
 from graph.permissions import IsAuthenticated
 
 
@@ -38,12 +38,17 @@ class IssueCardPayload:
 
 async def _card_change(info: Info, value: strawberry.ID, target: CardStatus) -> CardPayload:
     principal = await info.context.require_principal()
-    card, errors = await run_mutation(
-        info.context,
-        lambda transaction: card_service.change_card_status(
-            transaction, principal.user_id, node_uuid(value, "Card", ["input", "cardId"]), target
-        ),
-    )
+
+    async def work() -> Card:
+        card_id = node_uuid(value, "Card", ["input", "cardId"])
+        return await in_transaction(
+            info.context,
+            lambda transaction: card_service.change_card_status(
+                transaction, principal.user_id, card_id, target
+            ),
+        )
+
+    card, errors = await attempt(info.context, work())  # the id is decoded before it opens
     return CardPayload(card=CardNode.from_model(card) if card else None, errors=errors)
 
 
@@ -60,13 +65,16 @@ class CardMutations:
         principal = await info.context.require_principal()
         key = info.context.settings.card_fingerprint_key()
 
-        issued, errors = await run_mutation(
-            info.context,
-            lambda transaction: card_service.issue(
-                transaction, principal.user_id,
-                node_uuid(input.account_id, "Account", ["input", "accountId"]), input.type, key,
-            ),
-        )  # fmt: skip
+        async def work() -> card_service.IssuedCard:
+            account_id = node_uuid(input.account_id, "Account", ["input", "accountId"])
+            return await in_transaction(
+                info.context,
+                lambda transaction: card_service.issue(
+                    transaction, principal.user_id, account_id, input.type, key
+                ),
+            )
+
+        issued, errors = await attempt(info.context, work())
         if issued is None:
             return IssueCardPayload(card=None, card_number=None, security_code=None, errors=errors)
         return IssueCardPayload(

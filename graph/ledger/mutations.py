@@ -16,7 +16,7 @@ from graph.accounts.loaders import AccountsById
 from graph.accounts.types import AccountNode
 from graph.common.ids import node_uuid
 from graph.common.info import Info
-from graph.common.payloads import UserError, run_mutation
+from graph.common.payloads import UserError, attempt, in_transaction
 from graph.ledger.inputs import MoneyMovementInput, TransferInput
 from graph.ledger.loaders import TransfersById
 from graph.ledger.types import TransactionNode, TransferNode
@@ -58,14 +58,18 @@ async def _movement(
     info: Info, input: MoneyMovementInput, kind: TransactionType
 ) -> MoneyMovementPayload:
     principal = await info.context.require_principal()
-    moved, errors = await run_mutation(
-        info.context,
-        lambda transaction: ledger_service.deposit_or_withdraw(
-            transaction, principal.user_id, kind,
-            node_uuid(input.account_id, "Account", ["input", "accountId"]), input.amount,
-            key=input.idempotency_key, description=input.description,
-        ),
-    )  # fmt: skip
+
+    async def work() -> ledger_service.Movement:
+        account_id = node_uuid(input.account_id, "Account", ["input", "accountId"])
+        return await in_transaction(
+            info.context,
+            lambda transaction: ledger_service.deposit_or_withdraw(
+                transaction, principal.user_id, kind, account_id, input.amount,
+                key=input.idempotency_key, description=input.description,
+            ),
+        )  # fmt: skip
+
+    moved, errors = await attempt(info.context, work())  # ids are decoded before it opens
     if moved is None:
         return MoneyMovementPayload(transaction=None, account=None, errors=errors)
     if moved.written is not None:  # the caller's own account, just written: nothing to re-read
@@ -110,15 +114,19 @@ class LedgerMutations:
     async def transfer(self, info: Info, input: TransferInput) -> TransferPayload:
         """CURRENCY_MISMATCH, INSUFFICIENT_FUNDS, BALANCE_LIMIT_EXCEEDED, ACCOUNT_NOT_ACTIVE."""
         principal = await info.context.require_principal()
-        moved, errors = await run_mutation(
-            info.context,
-            lambda transaction: ledger_service.transfer(
-                transaction, principal.user_id,
-                node_uuid(input.from_account_id, "Account", ["input", "fromAccountId"]),
-                node_uuid(input.to_account_id, "Account", ["input", "toAccountId"]),
-                input.amount, key=input.idempotency_key, description=input.description,
-            ),
-        )  # fmt: skip
+
+        async def work() -> ledger_service.TransferOutcome:
+            source = node_uuid(input.from_account_id, "Account", ["input", "fromAccountId"])
+            target = node_uuid(input.to_account_id, "Account", ["input", "toAccountId"])
+            return await in_transaction(
+                info.context,
+                lambda transaction: ledger_service.transfer(
+                    transaction, principal.user_id, source, target, input.amount,
+                    key=input.idempotency_key, description=input.description,
+                ),
+            )  # fmt: skip
+
+        moved, errors = await attempt(info.context, work())
         if moved is None:
             return TransferPayload(transfer=None, from_account=None, to_account=None, errors=errors)
         if moved.written is not None:  # the caller's own accounts, just written: no re-read
