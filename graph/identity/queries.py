@@ -7,8 +7,8 @@ import strawberry
 from auth.permissions import Permission
 from db.errors import NotFound
 from db.repositories import identity as identity_repo
-from graph.common.ids import parse_global_id, parse_uuid
 from graph.common.info import Info
+from graph.common.loaders import visible_row
 from graph.identity.inputs import UserFilter, UserOrder
 from graph.identity.loaders import UsersById
 from graph.identity.types import RoleNode, UserConnection, UserNode
@@ -34,11 +34,7 @@ class IdentityQueries:
     )
     async def user(self, info: Info, id: strawberry.ID) -> UserNode | None:
         """Hidden and unknown users are both NOT_FOUND."""
-        global_id = parse_global_id(id)
-        user_id = parse_uuid(global_id.node_id) if global_id.type_name == "User" else None
-        user = await info.context.loaders.get(UsersById).load(user_id) if user_id else None
-        if user is None:
-            raise NotFound("No such user.")
+        user = await visible_row(info, UsersById, id, "User")
         principal = await info.context.require_principal()
         if user.id != principal.user_id:
             info.context.audit_read("User", str(user.id))

@@ -119,6 +119,7 @@ async def test_hidden_user_is_indistinguishable_from_an_unknown_one(
     error = assert_top_level(hidden, "NOT_FOUND", 404)
     assert_top_level(unknown, "NOT_FOUND", 404)
     assert error["path"] == ["user"]
+    assert (error["message"], error["extensions"]["field"]) == ("No such user.", ["id"])
     assert hidden["data"] == unknown["data"] == {"user": None}
     assert comparable(error) == comparable(only_error(unknown))
     assert "bob" not in str(hidden)
