@@ -35,6 +35,7 @@ from core.logging import get_logger
 from core.settings import Settings
 from db.audit import capture as _capture  # noqa: F401 - registers the flush hook
 from db.audit import chain
+from db.audit.batch import Attributed, AuditBatcher
 from db.audit.entries import AuditContext, AuditEntry, take_pending
 from db.audit.events import CHANNEL, AuditEventBus
 from db.audit.keys import AuditKeys
@@ -147,6 +148,25 @@ class Database:
         # SQLite has one writer at a time. Writers of this process queue here instead of in
         # SQLite's busy handler, which polls with sleeps of up to 100 ms.
         self._write_turns = asyncio.Lock() if settings.is_sqlite else None
+        self.audit_batcher = AuditBatcher(self._store_audit_batch)
+
+    async def _store_audit_batch(self, rows: Sequence[Attributed]) -> None:
+        """One write transaction appending the rows of a group commit (db/audit/batch.py)."""
+        async with self.write_turn():
+            session = self.write_session()
+            try:
+                with outage_is_unavailable():
+                    async with session.begin():
+                        appended = await chain.append_each(
+                            session,
+                            rows,
+                            keys=self.audit_keys,
+                            notify_channel=CHANNEL if self.events.shared else None,
+                        )
+            finally:
+                await session.close()
+        if appended is not None:
+            self.events.committed(appended.first, appended.last)
 
     @asynccontextmanager
     async def write_turn(self) -> AsyncIterator[None]:
@@ -218,7 +238,8 @@ class Database:
         raise DatabaseUnavailable(msg) from last_error
 
     async def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Wait for the audit rows being committed, then close every pooled connection."""
+        await self.audit_batcher.drain()
         await self.engine.dispose()
 
 
@@ -303,10 +324,14 @@ class UnitOfWork:
                 raise failure.error
 
     async def record(self, entries: list[AuditEntry]) -> None:
-        """Store audit entries in a transaction of their own (reads, denials)."""
+        """Store audit entries (reads, denials) in the process's next group commit.
+
+        Returns once the write transaction shared with concurrent operations' rows committed
+        (see db/audit/batch.py), and empties `entries`; raises `Unavailable` when it failed.
+        """
         if entries:
-            async with self.write(entries):
-                pass
+            await self._database.audit_batcher.submit(entries, self.audit_context)
+            entries.clear()
 
     async def _append_audit(
         self, session: AsyncSession, queued: list[AuditEntry]

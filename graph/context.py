@@ -145,13 +145,17 @@ def open_scope(database: Database) -> tuple[OperationScope, object]:
 
 
 async def close_scope(scope: OperationScope, token: object) -> None:
-    """End the scope opened by `open_scope`, storing the audit rows it queued."""
+    """End the scope opened by `open_scope`: give its connection back, then store its audit rows.
+
+    The rows join the process's next group commit (db/audit/batch.py) and this returns once it
+    committed; raises `Unavailable` when it failed. The connection goes back to the pool first,
+    so operations waiting for a batch never hold the connections that batch needs.
+    """
     try:
         try:
+            await scope.uow.close()
+        finally:
             await scope.uow.record(scope.audit_queue)
-        except Exception as error:  # the response is already built; never lose the reason
-            log.error("audit_queue_write_failed", error=type(error).__name__)
-        await scope.uow.close()
     finally:
         _current_scope.reset(token)  # type: ignore[arg-type]
 

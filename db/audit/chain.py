@@ -96,7 +96,23 @@ async def append(
     keys: AuditKeys,
     notify_channel: str | None = None,
 ) -> Appended | None:
-    """Chain and insert entries as the last step of the session's transaction.
+    """Chain and insert entries of one request (`context`) as the session's last step."""
+    return await append_each(
+        session,
+        [(entry, context) for entry in entries],
+        keys=keys,
+        notify_channel=notify_channel,
+    )
+
+
+async def append_each(
+    session: AsyncSession,
+    entries: Sequence[tuple[AuditEntry, AuditContext]],
+    *,
+    keys: AuditKeys,
+    notify_channel: str | None = None,
+) -> Appended | None:
+    """Chain and insert entries, each with its own request's context, as the session's last step.
 
     With `notify_channel` (PostgreSQL) the insert, the move of the tip and the NOTIFY go out
     as one statement, so the tip's row lock is held for two round trips and the COMMIT.
@@ -106,7 +122,7 @@ async def append(
     sequence, previous = await repo.chain_head(session, for_update=True)
     rows = []
     kid = keys.current_id
-    for entry in entries:
+    for entry, context in entries:
         sequence += 1
         row = _row(entry, context, sequence)
         row["key_id"] = kid

@@ -2,6 +2,10 @@
 
 When the operation ends, the audit rows it queued are stored: sensitive reads, every
 FORBIDDEN refusal, and with AUDIT_READS=all a READ row for each query of a signed-in caller.
+They join a group commit shared with concurrent operations (db/audit/batch.py), and the
+operation answers only once it committed: when it failed, the answer is UNAVAILABLE instead of
+data whose reading went unrecorded. This runs before Strawberry returns the result, so an HTTP
+response is never sent before its audit rows are stored.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from strawberry.types.graphql import OperationType
 
 from core.settings import AuditReads
 from db.audit.entries import AuditEntry
-from db.errors import Forbidden
+from db.errors import Forbidden, Unavailable
 from db.models import AuditAction, AuditStatus
 from graph.context import Context, OperationScope, close_scope, open_scope
 from graph.errors import ErrorCode
+from graph.extensions.errors import shape_errors
 
 
 class OperationScopeExtension(SchemaExtension):
@@ -37,7 +42,20 @@ class OperationScopeExtension(SchemaExtension):
             if context.settings.audit_reads is AuditReads.ALL:
                 self._queue_read(scope)
         finally:
-            await close_scope(scope, token)
+            try:
+                await close_scope(scope, token)
+            except Unavailable as error:
+                self._withhold_result(error)
+
+    def _withhold_result(self, error: Unavailable) -> None:
+        """Answer `error` alone in place of a result whose audit rows were not stored."""
+        result = self.execution_context.result
+        if result is None:  # a subscription, or nothing ran: nothing to withhold
+            return
+        errors = [GraphQLError(error.message, original_error=error)]
+        shape_errors(errors, self._operation_name())
+        result.data = None
+        result.errors = errors
 
     def _queue_denials(self, scope: OperationScope) -> None:
         result = self.execution_context.result
