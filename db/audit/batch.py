@@ -50,6 +50,11 @@ class AuditBatcher:
         self._waiting: deque[_Waiting] = deque()
         self._flusher: asyncio.Task[None] | None = None
 
+    @property
+    def waiting(self) -> int:
+        """How many operations' rows wait for the next flush."""
+        return len(self._waiting)
+
     async def submit(self, entries: Sequence[AuditEntry], context: AuditContext) -> None:
         """Queue one operation's rows and return once the batch holding them is committed.
 
