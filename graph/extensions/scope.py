@@ -4,13 +4,17 @@ When the operation ends, the audit rows it queued are stored: sensitive reads, e
 FORBIDDEN refusal, and with AUDIT_READS=all a READ row for each query of a signed-in caller.
 They join a group commit shared with concurrent operations (db/audit/batch.py), and the
 operation answers only once it committed: when it failed, the answer is UNAVAILABLE instead of
-data whose reading went unrecorded. This runs before Strawberry returns the result, so an HTTP
-response is never sent before its audit rows are stored.
+data whose reading went unrecorded. Over HTTP this runs before Strawberry returns the result;
+over a WebSocket, where a query's or mutation's result is sent from inside the operation, it
+runs as the result is about to be sent. Either way no answer leaves before its rows are stored.
+A subscription's rows are stored when it ends: storing them with each event would append audit
+rows that `auditEvents` delivers as new events.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from graphql import GraphQLError, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
@@ -28,6 +32,9 @@ from graph.extensions.errors import shape_errors
 class OperationScopeExtension(SchemaExtension):
     """Gives each operation its own unit of work and loaders, and releases them at the end."""
 
+    _scope: OperationScope | None = None
+    _outcome_queued = False
+
     async def on_operation(self) -> AsyncIterator[None]:
         """Wrap the whole operation in a fresh scope."""
         context = self.execution_context.context
@@ -36,20 +43,45 @@ class OperationScopeExtension(SchemaExtension):
             raise TypeError(msg)
         scope, token = open_scope(context.database)
         scope.uow.audit_context = context.audit_context()
+        self._scope = scope
         try:
             yield
-            self._queue_denials(scope)
-            if context.settings.audit_reads is AuditReads.ALL:
-                self._queue_read(scope)
+            self._queue_outcome(scope, context)
         finally:
             try:
                 await close_scope(scope, token)
             except Unavailable as error:
-                self._withhold_result(error)
+                self._withhold(self.execution_context.result, error)
 
-    def _withhold_result(self, error: Unavailable) -> None:
+    async def on_stream_result(self, result: Any) -> AsyncIterator[None]:
+        """Over a WebSocket: store a query's or mutation's audit rows before its result is sent."""
+        scope, context = self._scope, self.execution_context.context
+        if scope is not None and isinstance(context, Context) and not self._is_subscription():
+            self._queue_outcome(scope, context)
+            await scope.uow.close()  # no connection held while waiting for the batch
+            try:
+                await scope.uow.record(scope.audit_queue)
+            except Unavailable as error:
+                self._withhold(result, error)
+        yield
+
+    def _is_subscription(self) -> bool:
+        try:
+            return self.execution_context.operation_type is OperationType.SUBSCRIPTION
+        except RuntimeError:  # no executable operation in the document
+            return False
+
+    def _queue_outcome(self, scope: OperationScope, context: Context) -> None:
+        """Queue the rows the operation's outcome calls for, once: denials, AUDIT_READS=all."""
+        if self._outcome_queued:
+            return
+        self._outcome_queued = True
+        self._queue_denials(scope)
+        if context.settings.audit_reads is AuditReads.ALL:
+            self._queue_read(scope)
+
+    def _withhold(self, result: Any, error: Unavailable) -> None:
         """Answer `error` alone in place of a result whose audit rows were not stored."""
-        result = self.execution_context.result
         if result is None:  # a subscription, or nothing ran: nothing to withhold
             return
         errors = [GraphQLError(error.message, original_error=error)]

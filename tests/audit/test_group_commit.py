@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,6 +27,7 @@ from tests.identity.test_users_queries import assert_top_level
 from tests.support.audit import audit_chain, last_sequence, rows_after
 from tests.support.identity import SignedIn, gql, signed_in_with_role
 from tests.support.queries import count_statements
+from tests.support.ws import bearer, init, live_app, run
 
 CARD_ID = "query($id: ID!) { card(id: $id) { id } }"
 READERS = 10
@@ -275,3 +277,32 @@ def _writes(statement: str) -> bool:
     return words.startswith(("INSERT", "UPDATE", "DELETE", "BEGIN IMMEDIATE")) or (
         words.startswith("WITH") and "INSERT INTO" in words
     )
+
+
+async def test_over_a_websocket_a_query_is_sent_only_once_its_rows_are_stored(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with live_app(database_url, tmp_path) as live:
+        [(user, card_id)] = await card_owners(live.http, 1)
+        before = await last_sequence(live.database)
+        query = f'{{ card(id: "{card_id}") {{ id }} }}'
+        real: AppendEach = chain.append_each
+
+        async def failing(*_: Any, **__: Any) -> Any:
+            msg = "the disk is full"
+            raise RuntimeError(msg)
+
+        async with live.connect() as ws:
+            await init(ws, bearer(user.access_token))
+            monkeypatch.setattr(chain, "append_each", failing)
+            withheld = await run(ws, "1", query)
+            monkeypatch.setattr(chain, "append_each", real)
+            served = await run(ws, "2", query)
+
+        [error] = withheld["errors"]
+        assert (withheld.get("data"), error["extensions"]["code"]) == (None, "UNAVAILABLE")
+        assert served["data"] == {"card": {"id": card_id}}, served
+        [row] = await rows_after(live.database, before)
+        assert (row["action"], row["entity_type"], row["user_id"]) == (
+            "READ", "Card", user.user_id
+        )  # fmt: skip
