@@ -1,4 +1,8 @@
-"""One mutation, one unit of work: a single COMMIT that carries the change and its audit rows."""
+"""One mutation, one unit of work: a single COMMIT that carries the change and its audit rows.
+
+A query writes nothing of its own: its audit rows (sensitive reads, denials) are its share of a
+group commit (db/audit/batch.py), one transaction writing only the audit trail.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +17,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from db.session import Database
+from tests.cards.test_cards import issue
 from tests.support.audit import audit_rows
 from tests.support.identity import STRONG_PASSWORD, gql, login, register
 from tests.support.money import balance, customer, key, move, open_account, transfer
+
+ISSUE_AND_READ_CARDS = """
+mutation ($input: IssueCardInput!) {
+  issueCard(input: $input) { card { account { cards { last4 } } } errors { code } }
+}
+"""
+ACCOUNT_CARDS = "query ($id: ID!) { account(id: $id) { cards { last4 } } }"
+AUDIT_TRAIL = {"audit_logs", "audit_chain_head"}
 
 TRANSFER_TOO_MUCH = """
 mutation ($input: TransferInput!) {
@@ -137,3 +150,47 @@ async def test_a_sign_in_and_a_failed_one_are_one_commit_each(
     assert {"login_throttles", "audit_logs"} <= transactions[0], transactions
     failed = await audit_rows(database, action="LOGIN_FAILED")
     assert [row["error_message"] for row in failed] == ["wrong password"]
+
+
+async def test_a_plain_query_commits_nothing_and_an_audited_one_only_its_audit_rows(
+    client: httpx.AsyncClient, app: Starlette, database: Database
+) -> None:
+    ann, account = await customer(client)
+    await issue(client, ann, account)
+    engine = app.state.database.engine
+
+    with count_commits(engine) as transactions:
+        body = await gql(client, "{ me { id } }", token=ann.access_token)
+    assert "errors" not in body, body
+    assert transactions == [], transactions
+
+    before = len(await audit_rows(database))
+    with count_commits(engine) as transactions:
+        body = await gql(client, ACCOUNT_CARDS, {"id": account}, token=ann.access_token)
+    [card] = body["data"]["account"]["cards"]
+    assert len(card["last4"]) == 4
+    assert transactions == [AUDIT_TRAIL], transactions
+    [read] = (await audit_rows(database))[before:]
+    assert (read["action"], read["entity_type"]) == ("READ", "Card")
+
+
+async def test_a_mutation_commits_its_change_then_its_payload_reads_join_a_batch(
+    client: httpx.AsyncClient, app: Starlette, database: Database
+) -> None:
+    ann, account = await customer(client)
+    before = len(await audit_rows(database))
+    variables = {"input": {"accountId": account, "type": "DEBIT"}}
+
+    with count_commits(app.state.database.engine) as transactions:
+        body = await gql(client, ISSUE_AND_READ_CARDS, variables, token=ann.access_token)
+
+    payload = body["data"]["issueCard"]
+    assert payload["errors"] == [], body
+    [card] = payload["card"]["account"]["cards"]
+    assert len(card["last4"]) == 4
+    # The change with its audit rows, then the READ row of the payload's card list.
+    assert transactions == [{"cards", *AUDIT_TRAIL}, AUDIT_TRAIL], transactions
+    created = (await audit_rows(database))[before:]
+    assert [(row["action"], row["entity_type"]) for row in created] == [
+        ("CREATE", "Card"), ("READ", "Card")
+    ]  # fmt: skip
