@@ -13,6 +13,7 @@ commit fails, every operation of the batch gets `Unavailable` and nothing of it 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -66,7 +67,10 @@ class AuditBatcher:
         waiting = _Waiting([(entry, context) for entry in entries], loop.create_future())
         self._waiting.append(waiting)
         if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush_all(), name="audit-batch")
+            # A context of its own: the flush belongs to no one request (its logs neither).
+            self._flusher = loop.create_task(
+                self._flush_all(), name="audit-batch", context=contextvars.Context()
+            )
         await waiting.committed
 
     async def drain(self) -> None:

@@ -306,3 +306,25 @@ async def test_over_a_websocket_a_query_is_sent_only_once_its_rows_are_stored(
         assert (row["action"], row["entity_type"], row["user_id"]) == (
             "READ", "Card", user.user_id
         )  # fmt: skip
+
+
+async def test_operations_waiting_when_the_flush_is_cancelled_are_told_unavailable() -> None:
+    started, never = asyncio.Event(), asyncio.Event()
+
+    async def hanging_store(_rows: Sequence[Attributed]) -> None:
+        started.set()
+        await never.wait()
+
+    batcher = AuditBatcher(hanging_store)
+    first = asyncio.create_task(batcher.submit([entry("a")], context("a")))
+    await started.wait()
+    second = asyncio.create_task(batcher.submit([entry("b")], context("b")))
+    await asyncio.sleep(0)
+    assert batcher.waiting == 1
+    flusher = batcher._flusher  # what a shutdown of the event loop cancels
+    assert flusher is not None
+    flusher.cancel()
+    outcomes = await asyncio.gather(first, second, return_exceptions=True)
+    assert [type(outcome) for outcome in outcomes] == [Unavailable, Unavailable]
+    assert batcher.waiting == 0
+    await batcher.drain()  # nothing left in flight
