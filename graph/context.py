@@ -33,7 +33,6 @@ from auth.principal import Principal
 from auth.service import AuthService, Device
 from auth.tokens import bearer_token
 from core.context import RequestInfo
-from core.logging import get_logger
 from core.settings import AuditReads, Settings
 from db.audit.entries import AuditContext, AuditEntry, json_safe
 from db.errors import Unauthenticated
@@ -44,7 +43,6 @@ from graph.metrics import Metrics
 from graph.ws import ConnectionGuard
 
 LoaderT = TypeVar("LoaderT")
-log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
