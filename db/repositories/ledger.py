@@ -148,7 +148,8 @@ async def transactions_by_ids(
     """The transactions among `ids` the viewer may see."""
     query = TransactionQuery()
     statement = _by_ids(query.shape(viewer))
-    found = await records(reader, statement, {**query.params(viewer), "ids": list(ids)}, _line)
+    params = {**query.params(viewer), "ids": list(ids)}
+    found = await records(reader, statement, params, TransactionRecord)
     return {row.id: row for row in found}
 
 
