@@ -1,5 +1,8 @@
 """Audit rows: filtered pages and counts, live-event reads, and the hash chain's statements.
 
+Filtered reads are Core selects of `AuditLogRecord`'s columns, built once per filter shape;
+the event bus still reads ORM rows (`rows_between`), which subscriptions render.
+
 The chain's logic (hashing, what fits) lives in `db.audit.chain`; here are only the statements
 it runs: lock and move the tip, insert rows (with NOTIFY on PostgreSQL), and read rows back.
 """
@@ -10,15 +13,18 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import RowMapping, Select, func, insert, select, update
+from sqlalchemy import RowMapping, Select, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.base import Base
 from db.models import AuditLog
 from db.models.audit import AuditChainHead
-from db.repositories.pages import Page, first_pages_by, keyset_page
+from db.records.audit import AuditLogRecord
+from db.repositories.pages import Page, first_pages_by, first_pages_query, keyset_page
+from db.repositories.rows import Reader, as_record, record_columns, records
 from db.repositories.scope import Viewer
 
 NEWEST_FIRST = "sequence:desc"
@@ -56,81 +62,134 @@ def may_see(viewer: Viewer, row: AuditLog) -> bool:
     return viewer.sees_all_audit() or (row.user_id is not None and row.user_id == viewer.user_id)
 
 
-def _filtered(query: AuditQuery, viewer: Viewer) -> Select[Any]:
-    statement = select(AuditLog)
+_ROWS = AuditLog.__table__.c
+_RECORD_COLUMNS = record_columns(AuditLog, AuditLogRecord)
+_record = as_record(AuditLogRecord)
+_EQUALITY_FILTERS = ("user_id", "action", "entity_type", "entity_id", "status")
+"""The query's fields compared with `=`, named like their columns and bound parameters."""
+
+Shape = tuple[bool, ...]
+"""Which conditions a statement has: the viewer sees all rows, then one per query field."""
+
+
+def _shape(query: AuditQuery, viewer: Viewer) -> Shape:
+    values = (*(getattr(query, name) for name in _EQUALITY_FILTERS), query.since, query.until)
+    return (viewer.sees_all_audit(), *(value is not None for value in values))
+
+
+def _params(query: AuditQuery, viewer: Viewer, **extra: Any) -> dict[str, Any]:
+    values = {name: getattr(query, name) for name in (*_EQUALITY_FILTERS, "since", "until")}
     if not viewer.sees_all_audit():
-        statement = statement.where(AuditLog.user_id == viewer.user_id)
-    conditions = {
-        AuditLog.user_id: query.user_id,
-        AuditLog.action: query.action,
-        AuditLog.entity_type: query.entity_type,
-        AuditLog.entity_id: query.entity_id,
-        AuditLog.status: query.status,
-    }
-    for column, value in conditions.items():
-        if value is not None:
-            statement = statement.where(column == value)
-    if query.since is not None:
-        statement = statement.where(AuditLog.created_at >= query.since)
-    if query.until is not None:
-        statement = statement.where(AuditLog.created_at < query.until)
+        values["viewer_id"] = viewer.user_id
+    return {**{name: value for name, value in values.items() if value is not None}, **extra}
+
+
+@cache
+def _filtered(shape: Shape) -> Select[Any]:
+    """The audit rows a viewer may see matching a query of `shape` (built once per shape)."""
+    sees_all, *present = shape
+    statement = select(*_RECORD_COLUMNS)
+    if not sees_all:
+        statement = statement.where(_ROWS.user_id == bindparam("viewer_id"))
+    *equal, since, until = present
+    for name, wanted in zip(_EQUALITY_FILTERS, equal, strict=True):
+        if wanted:
+            statement = statement.where(_ROWS[name] == bindparam(name))
+    if since:
+        statement = statement.where(_ROWS.created_at >= bindparam("since"))
+    if until:
+        statement = statement.where(_ROWS.created_at < bindparam("until"))
     return statement
 
 
+@cache
+def _newest_first(shape: Shape) -> Select[Any]:
+    return _filtered(shape).order_by(_ROWS.sequence.desc())
+
+
+@cache
+def _first_pages(shape: Shape) -> Select[Any]:
+    return first_pages_query(_filtered(shape), _ROWS.user_id, _ROWS.sequence)
+
+
+@cache
+def _counts_by_user(shape: Shape) -> Select[Any]:
+    inner = (
+        _filtered(shape)
+        .where(_ROWS.user_id.in_(bindparam("user_ids", expanding=True)))
+        .with_only_columns(_ROWS.user_id)
+        .subquery()
+    )
+    return select(inner.c.user_id, func.count()).group_by(inner.c.user_id)
+
+
+@cache
+def _count(shape: Shape) -> Select[Any]:
+    inner = _filtered(shape).with_only_columns(_ROWS.id).subquery()
+    return select(func.count()).select_from(inner)
+
+
+@cache
+def _by_ids(shape: Shape) -> Select[Any]:
+    return _filtered(shape).where(_ROWS.id.in_(bindparam("ids", expanding=True)))
+
+
 async def list_page(
-    session: AsyncSession, viewer: Viewer, query: AuditQuery, first: int | None, after: str | None
-) -> Page[AuditLog]:
+    reader: Reader, viewer: Viewer, query: AuditQuery, first: int | None, after: str | None
+) -> Page[AuditLogRecord]:
     """One newest-first keyset page of the rows the viewer may see."""
-    statement = _filtered(query, viewer).order_by(AuditLog.sequence.desc())
-    return await keyset_page(session, statement, first, after, ordering=NEWEST_FIRST)
+    statement = _newest_first(_shape(query, viewer)).params(_params(query, viewer))
+    return await keyset_page(reader, statement, first, after, ordering=NEWEST_FIRST, item=_record)
 
 
 async def first_pages_by_user(
-    session: AsyncSession,
+    reader: Reader,
     viewer: Viewer,
     query: AuditQuery,
     user_ids: Sequence[uuid.UUID],
     first: int | None,
-) -> dict[uuid.UUID, Page[AuditLog]]:
+) -> dict[uuid.UUID, Page[AuditLogRecord]]:
     """The first newest-first page of several users' rows, in one statement."""
-    statement = _filtered(replace(query, user_id=None), viewer)
+    query = replace(query, user_id=None)
     return await first_pages_by(
-        session, statement, AuditLog.user_id, AuditLog.sequence, user_ids, first=first,
-        place=_place, ordering=NEWEST_FIRST,
+        reader, _first_pages(_shape(query, viewer)), _params(query, viewer), user_ids,
+        first=first, item=_record, group_of=_user_of, place=_place, ordering=NEWEST_FIRST,
     )  # fmt: skip
 
 
 async def counts_by_user(
-    session: AsyncSession, viewer: Viewer, query: AuditQuery, user_ids: Sequence[uuid.UUID]
+    reader: Reader, viewer: Viewer, query: AuditQuery, user_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, int]:
     """How many rows of each user match the query, in one statement."""
-    inner = (
-        _filtered(replace(query, user_id=None), viewer)
-        .where(AuditLog.user_id.in_(user_ids))
-        .with_only_columns(AuditLog.user_id)
-        .subquery()
-    )
-    statement = select(inner.c.user_id, func.count()).group_by(inner.c.user_id)
-    found = {user_id: int(total) for user_id, total in await session.execute(statement)}
+    query = replace(query, user_id=None)
+    params = _params(query, viewer, user_ids=list(user_ids))
+    rows = await reader.execute(_counts_by_user(_shape(query, viewer)), params)
+    found = {user_id: int(total) for user_id, total in rows}
     return {user_id: found.get(user_id, 0) for user_id in user_ids}
 
 
-def _place(row: AuditLog) -> tuple[int]:
+def _user_of(row: AuditLogRecord) -> uuid.UUID | None:
+    return row.user_id
+
+
+def _place(row: AuditLogRecord) -> tuple[int]:
     return (row.sequence,)
 
 
-async def count(session: AsyncSession, viewer: Viewer, query: AuditQuery) -> int:
+async def count(reader: Reader, viewer: Viewer, query: AuditQuery) -> int:
     """How many rows the viewer may see match the query."""
-    inner = _filtered(query, viewer).with_only_columns(AuditLog.id).subquery()
-    return int((await session.execute(select(func.count()).select_from(inner))).scalar_one())
+    found = await reader.execute(_count(_shape(query, viewer)), _params(query, viewer))
+    return int(found.scalar_one())
 
 
 async def visible_by_ids(
-    session: AsyncSession, viewer: Viewer, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, AuditLog]:
+    reader: Reader, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, AuditLogRecord]:
     """The rows among `ids` the viewer may see."""
-    statement = _filtered(AuditQuery(), viewer).where(AuditLog.id.in_(ids))
-    return {row.id: row for row in (await session.execute(statement)).scalars()}
+    query = AuditQuery()
+    statement = _by_ids(_shape(query, viewer))
+    params = _params(query, viewer, ids=list(ids))
+    return {row.id: row for row in await records(reader, statement, params, AuditLogRecord)}
 
 
 async def rows_between(session: AsyncSession, first: int, last: int) -> Sequence[AuditLog]:

@@ -4,36 +4,75 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from functools import cache
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Account, AccountHolder, Card, CardStatus
-from db.repositories.accounts import visible_account_ids
-from db.repositories.rows import every, first, grouped
+from db.records.cards import CardRecord
+from db.repositories.rows import (
+    Reader,
+    first,
+    grouped,
+    live,
+    record_columns,
+    records,
+    visible_account_ids,
+)
 from db.repositories.scope import Viewer
+
+_CARDS = Card.__table__.c
+_CARD_COLUMNS = record_columns(Card, CardRecord)
+
+
+def _params(viewer: Viewer, **values: Any) -> dict[str, Any]:
+    if not viewer.sees_all_accounts():
+        values["viewer_id"] = viewer.user_id
+    return values
+
+
+@cache
+def _visible_cards(sees_all: bool) -> Select[Any]:
+    """Live cards on accounts the viewer may see (built once per visibility)."""
+    return select(*_CARD_COLUMNS).where(
+        _CARDS.account_id.in_(visible_account_ids(sees_all)), live(Card)
+    )
+
+
+@cache
+def _by_ids(sees_all: bool) -> Select[Any]:
+    return _visible_cards(sees_all).where(_CARDS.id.in_(bindparam("ids", expanding=True)))
+
+
+@cache
+def _of_accounts(sees_all: bool) -> Select[Any]:
+    return (
+        _visible_cards(sees_all)
+        .where(_CARDS.account_id.in_(bindparam("account_ids", expanding=True)))
+        .order_by(_CARDS.created_at, _CARDS.id)
+    )
 
 
 async def cards_by_ids(
-    session: AsyncSession, viewer: Viewer, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Card]:
+    reader: Reader, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, CardRecord]:
     """The cards among `ids` on accounts the viewer may see."""
-    statement = select(Card).where(
-        Card.id.in_(ids), Card.account_id.in_(visible_account_ids(viewer))
-    )
-    return {row.id: row for row in (await session.execute(statement)).scalars()}
+    statement = _by_ids(viewer.sees_all_accounts())
+    found = await records(reader, statement, _params(viewer, ids=list(ids)), CardRecord)
+    return {row.id: row for row in found}
 
 
 async def cards_of_accounts(
-    session: AsyncSession, viewer: Viewer, account_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[Card]]:
+    reader: Reader, viewer: Viewer, account_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[CardRecord]]:
     """Each account's cards (oldest first), in one statement."""
-    statement = (
-        select(Card)
-        .where(Card.account_id.in_(account_ids), Card.account_id.in_(visible_account_ids(viewer)))
-        .order_by(Card.created_at, Card.id)
+    statement = _of_accounts(viewer.sees_all_accounts())
+    params = _params(viewer, account_ids=list(account_ids))
+    return grouped(
+        (row.account_id, row) for row in await records(reader, statement, params, CardRecord)
     )
-    return grouped((row.account_id, row) for row in await every(session, statement))
 
 
 async def live_card_count(session: AsyncSession, account_id: uuid.UUID) -> int:

@@ -1,4 +1,8 @@
-"""Ledger reads (transactions newest first, transfers) and the idempotency keys of movements."""
+"""Ledger reads (transactions newest first, transfers) and the idempotency keys of movements.
+
+Reads are Core selects of the columns of `TransactionRecord` / `TransferRecord`, built once
+per filter shape with bound parameters; they run on a session or a bare connection.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,23 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import IdempotencyRecord, LedgerTransaction, TransactionType, Transfer
-from db.repositories.accounts import visible_account_ids
-from db.repositories.pages import Page, first_pages_by, keyset_page
+from db.records.ledger import TransactionRecord, TransferRecord
+from db.repositories.pages import Page, first_pages_by, first_pages_query, keyset_page
+from db.repositories.rows import (
+    Reader,
+    as_record,
+    live,
+    record_columns,
+    records,
+    visible_account_ids,
+)
 from db.repositories.scope import Viewer
 
 NEWEST_FIRST = "entry:desc"
@@ -21,6 +34,12 @@ NEWEST_FIRST = "entry:desc"
 
 CREDITS = tuple(kind.value for kind in TransactionType if kind.is_credit)
 """The transaction types that add to a balance."""
+
+_LINES = LedgerTransaction.__table__.c
+_TRANSFERS = Transfer.__table__.c
+_LINE_COLUMNS = record_columns(LedgerTransaction, TransactionRecord)
+_TRANSFER_COLUMNS = record_columns(Transfer, TransferRecord)
+_line = as_record(TransactionRecord)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,83 +51,142 @@ class TransactionQuery:
     since: datetime | None = None
     until: datetime | None = None
 
+    def shape(self, viewer: Viewer) -> tuple[bool, bool, bool, bool, bool]:
+        """Which conditions a statement for this query and viewer has (one statement each)."""
+        return (
+            viewer.sees_all_accounts(), self.account_id is not None, self.type is not None,
+            self.since is not None, self.until is not None,
+        )  # fmt: skip
 
-def _transactions(viewer: Viewer, query: TransactionQuery) -> Select[Any]:
-    statement = select(LedgerTransaction).where(
-        LedgerTransaction.account_id.in_(visible_account_ids(viewer))
+    def params(self, viewer: Viewer) -> dict[str, Any]:
+        """The bound values of the statement of `shape`."""
+        values: dict[str, Any] = {
+            "account_id": self.account_id, "type": self.type, "since": self.since,
+            "until": self.until,
+        }  # fmt: skip
+        if not viewer.sees_all_accounts():
+            values["viewer_id"] = viewer.user_id
+        return {name: value for name, value in values.items() if value is not None}
+
+
+@cache
+def _transactions(
+    sees_all: bool, by_account: bool, by_type: bool, since: bool, until: bool
+) -> Select[Any]:
+    """The live lines on accounts the viewer may see, filtered (built once per shape)."""
+    statement = select(*_LINE_COLUMNS).where(
+        _LINES.account_id.in_(visible_account_ids(sees_all)), live(LedgerTransaction)
     )
-    if query.account_id is not None:
-        statement = statement.where(LedgerTransaction.account_id == query.account_id)
-    if query.type is not None:
-        statement = statement.where(LedgerTransaction.type == query.type)
-    if query.since is not None:
-        statement = statement.where(LedgerTransaction.created_at >= query.since)
-    if query.until is not None:
-        statement = statement.where(LedgerTransaction.created_at < query.until)
+    if by_account:
+        statement = statement.where(_LINES.account_id == bindparam("account_id"))
+    if by_type:
+        statement = statement.where(_LINES.type == bindparam("type"))
+    if since:
+        statement = statement.where(_LINES.created_at >= bindparam("since"))
+    if until:
+        statement = statement.where(_LINES.created_at < bindparam("until"))
     return statement
 
 
+@cache
+def _newest_first(shape: tuple[bool, bool, bool, bool, bool]) -> Select[Any]:
+    return _transactions(*shape).order_by(_LINES.entry.desc())
+
+
+@cache
+def _first_pages(shape: tuple[bool, bool, bool, bool, bool]) -> Select[Any]:
+    return first_pages_query(_transactions(*shape), _LINES.account_id, _LINES.entry)
+
+
+@cache
+def _counts(shape: tuple[bool, bool, bool, bool, bool]) -> Select[Any]:
+    return (
+        _transactions(*shape)
+        .where(_LINES.account_id.in_(bindparam("account_ids", expanding=True)))
+        .with_only_columns(_LINES.account_id, func.count())
+        .group_by(_LINES.account_id)
+    )
+
+
 async def transactions_page(
-    session: AsyncSession,
+    reader: Reader,
     viewer: Viewer,
     query: TransactionQuery,
     first: int | None,
     after: str | None,
-) -> Page[LedgerTransaction]:
+) -> Page[TransactionRecord]:
     """One account's transactions (`query.account_id`), newest first."""
-    statement = _transactions(viewer, query).order_by(LedgerTransaction.entry.desc())
-    return await keyset_page(session, statement, first, after, ordering=NEWEST_FIRST)
+    statement = _newest_first(query.shape(viewer)).params(query.params(viewer))
+    return await keyset_page(reader, statement, first, after, ordering=NEWEST_FIRST, item=_line)
 
 
 async def first_transaction_pages(
-    session: AsyncSession,
+    reader: Reader,
     viewer: Viewer,
     query: TransactionQuery,
     account_ids: Sequence[uuid.UUID],
     first: int | None,
-) -> dict[uuid.UUID, Page[LedgerTransaction]]:
+) -> dict[uuid.UUID, Page[TransactionRecord]]:
     """The first page of several accounts' transactions, in one statement."""
     return await first_pages_by(
-        session, _transactions(viewer, query), LedgerTransaction.account_id,
-        LedgerTransaction.entry, account_ids, first=first, place=_place, ordering=NEWEST_FIRST,
+        reader, _first_pages(query.shape(viewer)), query.params(viewer), account_ids,
+        first=first, item=_line, group_of=_account_of, place=_place, ordering=NEWEST_FIRST,
     )  # fmt: skip
 
 
-def _place(row: LedgerTransaction) -> tuple[int]:
+def _account_of(row: TransactionRecord) -> uuid.UUID:
+    return row.account_id
+
+
+def _place(row: TransactionRecord) -> tuple[int]:
     return (row.entry,)
 
 
 async def transactions_by_ids(
-    session: AsyncSession, viewer: Viewer, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, LedgerTransaction]:
+    reader: Reader, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, TransactionRecord]:
     """The transactions among `ids` the viewer may see."""
-    statement = _transactions(viewer, TransactionQuery()).where(LedgerTransaction.id.in_(ids))
-    return {row.id: row for row in (await session.execute(statement)).scalars()}
+    query = TransactionQuery()
+    statement = _by_ids(query.shape(viewer))
+    params = {**query.params(viewer), "ids": list(ids)}
+    found = await records(reader, statement, params, TransactionRecord)
+    return {row.id: row for row in found}
+
+
+@cache
+def _by_ids(shape: tuple[bool, bool, bool, bool, bool]) -> Select[Any]:
+    return _transactions(*shape).where(_LINES.id.in_(bindparam("ids", expanding=True)))
+
+
+@cache
+def _transfers_by_ids(sees_all: bool) -> Select[Any]:
+    visible = visible_account_ids(sees_all)
+    return select(*_TRANSFER_COLUMNS).where(
+        _TRANSFERS.id.in_(bindparam("ids", expanding=True)),
+        _TRANSFERS.from_account_id.in_(visible) | _TRANSFERS.to_account_id.in_(visible),
+        live(Transfer),
+    )
 
 
 async def transfers_by_ids(
-    session: AsyncSession, viewer: Viewer, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Transfer]:
+    reader: Reader, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, TransferRecord]:
     """The transfers among `ids` whose source or destination the viewer may see."""
-    visible = visible_account_ids(viewer)
-    statement = select(Transfer).where(
-        Transfer.id.in_(ids),
-        Transfer.from_account_id.in_(visible) | Transfer.to_account_id.in_(visible),
-    )
-    return {row.id: row for row in (await session.execute(statement)).scalars()}
+    sees_all = viewer.sees_all_accounts()
+    params: dict[str, Any] = {"ids": list(ids)}
+    if not sees_all:
+        params["viewer_id"] = viewer.user_id
+    found = await records(reader, _transfers_by_ids(sees_all), params, TransferRecord)
+    return {row.id: row for row in found}
 
 
 async def transaction_counts(
-    session: AsyncSession, viewer: Viewer, query: TransactionQuery, account_ids: Sequence[uuid.UUID]
+    reader: Reader, viewer: Viewer, query: TransactionQuery, account_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, int]:
     """How many transactions match `query` on each account, in one statement."""
-    counted = (
-        _transactions(viewer, query)
-        .where(LedgerTransaction.account_id.in_(account_ids))
-        .with_only_columns(LedgerTransaction.account_id, func.count())
-        .group_by(LedgerTransaction.account_id)
-    )
-    found = {account_id: int(count) for account_id, count in (await session.execute(counted)).all()}
+    params = {**query.params(viewer), "account_ids": list(account_ids)}
+    rows = await reader.execute(_counts(query.shape(viewer)), params)
+    found = {account_id: int(count) for account_id, count in rows}
     return {account_id: found.get(account_id, 0) for account_id in account_ids}
 
 

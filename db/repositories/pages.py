@@ -14,12 +14,12 @@ from typing import Any, Generic, TypeVar
 
 from sqlakeyset.asyncio import select_page
 from sqlakeyset.results import serialize_bookmark, unserialize_bookmark
-from sqlalchemy import Select, func, select
+from sqlalchemy import Row, Select, bindparam, func, select
 from sqlalchemy.exc import StatementError
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute, aliased
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 from db.errors import BadRequest
+from db.repositories.rows import Reader
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
@@ -29,6 +29,10 @@ ItemT = TypeVar("ItemT")
 
 def _no_cursor(index: int) -> str:
     raise IndexError(index)
+
+
+def _entity(row: Row[Any]) -> Any:
+    return row[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,24 +119,27 @@ def page_size(first: int | None) -> int:
 
 
 async def keyset_page(
-    session: AsyncSession,
+    reader: Reader,
     statement: Select[Any],
     first: int | None,
     after: str | None,
     *,
     ordering: str,
-) -> Page[Any]:
+    item: Callable[[Row[Any]], ItemT] = _entity,
+) -> Page[ItemT]:
     """Run an ordered select one page at a time; the ORDER BY must end with a unique key.
 
     `ordering` names the ORDER BY (e.g. "username:asc"); cursors only work with the ordering
-    that made them.
+    that made them. `item` makes a page item of a row: by default its first column (the
+    entity of an ORM select); a column select passes its record's converter. sqlakeyset runs
+    Core selects on a session or a bare connection alike.
     """
     size = page_size(first)
     bookmark = decode_cursor(after, ordering) if after is not None else None
     if bookmark is not None:
         check_place(unserialize_bookmark(bookmark).place or (), statement)
     try:
-        page = await select_page(session, statement, per_page=size, page=bookmark)
+        page = await select_page(reader, statement, per_page=size, page=bookmark)
     except (ValueError, TypeError, StatementError) as error:  # values of the wrong type
         raise BadRequest("`after` does not match this query", field="after") from error
     paging = page.paging
@@ -141,7 +148,7 @@ async def keyset_page(
         return encode_cursor(paging.get_bookmark_at(index), ordering)  # type: ignore[no-untyped-call]
 
     return Page(
-        rows=[row[0] for row in page], has_next=paging.has_next,
+        rows=[item(row) for row in page], has_next=paging.has_next,
         has_previous=bookmark is not None, cursor_at=cursor_at,
     )  # fmt: skip
 
@@ -162,33 +169,49 @@ def page_of(
     return Page(rows=shown, has_next=len(rows) > size, has_previous=False, cursor_at=cursor_at)
 
 
+def first_pages_query(
+    statement: Select[Any], group: KeyedColumnElement[Any], newest: KeyedColumnElement[Any]
+) -> Select[Any]:
+    """`statement` ranked within each `group`, newest first: the rows of each group's first page.
+
+    Build it once (at import or per filter shape): the groups (`keys`, expanding) and the rows
+    per group (`per_group`) are bound parameters. `statement` selects `group` and `newest`.
+    """
+    rank = func.row_number().over(partition_by=group, order_by=newest.desc())
+    ranked = (
+        statement.where(group.in_(bindparam("keys", expanding=True)))
+        .add_columns(rank.label("rank"))
+        .subquery()
+    )
+    return (
+        select(*list(ranked.c)[:-1])  # every column but the rank
+        .where(ranked.c.rank <= bindparam("per_group"))
+        .order_by(ranked.c[group.key], ranked.c[newest.key].desc())
+    )
+
+
 async def first_pages_by(
-    session: AsyncSession,
-    statement: Select[Any],
-    group: InstrumentedAttribute[Any],
-    newest: InstrumentedAttribute[Any],
+    reader: Reader,
+    query: Select[Any],
+    params: dict[str, Any],
     keys: Sequence[Any],
     *,
     first: int | None,
-    place: Callable[[Any], tuple[Any, ...]],
+    item: Callable[[Row[Any]], ItemT],
+    group_of: Callable[[ItemT], Any],
+    place: Callable[[ItemT], tuple[Any, ...]],
     ordering: str,
-) -> dict[Any, Page[Any]]:
-    """The first page, `newest` first, of the rows of each `group` value, in one statement.
+) -> dict[Any, Page[ItemT]]:
+    """The first page of each group among `keys`, in one statement (a `first_pages_query`).
 
-    A window function ranks `statement`'s rows within each group; the pages' cursors are the
-    ones `keyset_page` makes for `ordering`, so later pages continue with it.
+    `params` binds the query's own parameters; `item` makes a record of a row and `group_of`
+    says which group it is in. The pages' cursors are the ones `keyset_page` makes for
+    `ordering`, so later pages continue with it.
     """
     size = page_size(first)
-    model = group.class_
-    rank = func.row_number().over(partition_by=group, order_by=newest.desc())
-    ranked = statement.where(group.in_(keys)).add_columns(rank.label("rank")).subquery()
-    row = aliased(model, ranked)
-    query = (
-        select(row)
-        .where(ranked.c.rank <= size + 1)
-        .order_by(ranked.c[group.key], ranked.c[newest.key].desc())
-    )
-    grouped: dict[Any, list[Any]] = defaultdict(list)
-    for found in (await session.execute(query)).scalars():
-        grouped[getattr(found, group.key)].append(found)
+    found = await reader.execute(query, {**params, "keys": list(keys), "per_group": size + 1})
+    grouped: dict[Any, list[ItemT]] = defaultdict(list)
+    for row in found:
+        record = item(row)
+        grouped[group_of(record)].append(record)
     return {key: page_of(grouped.get(key, []), place, ordering, size) for key in keys}

@@ -3,63 +3,66 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ScalarSelect, case, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ScalarSelect, Select, bindparam, case, func, select
 
 from db.models import LedgerTransaction
+from db.records.statements import PeriodFigures
 from db.repositories.ledger import CREDITS
+from db.repositories.rows import Reader, live
+
+_LINES = LedgerTransaction.__table__.c
 
 
-@dataclass(frozen=True, slots=True)
-class PeriodFigures:
-    """Balances and totals of one account over [start, end)."""
+def _balance_before(moment: str) -> ScalarSelect[Any]:
+    """The balance after the account's last live line before the bound instant `moment`."""
+    return (
+        select(_LINES.balance_after)
+        .where(
+            _LINES.account_id == bindparam("account_id"),
+            _LINES.created_at < bindparam(moment),
+            live(LedgerTransaction),
+        )
+        .order_by(_LINES.entry.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
 
-    opening: int
-    closing: int
-    credits: int
-    debits: int
+
+def _figures() -> Select[Any]:
+    credit = case((_LINES.type.in_(CREDITS), _LINES.amount), else_=0)
+    debit = case((_LINES.type.not_in(CREDITS), _LINES.amount), else_=0)
+    totals = (
+        select(func.coalesce(func.sum(credit), 0), func.coalesce(func.sum(debit), 0))
+        .where(
+            _LINES.account_id == bindparam("account_id"),
+            _LINES.created_at >= bindparam("start"),
+            _LINES.created_at < bindparam("end"),
+            live(LedgerTransaction),
+        )
+        .subquery()
+    )
+    return select(
+        func.coalesce(_balance_before("start"), 0),
+        func.coalesce(_balance_before("end"), 0),
+        *totals.c,
+    )
+
+
+_FIGURES = _figures()
+"""Built once; the account and the period are bound parameters."""
 
 
 async def period_figures(
-    session: AsyncSession, account_id: uuid.UUID, start: datetime, end: datetime
+    reader: Reader, account_id: uuid.UUID, start: datetime, end: datetime
 ) -> PeriodFigures:
     """Opening and closing balance and the credit and debit totals over [start, end).
 
     Relies on `entry` order and `created_at` order agreeing within an account: a line is
     numbered and stamped while its account row is locked (db/services/ledger.py), so they do.
     """
-
-    def balance_before(moment: datetime) -> ScalarSelect[Any]:
-        return (
-            select(LedgerTransaction.balance_after)
-            .where(
-                LedgerTransaction.account_id == account_id,
-                LedgerTransaction.created_at < moment,
-            )
-            .order_by(LedgerTransaction.entry.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-
-    credit = case((LedgerTransaction.type.in_(CREDITS), LedgerTransaction.amount), else_=0)
-    debit = case((LedgerTransaction.type.not_in(CREDITS), LedgerTransaction.amount), else_=0)
-    totals = (
-        select(func.coalesce(func.sum(credit), 0), func.coalesce(func.sum(debit), 0))
-        .where(
-            LedgerTransaction.account_id == account_id,
-            LedgerTransaction.created_at >= start,
-            LedgerTransaction.created_at < end,
-        )
-        .subquery()
-    )
-    statement = select(
-        func.coalesce(balance_before(start), 0),
-        func.coalesce(balance_before(end), 0),
-        *totals.c,
-    )
-    opening, closing, credits, debits = (await session.execute(statement)).one()
+    params = {"account_id": account_id, "start": start, "end": end}
+    opening, closing, credits, debits = (await reader.execute(_FIGURES, params)).one()
     return PeriodFigures(int(opening), int(closing), int(credits), int(debits))

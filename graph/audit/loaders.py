@@ -5,16 +5,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 
-from db.models import AuditLog
+from db.records.audit import AuditLogRecord
 from db.repositories import audit as audit_repo
 from db.repositories.pages import Page
 from graph.common.loaders import GroupedLoader, RowLoader
 
 
-class AuditLogsById(RowLoader[AuditLog]):
+class AuditLogsById(RowLoader[AuditLogRecord]):
     """Audit rows the caller may see, by id (None for unknown and hidden alike)."""
 
-    async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, AuditLog]:
+    async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, AuditLogRecord]:
         """One statement for the batch."""
         return await self.uow.query(audit_repo.visible_by_ids, self.viewer, ids)
 
@@ -23,12 +23,12 @@ PageOptions = tuple[audit_repo.AuditQuery, int | None]
 """(filters without the user, `first`)."""
 
 
-class AuditFirstPagesByUser(GroupedLoader[PageOptions, Page[AuditLog]]):
+class AuditFirstPagesByUser(GroupedLoader[PageOptions, Page[AuditLogRecord]]):
     """First pages of many users' audit rows (`User.auditLogs` in lists)."""
 
     async def fetch(
         self, options: PageOptions, owner_ids: list[uuid.UUID]
-    ) -> Mapping[uuid.UUID, Page[AuditLog]]:
+    ) -> Mapping[uuid.UUID, Page[AuditLogRecord]]:
         """One window-function statement for every user in the group."""
         query, first = options
         return await self.uow.query(

@@ -14,7 +14,8 @@ from strawberry.scalars import JSON
 
 from db.audit.chain import ChainStatus
 from db.errors import BadRequest
-from db.models import AuditAction, AuditLog, AuditStatus
+from db.models import AuditAction, AuditStatus
+from db.records.audit import AuditLogFields
 from db.repositories import audit as audit_repo
 from db.repositories.pages import Page
 from graph.audit.loaders import AuditCountsByUser, AuditFirstPagesByUser, AuditLogsById
@@ -58,8 +59,8 @@ class AuditLogNode(relay.Node):
     user_id: strawberry.Private[uuid.UUID | None]
 
     @classmethod
-    def from_model(cls, row: AuditLog) -> AuditLogNode:
-        """The GraphQL view of an audit row."""
+    def from_model(cls, row: AuditLogFields) -> AuditLogNode:
+        """The GraphQL view of an audit row: a record, or an ORM row from the event bus."""
         return cls(
             id=str(row.id), sequence=Long(row.sequence), action=AuditAction(row.action),
             entity_type=row.entity_type, entity_id=row.entity_id,

@@ -10,7 +10,8 @@ import strawberry
 from strawberry import relay
 
 from db.errors import NotFound
-from db.models import Card, CardStatus, CardType
+from db.models import CardStatus, CardType
+from db.records.cards import CardFields, CardRecord
 from graph.accounts.loaders import AccountsById
 from graph.accounts.types import AccountNode
 from graph.cards.loaders import CardsById
@@ -39,8 +40,8 @@ class CardNode(relay.Node):
     account_id: strawberry.Private[uuid.UUID]
 
     @classmethod
-    def from_model(cls, row: Card) -> CardNode:
-        """The GraphQL view of a card row."""
+    def from_model(cls, row: CardFields) -> CardNode:
+        """The GraphQL view of a card: a record, or an ORM row just written."""
         return cls(
             id=str(row.id), type=CardType(row.type), last4=row.last4,
             expiry_month=row.expiry_month, expiry_year=row.expiry_year,
@@ -61,7 +62,7 @@ class CardNode(relay.Node):
     ) -> list[CardNode | None]:
         """Cards on accounts you may see; others are None. A sensitive read."""
 
-        def audit(row: Card) -> None:
+        def audit(row: CardRecord) -> None:
             info.context.audit_read("Card", str(row.id))
 
         return await nodes_by_ids(info, CardsById, node_ids, cls.from_model, audit=audit)

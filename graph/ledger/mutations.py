@@ -9,7 +9,8 @@ import uuid
 
 import strawberry
 
-from db.models import Account, LedgerTransaction, TransactionType
+from db.models import Account, TransactionType
+from db.records.ledger import TransactionFields
 from db.repositories import ledger as ledger_repo
 from db.services import ledger as ledger_service
 from graph.accounts.loaders import AccountsById
@@ -73,7 +74,7 @@ async def _movement(
     if moved is None:
         return MoneyMovementPayload(transaction=None, account=None, errors=errors)
     if moved.written is not None:  # the caller's own account, just written: nothing to re-read
-        line: LedgerTransaction | None = moved.written[0]
+        line: TransactionFields | None = moved.written[0]
         _prime_accounts(info, moved.written[1])
     else:
         found = await info.context.uow.query(

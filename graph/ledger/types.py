@@ -11,7 +11,8 @@ import strawberry
 from strawberry import relay
 
 from db.errors import NotFound
-from db.models import LedgerTransaction, TransactionType, Transfer
+from db.models import TransactionType
+from db.records.ledger import TransactionFields, TransactionRecord, TransferFields
 from db.repositories import ledger as ledger_repo
 from db.repositories.pages import Page
 from graph.accounts.loaders import AccountsById
@@ -62,8 +63,8 @@ class TransactionNode(relay.Node):
     transfer_id: strawberry.Private[uuid.UUID | None]
 
     @classmethod
-    def from_model(cls, row: LedgerTransaction) -> TransactionNode:
-        """The GraphQL view of a ledger row."""
+    def from_model(cls, row: TransactionFields) -> TransactionNode:
+        """The GraphQL view of a ledger line: a record, or an ORM row just written."""
         return cls(
             id=str(row.id), type=TransactionType(row.type),
             amount=money(row.amount, row.currency),
@@ -107,8 +108,8 @@ class TransferNode(relay.Node):
     to_account_id: strawberry.Private[uuid.UUID]
 
     @classmethod
-    def from_model(cls, row: Transfer) -> TransferNode:
-        """The GraphQL view of a transfer row."""
+    def from_model(cls, row: TransferFields) -> TransferNode:
+        """The GraphQL view of a transfer: a record, or an ORM row just written."""
         return cls(
             id=str(row.id), amount=money(row.amount, row.currency), description=row.description,
             created_at=row.created_at, from_account_id=row.from_account_id,
@@ -154,11 +155,11 @@ class TransactionConnection:
     @classmethod
     def from_page(
         cls,
-        page: Page[LedgerTransaction],
+        page: Page[TransactionRecord],
         account_id: uuid.UUID,
         query: ledger_repo.TransactionQuery,
     ) -> TransactionConnection:
-        """Build a connection from a page of ledger rows."""
+        """Build a connection from a page of ledger records."""
         edges = edges_of(page, TransactionEdge, TransactionNode.from_model)
         return cls(edges=edges, page_info=page_info(page), account_id=account_id, query=query)
 

@@ -1,0 +1,1 @@
+"""Immutable rows of the read path: exactly the columns the GraphQL types show, no ORM state."""
