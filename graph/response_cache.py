@@ -173,7 +173,7 @@ class CachedAnswer:
         """An answer to store; None when its data is not plain JSON."""
         try:
             encoded = orjson.dumps(data)
-            rows = orjson.dumps(audit_reads)
+            rows = orjson.dumps(audit_reads, default=str)  # only measured: any id type will do
         except TypeError:
             return None
         reads = tuple(copy.deepcopy(entry) for entry in audit_reads)

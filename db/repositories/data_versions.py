@@ -43,7 +43,8 @@ async def raise_data_versions(session: AsyncSession, changes: Changes) -> None:
     statement = (
         update(User)
         .where(or_(*owners))
-        .values(data_version=User.data_version + 1)
+        # `updated_at` is the profile's: kept, not moved by its `onupdate`.
+        .values(data_version=User.data_version + 1, updated_at=User.updated_at)
         .execution_options(synchronize_session=False)
     )
     await session.execute(statement)
