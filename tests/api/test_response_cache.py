@@ -6,12 +6,15 @@ the fresh one, because the write raised the data version of every user whose dat
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 
+import graph.extensions.response_cache
 from db.session import Database
 from tests.support.apps import app_with
 from tests.support.audit import last_sequence, rows_after
@@ -328,3 +331,31 @@ async def test_response_cache_off_never_hits(database_url: str, tmp_path: Path) 
         for _ in range(2):
             await dashboard(client, ann)
         assert (hits(app), misses(app)) == (0, 0)
+
+
+async def test_a_listed_session_expiring_expires_the_answer(
+    client: httpx.AsyncClient, app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ann = await signed_in(client, "ann")
+    me = await cached_dashboard(client, app, ann)
+    [expires_at] = [datetime.fromisoformat(session["expiresAt"]) for session in me["sessions"]]
+    monkeypatch.setattr(graph.extensions.response_cache, "utcnow", lambda: expires_at)
+    before = (hits(app), misses(app))
+    await dashboard(client, ann)
+    assert (hits(app), misses(app)) == (before[0], before[1] + 1)
+
+
+async def test_a_permission_to_see_everybody_ends_caching_for_that_user(
+    client: httpx.AsyncClient, app: Starlette, database: Database
+) -> None:
+    ann = await signed_in(client, "ann")
+    admin = await signed_in_with_role(client, database, "boss", "admin")
+    await cached_dashboard(client, app, ann)
+    grant = {"input": {"userId": ann.global_id, "role": "support"}}
+    granted = await ok(client, ROLE_CHANGE.format(name="assignRole"), grant, admin)
+    assert granted["assignRole"]["errors"] == [], granted
+    before = (hits(app), misses(app))
+    for _ in range(2):
+        roles = (await dashboard(client, ann))["roles"]
+        assert roles == [{"name": "support"}, {"name": "user"}]
+    assert (hits(app), misses(app)) == before
