@@ -44,11 +44,15 @@ class TokenPair:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who an access token authenticates: the principal, its user row and the token's expiry."""
+    """Who an access token authenticates: the principal, its user row and the token's expiry.
+
+    `data_version`: the user's data version as authentication read it (the response cache's key).
+    """
 
     principal: Principal
     user: User
     expires_at: datetime
+    data_version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +252,10 @@ class AuthService:
             user_id=user.id, session_id=claims.session_id, username=user.username,
             permissions=permissions, is_admin=user.is_admin,
         )  # fmt: skip
-        return Caller(principal=principal, user=user, expires_at=claims.expires_at)
+        return Caller(
+            principal=principal, user=user, expires_at=claims.expires_at,
+            data_version=user.data_version,
+        )  # fmt: skip
 
     def refresh_session(self, refresh_token: str) -> uuid.UUID | None:
         """The session a refresh token of ours names (to key its rate limit), else None.

@@ -135,6 +135,8 @@ class Settings(BaseSettings):
     graphql_max_list_items: int = Field(default=100, ge=1, le=100_000)
     graphql_cost_budget: str = Field(default="20000/60", pattern=LIMIT_PATTERN)
     graphql_cache_size: int = Field(default=256, ge=1, le=100_000)
+    response_cache: bool = True
+    response_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=0, le=16 * 1024**3)
     ws_max_subscriptions: int = Field(default=10, ge=1, le=1000)
     ws_connection_init_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     ws_max_message_bytes: int = Field(default=65_536, ge=1024, le=16_777_216)

@@ -7,7 +7,8 @@ operation and serializes every use of them behind an `asyncio.Lock`:
 * reads share one transaction for the whole operation, so a query sees a single consistent
   snapshot (PostgreSQL: REPEATABLE READ, READ ONLY; SQLite: one deferred transaction in WAL mode);
 * a write (`write()`) is one transaction, committed once when its block exits, with the audit
-  rows of the change appended as its last step, and rolled back on any exception. Services run
+  rows of the change appended as its last step (after raising the data versions of the users
+  whose data it changed, see db/data_versions.py), and rolled back on any exception. Services run
   inside it and only flush. On SQLite it starts with `BEGIN IMMEDIATE`, after this process's
   writers have queued on an `asyncio.Lock` (SQLite has one writer at a time); writers of other
   processes wait on the busy timeout. Reads after a write start a fresh snapshot.
@@ -33,6 +34,7 @@ from sqlalchemy.ext.asyncio import (
 
 from core.logging import get_logger
 from core.settings import Settings
+from db import data_versions
 from db.audit import capture as _capture  # noqa: F401 - registers the flush hook
 from db.audit import chain
 from db.audit.batch import Attributed, AuditBatcher
@@ -45,6 +47,7 @@ from db.models.audit import AuditLog
 from db.outages import outage_is_unavailable
 from db.repositories import audit as audit_repo
 from db.repositories import connections
+from db.repositories import data_versions as data_versions_repo
 from db.repositories import health as health_repo
 
 log = get_logger(__name__)
@@ -337,6 +340,9 @@ class UnitOfWork:
         self, session: AsyncSession, queued: list[AuditEntry]
     ) -> chain.Appended | None:
         await session.flush()
+        await data_versions_repo.raise_data_versions(
+            session, data_versions.take(session.sync_session)
+        )
         return await chain.append(
             session,
             [*take_pending(session), *queued],

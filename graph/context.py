@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from starlette.requests import Request
@@ -111,6 +112,10 @@ class OperationScope:
     """Why the credentials were refused; raised to every field that asks for the caller."""
     loaders: Loaders = field(init=False)
     audit_queue: list[AuditEntry] = field(default_factory=list)
+    data_version: int | None = None
+    """The caller's data version as authentication read it (keys the response cache)."""
+    answer_valid_until: datetime | None = None
+    """When the clock alone changes the answer (a session listed expires): its cache expiry."""
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self)
@@ -125,7 +130,13 @@ class OperationScope:
         self.principal = principal
         self.authentication_ran = True
         self.uow.actor_id = principal.user_id
+        self.data_version = None  # known only for the principal authentication resolved
         self.loaders.clear()
+
+    def answer_changes_at(self, moment: datetime) -> None:
+        """Note a moment at which the answer being built stops being true (see response cache)."""
+        if self.answer_valid_until is None or moment < self.answer_valid_until:
+            self.answer_valid_until = moment
 
     def refuse(self, error: Unauthenticated) -> None:
         """Record that the operation's credentials were refused: it runs anonymous."""

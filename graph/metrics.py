@@ -1,4 +1,4 @@
-"""Prometheus metrics: HTTP requests, GraphQL operations by name and outcome, ledger checks."""
+"""Prometheus metrics: HTTP requests, GraphQL operations, ledger checks, the response cache."""
 
 from __future__ import annotations
 
@@ -64,6 +64,26 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.response_cache_hits = Counter(
+            "ledgerql_response_cache_hits",
+            "Queries answered from the response cache without executing.",
+            registry=self.registry,
+        )
+        self.response_cache_misses = Counter(
+            "ledgerql_response_cache_misses",
+            "Cacheable queries that executed because no fresh answer was cached.",
+            registry=self.registry,
+        )
+        self.response_cache_bytes = Gauge(
+            "ledgerql_response_cache_bytes",
+            "Bytes of answers held by the response cache (serialized JSON).",
+            registry=self.registry,
+        )
+        self.response_cache_entries = Gauge(
+            "ledgerql_response_cache_entries",
+            "Answers held by the response cache.",
+            registry=self.registry,
+        )
         self._operation_names: set[str] = set()
 
     def operation_label(self, name: str | None) -> str:
@@ -94,6 +114,12 @@ class Metrics:
         """Record the outcome of one ledger check."""
         self.ledger_check_problems.set(problems)
         self.ledger_checks.labels("valid" if problems == 0 else "invalid").inc()
+
+    def observe_response_cache(self, *, hit: bool, size_bytes: int, entries: int) -> None:
+        """Count one cacheable query (a hit or a miss) and record what the cache holds."""
+        (self.response_cache_hits if hit else self.response_cache_misses).inc()
+        self.response_cache_bytes.set(size_bytes)
+        self.response_cache_entries.set(entries)
 
     def render(self) -> bytes:
         """The registry in Prometheus text format."""

@@ -38,6 +38,7 @@ from graph.extensions.errors import ResponseMetaExtension, shape_errors
 from graph.extensions.hygiene import InputHygiene
 from graph.extensions.measure import DocumentLimits
 from graph.extensions.observe import OperationObserverExtension
+from graph.extensions.response_cache import ResponseCaching
 from graph.extensions.scope import OperationScopeExtension
 from graph.extensions.shape import InputListLimiter, list_literal_limiter, operations_limiter
 from graph.extensions.validation import DocumentValidation
@@ -46,6 +47,7 @@ from graph.identity.mutations import IdentityMutations
 from graph.identity.queries import IdentityQueries
 from graph.ledger.mutations import LedgerMutations
 from graph.ledger.queries import LedgerQueries
+from graph.response_cache import DocumentVerdicts, ResponseCache
 from graph.scalars import SCALAR_MAP
 from graph.statements.queries import StatementQueries
 
@@ -189,7 +191,9 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
 
     Inside the operation scope (which holds the caller): the static query cost first, so a
     document refused for its cost runs no statement at all; then authentication, the first
-    step that may read the database; then the cost budget, which is the caller's.
+    step that may read the database; then the cost budget, which is the caller's; then the
+    response cache, which answers a cached query without executing it (graph/response_cache.py).
+    The cache lives as long as the schema: one per worker.
 
     The shape rules are built once, so the validation cache (keyed by document and rule
     classes) hits across requests.
@@ -223,6 +227,10 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
         Authentication,
         CostBudgetExtension,
     ]
+    if settings.response_cache:
+        cache = ResponseCache(settings.response_cache_bytes)
+        verdicts = DocumentVerdicts(size)
+        extensions.append(lambda: ResponseCaching(cache=cache, verdicts=verdicts))
     if not settings.introspection:
         extensions.append(DisableIntrospection)
     return extensions

@@ -6,7 +6,7 @@ import unicodedata
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, exists, select
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, exists, select, text
 from sqlalchemy.orm import Mapped, column_property, declared_attr, mapped_column, validates
 
 from db.base import Base, Entity, UTCDateTime
@@ -74,9 +74,11 @@ class User(Entity, Base):
     # Sign-in bookkeeping is recorded as LOGIN / LOGIN_FAILED / ACCOUNT_LOCKED rows instead.
     # `failed_login_count` and `locked_until` mirror the throttle of the sign-in name last
     # tried (`login_throttles`), for operators; sign-in decisions read the throttle.
+    # `data_version` is bookkeeping for the response cache (db/data_versions.py).
     audit_quiet = frozenset(
         {"last_login_at", "failed_login_count", "locked_until", "password_changed_at",
-         "username_key"}  # the key is derived from `username`, which is recorded
+         "username_key",  # the key is derived from `username`, which is recorded
+         "data_version"}
     )  # fmt: skip
     audit_permission_fields = frozenset({"is_active"})
 
@@ -90,6 +92,8 @@ class User(Entity, Base):
     password_changed_at: Mapped[datetime | None] = mapped_column(default=None)
     failed_login_count: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None] = mapped_column(default=None)
+    data_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    """Raised by every write transaction that changes something this user can read."""
 
     @validates("username")
     def _keep_username_key(self, _key: str, username: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from db import data_versions
 from db.base import INCLUDE_DELETED, columns_of, loaded_instance
 from db.models import (
     ADMIN_ROLE,
@@ -330,6 +331,7 @@ async def rotate_session(
         .execution_options(synchronize_session=False)
     )
     result = await session.execute(statement)
+    data_versions.note(session.sync_session, session_ids=[session_id])
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
@@ -349,6 +351,7 @@ async def revoke_sessions(
         statement = statement.where(AuthSession.id != keep)
     statement = statement.values(revoked_at=now, revoked_reason=reason, updated_at=now)
     result = await session.execute(statement.execution_options(synchronize_session=False))
+    data_versions.note(session.sync_session, user_ids=[user_id])
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 

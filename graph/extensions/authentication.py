@@ -67,5 +67,6 @@ async def authenticate_operation(context: Context, scope: OperationScope) -> Non
         await context.note_rejected_token(error)
         return
     scope.act_as(caller.principal)
+    scope.data_version = caller.data_version
     scope.loaders.get(UsersById).prime(caller.user.id, caller.user)  # `me` costs no statement
     context.request_info.user_id = str(caller.principal.user_id)

@@ -9,6 +9,7 @@ from db.base import utcnow
 from db.models import AuthSession, Role, User
 from db.repositories import identity as identity_repo
 from graph.common.loaders import ListLoader, RowLoader
+from graph.context import current_scope
 
 
 class UsersById(RowLoader[User]):
@@ -40,6 +41,10 @@ class SessionsByUser(ListLoader[AuthSession]):
 
     async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, list[AuthSession]]:
         """One statement for the batch."""
-        return await self.uow.query(
+        found = await self.uow.query(
             identity_repo.live_sessions_of_users, self.viewer, ids, utcnow()
         )
+        scope = current_scope()
+        for auth_session in (row for rows in found.values() for row in rows):
+            scope.answer_changes_at(auth_session.expires_at)  # it leaves the list then
+        return found

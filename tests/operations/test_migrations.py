@@ -47,7 +47,7 @@ async def test_models_and_migrations_agree(database: Database) -> None:
 
 async def test_migrated_database_is_at_head(database: Database) -> None:
     assert await is_at_head(database.engine)
-    assert head_revisions() == frozenset({"0009"})
+    assert head_revisions() == frozenset({"0010"})
 
 
 async def test_downgrade_to_base_and_upgrade_again(database: Database, database_url: str) -> None:

@@ -88,9 +88,10 @@ async def test_a_transfer_is_one_commit_with_its_audit_rows(
         payload = await transfer(client, ann, source, target, 400)
 
     assert payload["errors"] == []
-    # One commit wrote the transfer, both legs, both balances, the key and the audit rows.
+    # One commit wrote the transfer, both legs, both balances, the key, the owner's data
+    # version and the audit rows.
     assert transactions == [
-        {"transfers", "transactions", "accounts", "idempotency_keys", "audit_logs",
+        {"transfers", "transactions", "accounts", "idempotency_keys", "users", "audit_logs",
          "audit_chain_head"}
     ], transactions  # fmt: skip
     created = (await audit_rows(database))[before:]
