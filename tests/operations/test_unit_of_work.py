@@ -189,8 +189,9 @@ async def test_a_mutation_commits_its_change_then_its_payload_reads_join_a_batch
     assert payload["errors"] == [], body
     [card] = payload["card"]["account"]["cards"]
     assert len(card["last4"]) == 4
-    # The change with its audit rows, then the READ row of the payload's card list.
-    assert transactions == [{"cards", *AUDIT_TRAIL}, AUDIT_TRAIL], transactions
+    # The change with its owner's data version and its audit rows, then the READ row of the
+    # payload's card list.
+    assert transactions == [{"cards", "users", *AUDIT_TRAIL}, AUDIT_TRAIL], transactions
     created = (await audit_rows(database))[before:]
     assert [(row["action"], row["entity_type"]) for row in created] == [
         ("CREATE", "Card"), ("READ", "Card")
