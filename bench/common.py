@@ -82,15 +82,21 @@ def ledgerql(env: dict[str, str], *args: str) -> None:
 
 
 @asynccontextmanager
-async def serving(argv: Sequence[str], env: dict[str, str], log_path: Path) -> AsyncIterator[str]:
-    """Run a server command (it gets `--port`) until the block exits; yields its base URL."""
-    async with serving_process(argv, env, log_path) as (base, _pid):
+async def serving(
+    argv: Sequence[str], env: dict[str, str], log_path: Path, ready_query: str | None = None
+) -> AsyncIterator[str]:
+    """Run a server command (it gets `--port`) until the block exits; yields its base URL.
+
+    The server is up once `GET /health/live` succeeds, or with `ready_query`, once POSTing that
+    GraphQL query to `/graphql` answers `data` (a server without a health route).
+    """
+    async with serving_process(argv, env, log_path, ready_query) as (base, _pid):
         yield base
 
 
 @asynccontextmanager
 async def serving_process(
-    argv: Sequence[str], env: dict[str, str], log_path: Path
+    argv: Sequence[str], env: dict[str, str], log_path: Path, ready_query: str | None = None
 ) -> AsyncIterator[tuple[str, int]]:
     """`serving`, also yielding the server's process id (e.g. for a profiler)."""
     port = free_port()
@@ -106,8 +112,9 @@ async def serving_process(
                 if server.returncode is not None:
                     raise SystemExit(f"server exited early; see {log_path}")
                 try:
-                    if (await probe.get(f"{base}/health/live")).is_success:
+                    if await _ready(probe, base, ready_query):
                         break
+                    await asyncio.sleep(0.1)
                 except httpx.TransportError:
                     await asyncio.sleep(0.1)
             else:
@@ -120,6 +127,13 @@ async def serving_process(
         except TimeoutError:
             server.kill()
             await server.wait()
+
+
+async def _ready(probe: httpx.AsyncClient, base: str, ready_query: str | None) -> bool:
+    if ready_query is None:
+        return (await probe.get(f"{base}/health/live")).is_success
+    answer = await probe.post(f"{base}/graphql", json={"query": ready_query})
+    return answer.is_success and "data" in answer.json()
 
 
 def ledgerql_serve(workers: int) -> list[str]:
