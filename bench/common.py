@@ -215,3 +215,28 @@ async def autocannon(
         raise SystemExit(f"autocannon failed: {err.decode()[-2000:]}")
     summary: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
     return summary
+
+
+async def open_loop(
+    url: str,
+    requests: list[dict[str, Any]],
+    *,
+    connections: int,
+    rate: int,
+    seconds: float,
+    id_replacement: bool = False,
+) -> dict[str, Any]:
+    """Run bench/load/openloop.mjs (fixed schedule over `connections` open sockets); its summary."""
+    spec = {
+        "url": url, "connections": connections, "duration": seconds, "rate": rate,
+        "requests": requests, "idReplacement": id_replacement,
+    }  # fmt: skip
+    process = await asyncio.create_subprocess_exec(
+        "node", str(LOAD_DIR / "openloop.mjs"), json.dumps(spec),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await process.communicate()
+    if process.returncode != 0:
+        raise SystemExit(f"open-loop sender failed: {err.decode()[-2000:]}")
+    summary: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return summary
