@@ -232,10 +232,10 @@ async def open_loop(
         "requests": requests, "idReplacement": id_replacement,
     }  # fmt: skip
     process = await asyncio.create_subprocess_exec(
-        "node", str(LOAD_DIR / "openloop.mjs"), json.dumps(spec),
+        "node", str(LOAD_DIR / "openloop.mjs"), stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    out, err = await process.communicate()
+    out, err = await process.communicate(json.dumps(spec).encode())  # too long for an argument
     if process.returncode != 0:
         raise SystemExit(f"open-loop sender failed: {err.decode()[-2000:]}")
     summary: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])

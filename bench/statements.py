@@ -5,13 +5,15 @@ the suite's environment gives) and one operation is sent through `httpx.ASGITran
 lifespan running. Counted on the engine (SQLAlchemy events, which every engine derived with
 `execution_options` shares): every statement sent through a cursor, every BEGIN / COMMIT /
 ROLLBACK (engine transaction events: asyncpg and aiosqlite open transactions outside the cursor),
-and one pre-ping per pool checkout when the pool pre-pings. Writes are the statements that start
-with INSERT, UPDATE or DELETE: whoever runs them (a group commit of audit rows included).
+and one pre-ping per pool checkout when the pool pre-pings. Writes are the statements with an
+INSERT, UPDATE or DELETE anywhere, or a `FOR UPDATE` lock, whoever runs them (a group commit of
+audit rows included).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +24,8 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import event
 
 TRANSACTION_WORDS = frozenset({"BEGIN", "COMMIT", "ROLLBACK"})
-WRITE_WORDS = frozenset({"INSERT", "UPDATE", "DELETE"})
+# A write anywhere in the statement (`WITH ... AS (INSERT ...)` too), or a row lock taken for one.
+WRITE = re.compile(r"\b(INSERT\s+INTO|UPDATE\s+\S+\s+SET|DELETE\s+FROM|FOR\s+UPDATE)\b", re.I)
 
 
 @dataclass
@@ -47,8 +50,8 @@ class Trips:
 
     @property
     def writes(self) -> list[str]:
-        """The INSERT/UPDATE/DELETE statements, shortened."""
-        return [s[:60] for s in self.statements if s.split(None, 1)[0].upper() in WRITE_WORDS]
+        """The statements that write or lock rows for a write, shortened."""
+        return [" ".join(s.split())[:60] for s in self.statements if WRITE.search(s)]
 
     def describe(self) -> str:
         """`N round trips (...)`, the writes if any, and the operation's errors if any."""

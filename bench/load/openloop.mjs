@@ -1,7 +1,7 @@
 // An open-loop load run: requests fired on a fixed schedule over many open keep-alive
 // connections, whatever the number of responses still outstanding; prints one JSON summary line.
 //
-// Usage: node openloop.mjs '<spec as JSON>'
+// Usage: node openloop.mjs < spec.json   (or the spec as the one argument)
 //   spec: { url, connections, rate (requests/s offered), duration (s),
 //           requests: [{ method, path, headers, body }]  (fired in turn, cycling),
 //           idReplacement (optional: every "[<id>]" in a body becomes a unique id),
@@ -17,9 +17,10 @@
 
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
-const spec = JSON.parse(process.argv[2]);
+const spec = JSON.parse(process.argv[2] ?? readFileSync(0, 'utf8'));
 const target = new URL(spec.url);
 const TIMEOUT_MS = 30_000;
 const agent = new http.Agent({
