@@ -73,36 +73,40 @@ def server_env(database_url: str, workdir: Path, **extra: str) -> dict[str, str]
     return env
 
 
-def ledgerql(env: dict[str, str], *args: str) -> None:
-    """Run one `ledgerql` command to completion (migrate, seed-demo)."""
-    subprocess.run(  # noqa: S603 - fixed argv: this interpreter and the project CLI
-        [sys.executable, "-m", "graph.cli", *args], cwd=ROOT, env=env, check=True,
+def ledgerql(
+    env: dict[str, str], *args: str, python: str = sys.executable, cwd: Path = ROOT
+) -> None:
+    """Run one `ledgerql` command to completion (migrate, seed-demo); this checkout by default."""
+    subprocess.run(  # noqa: S603 - fixed argv: an interpreter and the project CLI
+        [python, "-m", "graph.cli", *args], cwd=cwd, env=env, check=True,
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
 
 
 @asynccontextmanager
 async def serving(
-    argv: Sequence[str], env: dict[str, str], log_path: Path, ready_query: str | None = None
-) -> AsyncIterator[str]:
+    argv: Sequence[str], env: dict[str, str], log_path: Path, ready_query: str | None = None,
+    cwd: Path = ROOT,
+) -> AsyncIterator[str]:  # fmt: skip
     """Run a server command (it gets `--port`) until the block exits; yields its base URL.
 
     The server is up once `GET /health/live` succeeds, or with `ready_query`, once POSTing that
     GraphQL query to `/graphql` answers `data` (a server without a health route).
     """
-    async with serving_process(argv, env, log_path, ready_query) as (base, _pid):
+    async with serving_process(argv, env, log_path, ready_query, cwd) as (base, _pid):
         yield base
 
 
 @asynccontextmanager
 async def serving_process(
-    argv: Sequence[str], env: dict[str, str], log_path: Path, ready_query: str | None = None
-) -> AsyncIterator[tuple[str, int]]:
+    argv: Sequence[str], env: dict[str, str], log_path: Path, ready_query: str | None = None,
+    cwd: Path = ROOT,
+) -> AsyncIterator[tuple[str, int]]:  # fmt: skip
     """`serving`, also yielding the server's process id (e.g. for a profiler)."""
     port = free_port()
     with log_path.open("w") as log:
         server = await asyncio.create_subprocess_exec(
-            *argv, "--port", str(port), cwd=ROOT, env=env, stdout=log,
+            *argv, "--port", str(port), cwd=cwd, env=env, stdout=log,
             stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -136,9 +140,9 @@ async def _ready(probe: httpx.AsyncClient, base: str, ready_query: str | None) -
     return answer.is_success and "data" in answer.json()
 
 
-def ledgerql_serve(workers: int) -> list[str]:
-    """The argv of `ledgerql serve` with `workers` processes."""
-    return [sys.executable, "-m", "graph.cli", "serve", "--workers", str(workers)]
+def ledgerql_serve(workers: int, python: str = sys.executable) -> list[str]:
+    """The argv of `ledgerql serve` with `workers` processes (run by `python`: this one)."""
+    return [python, "-m", "graph.cli", "serve", "--workers", str(workers)]
 
 
 @dataclass(frozen=True)
