@@ -160,7 +160,7 @@ async def compare(
             rps_a, rps_b = median_of(results["a"], "rps"), median_of(results["b"], "rps")
             lines.append(
                 f"| {name} | {rps_a:.0f} req/s (failed {failures(results['a'])}) "
-                f"| {rps_b:.0f} req/s (failed {failures(results['b'])}) | {rps_b / rps_a:.2f} |"
+                f"| {rps_b:.0f} req/s (failed {failures(results['b'])}) | {ratio(rps_b, rps_a)} |"
             )
     print(f"\n## A/B on {args.backend}: A = {base_side.label}, B = {head_side.label} "
           f"({args.workers} workers each, median of {args.runs} alternating rounds of "
@@ -168,6 +168,11 @@ async def compare(
     print("| workload | A | B | B/A |")
     print("|---|---|---|---|")
     print("\n".join(lines), flush=True)
+
+
+def ratio(head: float, base: float) -> str:
+    """B/A with two decimals, or `-` when A answered nothing."""
+    return f"{head / base:.2f}" if base else "-"
 
 
 def describe(env: dict[str, str]) -> str:

@@ -2,16 +2,22 @@
 
 The app is built exactly as `ledgerql serve` builds it (`graph.app.create_app` with the settings
 the suite's environment gives) and one operation is sent through `httpx.ASGITransport` with the
-lifespan running. Counted on the engine (SQLAlchemy events, which every engine derived with
-`execution_options` shares): every statement sent through a cursor, every BEGIN / COMMIT /
-ROLLBACK (engine transaction events: asyncpg and aiosqlite open transactions outside the cursor),
-and one pre-ping per pool checkout when the pool pre-pings. Writes are the statements with an
-INSERT, UPDATE or DELETE anywhere, or a `FOR UPDATE` lock, whoever runs them (a group commit of
-audit rows included).
+lifespan running. Counted where they happen:
+
+* SQL statements: SQLAlchemy's `before_cursor_execute` (every engine derived with
+  `execution_options` shares the listener);
+* BEGIN / COMMIT / ROLLBACK and pre-pings: at the driver, since they never pass a SQLAlchemy
+  cursor on asyncpg and may be skipped on SQLite: asyncpg's query logger (transactions and
+  `ping` go through `Connection.execute`/`fetchrow`) and sqlite3's trace callback (every
+  statement SQLite runs), hooked on each new pooled connection.
+
+A write is a statement with an INSERT, UPDATE or DELETE anywhere, or a `FOR UPDATE` lock,
+whoever sends it (a group commit of audit rows included).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import Iterator
@@ -22,8 +28,12 @@ from typing import Any
 import httpx
 from asgi_lifespan import LifespanManager
 from sqlalchemy import event
+from sqlalchemy.util import await_only
 
-TRANSACTION_WORDS = frozenset({"BEGIN", "COMMIT", "ROLLBACK"})
+# Work an operation leaves behind (a pooled connection's reset, a commit finishing in another
+# task) is counted with it: the window closes this long after the response.
+SETTLE_SECONDS = 0.5
+TRANSACTION_WORDS = frozenset({"BEGIN", "START", "COMMIT", "END", "ROLLBACK"})
 # A write anywhere in the statement (`WITH ... AS (INSERT ...)` too), or a row lock taken for one.
 WRITE = re.compile(r"\b(INSERT\s+INTO|UPDATE\s+\S+\s+SET|DELETE\s+FROM|FOR\s+UPDATE)\b", re.I)
 
@@ -34,19 +44,13 @@ class Trips:
 
     statements: list[str] = field(default_factory=list)
     transaction_control: list[str] = field(default_factory=list)
-    checkouts: int = 0
-    pre_ping: bool = False
+    pings: int = 0
     errors: list[str] = field(default_factory=list)
-
-    @property
-    def pre_pings(self) -> int:
-        """Pings sent before handing a pooled connection out."""
-        return self.checkouts if self.pre_ping else 0
 
     @property
     def total(self) -> int:
         """Every round trip: statements, BEGIN/COMMIT/ROLLBACK and pre-pings."""
-        return len(self.statements) + len(self.transaction_control) + self.pre_pings
+        return len(self.statements) + len(self.transaction_control) + self.pings
 
     @property
     def writes(self) -> list[str]:
@@ -57,7 +61,7 @@ class Trips:
         """`N round trips (...)`, the writes if any, and the operation's errors if any."""
         text = (
             f"{self.total} round trips ({len(self.statements)} statements + "
-            f"{len(self.transaction_control)} BEGIN/COMMIT/ROLLBACK + {self.pre_pings} pre-pings)"
+            f"{len(self.transaction_control)} BEGIN/COMMIT/ROLLBACK + {self.pings} pre-pings)"
             f"; writes {len(self.writes)}"
         )
         if self.writes:
@@ -67,39 +71,48 @@ class Trips:
         return text
 
 
-@contextmanager
-def counting(engine: Any) -> Iterator[Trips]:
-    """Count what `engine` (an AsyncEngine) sends in the block."""
-    trips = Trips(pre_ping=bool(getattr(engine.sync_engine.pool, "_pre_ping", False)))
-    sync = engine.sync_engine
+class Recorder:
+    """Hooks an engine's statements and its connections' driver traffic into the active Trips."""
 
-    def on_statement(*args: Any) -> None:
+    def __init__(self, engine: Any) -> None:
+        self.active: Trips | None = None
+        event.listen(engine.sync_engine, "before_cursor_execute", self.on_statement)
+        event.listen(engine.sync_engine, "connect", self.on_connect)
+
+    def on_statement(self, *args: Any) -> None:
+        """A statement SQLAlchemy sends (transaction words are counted at the driver)."""
         statement = str(args[2]).strip()
-        if statement.split(None, 1)[0].upper() not in TRANSACTION_WORDS:
-            trips.statements.append(statement)
+        word = statement.split(None, 1)[0].upper() if statement else ""
+        if self.active is not None and word not in TRANSACTION_WORDS:
+            self.active.statements.append(statement)
 
-    def on_begin(*_: Any) -> None:
-        trips.transaction_control.append("BEGIN")
+    def on_driver(self, sql: str) -> None:
+        """A statement the driver ran: counted here if it is a transaction word or a ping."""
+        if self.active is None:
+            return
+        text = sql.strip().rstrip(";").strip()
+        word = text.split(None, 1)[0].upper() if text else ""
+        if not text or text.upper() == "SELECT 1":
+            self.active.pings += 1
+        elif word in TRANSACTION_WORDS:
+            self.active.transaction_control.append(word)
 
-    def on_commit(*_: Any) -> None:
-        trips.transaction_control.append("COMMIT")
+    def on_connect(self, dbapi_connection: Any, _record: Any) -> None:
+        """Hook a new pooled connection's driver (asyncpg query logger, sqlite3 trace)."""
+        driver = dbapi_connection.driver_connection
+        if hasattr(driver, "add_query_logger"):
+            driver.add_query_logger(lambda record: self.on_driver(record.query))
+        elif hasattr(driver, "set_trace_callback"):
+            await_only(driver.set_trace_callback(self.on_driver))
 
-    def on_rollback(*_: Any) -> None:
-        trips.transaction_control.append("ROLLBACK")
-
-    def on_checkout(*_: Any) -> None:
-        trips.checkouts += 1
-
-    listeners = [(sync, "before_cursor_execute", on_statement), (sync, "begin", on_begin),
-                 (sync, "commit", on_commit), (sync, "rollback", on_rollback),
-                 (sync.pool, "checkout", on_checkout)]  # fmt: skip
-    for target, name, listener in listeners:
-        event.listen(target, name, listener)
-    try:
-        yield trips
-    finally:
-        for target, name, listener in listeners:
-            event.remove(target, name, listener)
+    @contextmanager
+    def counting(self) -> Iterator[Trips]:
+        """Count what the block sends."""
+        self.active = trips = Trips()
+        try:
+            yield trips
+        finally:
+            self.active = None
 
 
 @contextmanager
@@ -125,16 +138,17 @@ async def round_trips(
     with environment(env):
         settings = Settings(_env_file=None)  # type: ignore[call-arg]
     app = create_app(settings)
+    recorder = Recorder(app.state.database.engine)  # before the lifespan opens any connection
     results = {}
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            engine = app.state.database.engine
             for name, (query, variables, headers) in operations.items():
-                with counting(engine) as trips:
+                with recorder.counting() as trips:
                     response = await client.post(
                         "/graphql", json={"query": query, "variables": variables}, headers=headers
                     )
+                    await asyncio.sleep(SETTLE_SECONDS)
                 body = response.json()
                 trips.errors = [e.get("message", "?") for e in body.get("errors") or []]
                 if response.status_code != 200 or "data" not in body:
