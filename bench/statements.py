@@ -136,7 +136,7 @@ async def round_trips(
     from graph.app import create_app  # noqa: PLC0415
 
     with environment(env):
-        settings = Settings(_env_file=None)  # type: ignore[call-arg]
+        settings = Settings(_env_file=None)
     app = create_app(settings)
     recorder = Recorder(app.state.database.engine)  # before the lifespan opens any connection
     results = {}

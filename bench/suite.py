@@ -40,6 +40,7 @@ import tempfile
 import time
 from contextlib import AsyncExitStack, ExitStack
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -96,7 +97,7 @@ def print_table(backend: str, rows: list[Row]) -> None:
 async def statement_rows(env: dict[str, str], suite: Suite, chosen: set[str]) -> None:
     """W1's and W2's round trips, each asked once of an in-process app on the seeded database."""
     user = suite.users[0]
-    operations = {}
+    operations: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {}
     if "w1" in chosen:
         operations["W1"] = (W1, {}, user.headers)
     if "w2" in chosen:
