@@ -10,6 +10,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LOAD_DIR = ROOT / "bench" / "load"
 DEMO_PASSWORD = "Demo-Ledger-2026!"  # noqa: S105 - the documented password of seed-demo users
 UNLIMITED = "1000000000/1"
+# A server gets this long to answer its first probe (the machine may be shared and busy).
+STARTUP_SECONDS = 240
 
 
 def free_port() -> int:
@@ -73,45 +76,58 @@ def server_env(database_url: str, workdir: Path, **extra: str) -> dict[str, str]
     return env
 
 
-def ledgerql(env: dict[str, str], *args: str) -> None:
-    """Run one `ledgerql` command to completion (migrate, seed-demo)."""
-    subprocess.run(  # noqa: S603 - fixed argv: this interpreter and the project CLI
-        [sys.executable, "-m", "graph.cli", *args], cwd=ROOT, env=env, check=True,
+def ledgerql(
+    env: dict[str, str], *args: str, python: str = sys.executable, cwd: Path = ROOT
+) -> None:
+    """Run one `ledgerql` command to completion (migrate, seed-demo); this checkout by default."""
+    subprocess.run(  # noqa: S603 - fixed argv: an interpreter and the project CLI
+        [python, "-m", "graph.cli", *args], cwd=cwd, env=env, check=True,
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
 
 
 @asynccontextmanager
-async def serving(argv: Sequence[str], env: dict[str, str], log_path: Path) -> AsyncIterator[str]:
-    """Run a server command (it gets `--port`) until the block exits; yields its base URL."""
-    async with serving_process(argv, env, log_path) as (base, _pid):
+async def serving(
+    argv: Sequence[str], env: dict[str, str], log_path: Path, ready_query: str | None = None,
+    cwd: Path = ROOT,
+) -> AsyncIterator[str]:  # fmt: skip
+    """Run a server command (it gets `--port`) until the block exits; yields its base URL.
+
+    The server is up once `GET /health/live` succeeds, or with `ready_query`, once POSTing that
+    GraphQL query to `/graphql` answers `data` (a server without a health route).
+    """
+    async with serving_process(argv, env, log_path, ready_query, cwd) as (base, _pid):
         yield base
 
 
 @asynccontextmanager
 async def serving_process(
-    argv: Sequence[str], env: dict[str, str], log_path: Path
-) -> AsyncIterator[tuple[str, int]]:
+    argv: Sequence[str], env: dict[str, str], log_path: Path, ready_query: str | None = None,
+    cwd: Path = ROOT,
+) -> AsyncIterator[tuple[str, int]]:  # fmt: skip
     """`serving`, also yielding the server's process id (e.g. for a profiler)."""
     port = free_port()
     with log_path.open("w") as log:
         server = await asyncio.create_subprocess_exec(
-            *argv, "--port", str(port), cwd=ROOT, env=env, stdout=log,
+            *argv, "--port", str(port), cwd=cwd, env=env, stdout=log,
             stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient() as probe:
-            for _ in range(600):
+        deadline = time.monotonic() + STARTUP_SECONDS
+        async with httpx.AsyncClient(timeout=10) as probe:
+            while True:
                 if server.returncode is not None:
-                    raise SystemExit(f"server exited early; see {log_path}")
+                    raise SystemExit(f"server exited early: {_tail(log_path)}")
                 try:
-                    if (await probe.get(f"{base}/health/live")).is_success:
+                    if await _ready(probe, base, ready_query):
                         break
                 except httpx.TransportError:
-                    await asyncio.sleep(0.1)
-            else:
-                raise SystemExit("server did not start")
+                    pass
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"server did not start in {STARTUP_SECONDS} s: "
+                                     f"{_tail(log_path)}")  # fmt: skip
+                await asyncio.sleep(0.2)
         yield base, server.pid
     finally:
         server.terminate()
@@ -122,9 +138,24 @@ async def serving_process(
             await server.wait()
 
 
-def ledgerql_serve(workers: int) -> list[str]:
-    """The argv of `ledgerql serve` with `workers` processes."""
-    return [sys.executable, "-m", "graph.cli", "serve", "--workers", str(workers)]
+def _tail(log_path: Path) -> str:
+    """The end of a server's log, for an error message."""
+    return f"{log_path}: ...{log_path.read_text(errors='replace')[-1500:]}"
+
+
+async def _ready(probe: httpx.AsyncClient, base: str, ready_query: str | None) -> bool:
+    if ready_query is None:
+        return (await probe.get(f"{base}/health/live")).is_success
+    answer = await probe.post(f"{base}/graphql", json={"query": ready_query})
+    try:
+        return answer.is_success and "data" in answer.json()
+    except ValueError:  # not JSON yet
+        return False
+
+
+def ledgerql_serve(workers: int, python: str = sys.executable) -> list[str]:
+    """The argv of `ledgerql serve` with `workers` processes (run by `python`: this one)."""
+    return [python, "-m", "graph.cli", "serve", "--workers", str(workers)]
 
 
 @dataclass(frozen=True)
@@ -199,5 +230,30 @@ async def autocannon(
     out, err = await process.communicate()
     if process.returncode != 0:
         raise SystemExit(f"autocannon failed: {err.decode()[-2000:]}")
+    summary: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return summary
+
+
+async def open_loop(
+    url: str,
+    requests: list[dict[str, Any]],
+    *,
+    connections: int,
+    rate: int,
+    seconds: float,
+    id_replacement: bool = False,
+) -> dict[str, Any]:
+    """Run bench/load/openloop.mjs (fixed schedule over `connections` open sockets); its summary."""
+    spec = {
+        "url": url, "connections": connections, "duration": seconds, "rate": rate,
+        "requests": requests, "idReplacement": id_replacement,
+    }  # fmt: skip
+    process = await asyncio.create_subprocess_exec(
+        "node", str(LOAD_DIR / "openloop.mjs"), stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await process.communicate(json.dumps(spec).encode())  # too long for an argument
+    if process.returncode != 0:
+        raise SystemExit(f"open-loop sender failed: {err.decode()[-2000:]}")
     summary: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
     return summary

@@ -38,7 +38,7 @@ from bench.common import (  # noqa: E402
     sign_in_demo_users,
     throwaway_postgres,
 )
-from bench.suite import W1, W2, W3, transfer_requests  # noqa: E402
+from bench.workloads import W1, W2, W3, transfer_requests  # noqa: E402
 
 OWN_CODE = re.compile(r"\(((?:graph|db|auth|core)/[^:]+):\d+\)")
 

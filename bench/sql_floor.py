@@ -1,10 +1,11 @@
-"""The SQL floor of W2: a bare Starlette route that fetches the dashboard's rows with raw SQL.
+"""The SQL floors of W2 and W3: bare Starlette routes that fetch the same rows with raw SQL.
 
 `GET /floor?user=<uuid>` reads the user's first 10 accounts, the newest 10 ledger lines of each
 (one window-function statement, as LedgerQL does) and their cards, with asyncpg on PostgreSQL
 or aiosqlite on SQLite (`FLOOR_DATABASE_URL`, a SQLAlchemy URL), and returns the same JSON as
-the GraphQL dashboard. No authentication, no GraphQL, no ORM: the fastest the same data can be
-served by this stack, so W2 is reported as a fraction of it.
+the GraphQL dashboard; `GET /floor/transactions?account=<uuid>` W3's 100 newest lines of one
+account. No authentication, no GraphQL, no ORM: the fastest the same data can be
+served by this stack, so W2 and W3 are reported as a fraction of it.
 
     .venv/bin/python -m uvicorn bench.sql_floor:app --workers 2 --port 8100
 """
@@ -37,6 +38,10 @@ SELECT account_id, amount, type, created_at FROM (
          row_number() OVER (PARTITION BY t.account_id ORDER BY t.entry DESC) AS rank
   FROM transactions t WHERE t.account_id IN ({0})
 ) ranked WHERE rank <= 10 ORDER BY account_id, rank
+"""
+NEWEST = """
+SELECT amount, type, created_at FROM transactions WHERE account_id = {0} ORDER BY entry DESC
+LIMIT 100
 """
 CARDS = "SELECT account_id, last4, status FROM cards WHERE account_id IN ({0}) ORDER BY created_at"
 
@@ -116,6 +121,17 @@ async def dashboard(request: Request) -> JSONResponse:
     return JSONResponse({"data": {"me": {"accounts": {"edges": edges}}}})
 
 
+async def transactions(request: Request) -> JSONResponse:
+    """W3's JSON for `?account=<uuid>`: the account's 100 newest ledger lines, one statement."""
+    edges = []
+    for amount, kind, created in await rows.fetch(
+        NEWEST, [rows.key(request.query_params["account"])]
+    ):
+        stamp = created if isinstance(created, str) else created.isoformat()
+        edges.append({"node": {"amount": {"amount": amount}, "type": kind, "createdAt": stamp}})
+    return JSONResponse({"data": {"account": {"transactions": {"edges": edges}}}})
+
+
 @asynccontextmanager
 async def lifespan(_: Starlette) -> AsyncIterator[None]:
     """Open the connections for this worker."""
@@ -129,4 +145,11 @@ async def live(_: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-app = Starlette(routes=[Route("/floor", dashboard), Route("/health/live", live)], lifespan=lifespan)
+app = Starlette(
+    routes=[
+        Route("/floor", dashboard),
+        Route("/floor/transactions", transactions),
+        Route("/health/live", live),
+    ],
+    lifespan=lifespan,
+)
