@@ -31,6 +31,7 @@ from graph.cards.mutations import CardMutations
 from graph.cards.queries import CardQueries
 from graph.common.connections import resolve_node
 from graph.common.payloads import UserError
+from graph.common.renders import SharingExecutor
 from graph.errors import MULTIPLE_OPERATIONS, AmbiguousOperationError
 from graph.extensions.authentication import Authentication
 from graph.extensions.cost import CostBudgetExtension, QueryCostExtension
@@ -137,6 +138,7 @@ class LedgerSchema(strawberry.Schema):
 
     def __init__(self, *args: Any, hide_suggestions: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault("config", StrawberryConfig(scalar_map=SCALAR_MAP))
+        kwargs.setdefault("execution_context_class", SharingExecutor)
         super().__init__(*args, **kwargs)
         self.hide_suggestions = hide_suggestions
 
