@@ -56,6 +56,33 @@ def _ensure_sqlite_directory(url: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the OS tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
+def serve_workers(args: argparse.Namespace, settings: Settings) -> int:
+    """`--workers`, else one worker per core; one on SQLite.
+
+    On SQLite live `auditEvents`, rate-limit counters and cost budgets are per process, so a
+    second worker would split them: more than one there only when asked for.
+    """
+    if args.workers is not None:
+        return int(args.workers)
+    return 1 if settings.is_sqlite else available_cores()
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        msg = "must be at least 1"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Check the database, migrate if configured, then run uvicorn."""
     import uvicorn  # noqa: PLC0415 - only `serve` needs the server
@@ -65,13 +92,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     _prepare_database(settings, migrate=settings.should_migrate_on_start)
     open_files = raise_open_file_limit()
     log.info("open_file_limit", soft=open_files, max_connections=settings.max_connections)
+    workers = serve_workers(args, settings)
+    log.info("serving", workers=workers)
     uvicorn.run(
         "graph.app:create_app",
         factory=True,
         http=GuardedHttpProtocol,  # header/body deadlines and MAX_CONNECTIONS
         host=args.host or settings.host,
         port=args.port or settings.port,
-        workers=args.workers,
+        workers=workers,
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
@@ -152,7 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the API server")
     serve.add_argument("--host", default=None, help="bind address (default: HOST)")
     serve.add_argument("--port", type=int, default=None, help="port (default: PORT)")
-    serve.add_argument("--workers", type=int, default=1, help="worker processes")
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        help="worker processes (default: one per CPU core; one on SQLite)",
+    )
     serve.set_defaults(handler=cmd_serve)
     migrate = commands.add_parser("migrate", help="upgrade the database to the latest migration")
     migrate.set_defaults(handler=cmd_migrate)
