@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
 import strawberry
 from graphql import (
-    ASTValidationRule,
     GraphQLError,
     GraphQLObjectType,
     GraphQLSchema,
     OperationDefinitionNode,
 )
 from strawberry import relay
-from strawberry.extensions import (
-    AddValidationRules,
-    DisableIntrospection,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-)
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types import ExecutionContext
@@ -42,14 +35,12 @@ from graph.common.payloads import UserError
 from graph.common.renders import SharingExecutor
 from graph.errors import MULTIPLE_OPERATIONS, AmbiguousOperationError
 from graph.extensions.authentication import Authentication
+from graph.extensions.checks import CheckSettings, DocumentChecks
 from graph.extensions.cost import CostBudgetExtension, QueryCostExtension
-from graph.extensions.errors import ResponseMetaExtension, shape_errors
-from graph.extensions.hygiene import InputHygiene
+from graph.extensions.errors import shape_errors
 from graph.extensions.measure import DocumentLimits
-from graph.extensions.observe import OperationObserverExtension
+from graph.extensions.observe import OperationObserver
 from graph.extensions.scope import OperationScopeExtension
-from graph.extensions.shape import InputListLimiter, list_literal_limiter, operations_limiter
-from graph.extensions.validation import DocumentValidation
 from graph.health import Health, resolve_health
 from graph.identity.mutations import IdentityMutations
 from graph.identity.queries import IdentityQueries
@@ -88,26 +79,6 @@ class Mutation(IdentityMutations, AccountMutations, LedgerMutations, CardMutatio
 @strawberry.type(description="Live events over WebSocket (graphql-transport-ws).")
 class Subscription(AuditSubscriptions):
     """The subscription root."""
-
-
-class ReportingParserCache(ParserCache):
-    """ParserCache that leaves syntax errors to Strawberry's own parse, which reports them.
-
-    Strawberry's ParserCache raises syntax errors from inside the parse hook, where they skip
-    the operation's extensions (no error shaping, no metrics). Invalid documents are not cached
-    anyway, so parsing them twice costs nothing that matters.
-    """
-
-    def on_parse(self) -> Iterator[None]:
-        """Parse through the shared LRU cache; on a syntax error, let Strawberry parse again."""
-        context = self.execution_context
-        try:
-            context.graphql_document = self.cached_parse_document(
-                context.query, **context.parse_options
-            )
-        except GraphQLError:
-            context.graphql_document = None
-        yield
 
 
 SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
@@ -227,45 +198,39 @@ def _without_suggestions(error: GraphQLError) -> GraphQLError:
 def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Extension factories, outermost first.
 
+    The operation's bookkeeping (access log, metrics, response extensions) wraps everything;
+    then every document check (token limit, cached parse, limits, rules, variables, input
+    lists, input hygiene: graph/extensions/checks.py), so a refused document opens no scope.
     Inside the operation scope (which holds the caller): the static query cost first, so a
     document refused for its cost runs no statement at all; then authentication, the first
     step that may read the database; then the cost budget, which is the caller's.
 
-    The shape rules are built once, so the validation cache (keyed by document and rule
-    classes) hits across requests.
+    The check settings and rules are built once, so the validation cache (keyed by document
+    and rule classes) hits across requests.
     """
-    size = settings.graphql_cache_size
-    shape_rules: list[type[ASTValidationRule]] = [
-        operations_limiter(settings.graphql_max_operations),
-        list_literal_limiter(settings.graphql_max_list_items),
-    ]
-    limits = DocumentLimits(
-        max_fields=settings.graphql_max_fields,
-        max_field_repeats=settings.graphql_max_field_repeats,
-        max_depth=settings.graphql_max_depth,
-        max_aliases=settings.graphql_max_aliases,
-        max_root_mutation_fields=settings.graphql_max_root_mutation_fields,
-    )
-    hide_suggestions = not settings.introspection
-    extensions: list[Callable[[], SchemaExtension]] = [
-        OperationObserverExtension,
-        ResponseMetaExtension,
-        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-        lambda: ReportingParserCache(maxsize=size),
-        lambda: AddValidationRules(shape_rules),
-        lambda: DocumentValidation(
-            limits=limits, cache_size=size, hide_suggestions=hide_suggestions
+    checks = CheckSettings(
+        max_tokens=settings.graphql_max_tokens,
+        max_operations=settings.graphql_max_operations,
+        max_list_items=settings.graphql_max_list_items,
+        limits=DocumentLimits(
+            max_fields=settings.graphql_max_fields,
+            max_field_repeats=settings.graphql_max_field_repeats,
+            max_depth=settings.graphql_max_depth,
+            max_aliases=settings.graphql_max_aliases,
+            max_root_mutation_fields=settings.graphql_max_root_mutation_fields,
         ),
-        lambda: InputListLimiter(max_items=settings.graphql_max_list_items),
-        InputHygiene,
+        cache_size=settings.graphql_cache_size,
+        introspection=settings.introspection,
+    )
+    rules = checks.rules()
+    return [
+        OperationObserver,
+        lambda: DocumentChecks(checks, rules),
         OperationScopeExtension,
         QueryCostExtension,
         Authentication,
         CostBudgetExtension,
     ]
-    if not settings.introspection:
-        extensions.append(DisableIntrospection)
-    return extensions
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
