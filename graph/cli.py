@@ -24,6 +24,13 @@ from graph.schema import build_schema
 
 log = get_logger("ledgerql.cli")
 SCHEMA_FILE = PROJECT_ROOT / "schema.graphql"
+WORKER_HEALTHCHECK_SECONDS = 30
+"""How long uvicorn waits for a worker to answer its liveness ping before replacing it.
+
+uvicorn's default, 5 s, also bounds a new worker's start-up (its answering thread starts once
+the app is imported): on a loaded machine that takes longer, and every worker would be killed
+and restarted in a loop, never serving.
+"""
 
 
 def schema_sdl(settings: Settings) -> str:
@@ -101,6 +108,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host or settings.host,
         port=args.port or settings.port,
         workers=workers,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),

@@ -36,6 +36,7 @@ def test_workers_default_to_one_per_core_the_process_may_use(
     assert cli.build_parser().parse_args(["serve"]).workers is None
     kwargs = served_with([], POSTGRESQL, tmp_path, monkeypatch)
     assert kwargs["workers"] == len(os.sched_getaffinity(0))
+    assert kwargs["timeout_worker_healthcheck"] == cli.WORKER_HEALTHCHECK_SECONDS
 
 
 def test_sqlite_defaults_to_one_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
