@@ -24,6 +24,7 @@ from graph.schema import build_schema
 
 log = get_logger("ledgerql.cli")
 SCHEMA_FILE = PROJECT_ROOT / "schema.graphql"
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 WORKER_HEALTHCHECK_SECONDS = 30
 """How long uvicorn waits for a worker to answer its liveness ping before replacing it.
 
@@ -64,11 +65,31 @@ def _ensure_sqlite_directory(url: str) -> None:
 
 
 def available_cores() -> int:
-    """The CPU cores this process may run on (its affinity where the OS tells it)."""
+    """The CPU cores this process may use: its affinity, capped by a cgroup CPU quota."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - macOS and Windows have no affinity call
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    quota = cgroup_cpu_quota()
+    return min(cores, quota) if quota is not None else cores
+
+
+def cgroup_cpu_quota(path: Path | None = None) -> int | None:
+    """Whole CPUs a cgroup v2 quota grants (rounded up; e.g. `docker --cpus`), None without one.
+
+    A container sees every core of its host in its affinity; only the quota tells its share.
+    """
+    try:
+        fields = (path or CGROUP_CPU_MAX).read_text().split()
+    except OSError:
+        return None
+    if len(fields) != 2 or fields[0] == "max":
+        return None
+    try:
+        quota, period = int(fields[0]), int(fields[1])
+    except ValueError:
+        return None
+    return max(1, math.ceil(quota / period)) if quota > 0 and period > 0 else None
 
 
 def serve_workers(args: argparse.Namespace, settings: Settings) -> int:

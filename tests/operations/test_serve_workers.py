@@ -1,4 +1,4 @@
-"""`ledgerql serve` runs one worker per CPU core unless told otherwise (one on SQLite)."""
+"""`ledgerql serve` runs one worker per CPU core it may use, unless told (one on SQLite)."""
 
 from __future__ import annotations
 
@@ -34,9 +34,37 @@ def test_workers_default_to_one_per_core_the_process_may_use(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert cli.build_parser().parse_args(["serve"]).workers is None
+    monkeypatch.setattr(cli, "CGROUP_CPU_MAX", tmp_path / "no-quota")
     kwargs = served_with([], POSTGRESQL, tmp_path, monkeypatch)
     assert kwargs["workers"] == len(os.sched_getaffinity(0))
     assert kwargs["timeout_worker_healthcheck"] == cli.WORKER_HEALTHCHECK_SECONDS
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "cpus"),
+    [("max 100000\n", None), ("150000 100000\n", 2), ("50000 100000\n", 1),
+     ("200000 100000\n", 2), ("garbage\n", None), ("x 100000\n", None), ("0 100000\n", None)],
+)  # fmt: skip
+def test_a_cgroup_cpu_quota_is_read_in_whole_cpus(
+    cpu_max: str, cpus: int | None, tmp_path: Path
+) -> None:
+    path = tmp_path / "cpu.max"
+    path.write_text(cpu_max)
+    assert cli.cgroup_cpu_quota(path) == cpus
+
+
+def test_without_a_cgroup_quota_every_core_counts(tmp_path: Path) -> None:
+    assert cli.cgroup_cpu_quota(tmp_path / "missing") is None
+
+
+def test_a_container_quota_caps_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "cpu.max"
+    path.write_text("100000 100000\n")
+    monkeypatch.setattr(cli, "CGROUP_CPU_MAX", path)
+    assert cli.available_cores() == 1
+    assert served_with([], POSTGRESQL, tmp_path, monkeypatch)["workers"] == 1
 
 
 def test_sqlite_defaults_to_one_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
