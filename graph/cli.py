@@ -24,6 +24,14 @@ from graph.schema import build_schema
 
 log = get_logger("ledgerql.cli")
 SCHEMA_FILE = PROJECT_ROOT / "schema.graphql"
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+WORKER_HEALTHCHECK_SECONDS = 30
+"""How long uvicorn waits for a worker to answer its liveness ping before replacing it.
+
+uvicorn's default, 5 s, also bounds a new worker's start-up (its answering thread starts once
+the app is imported): on a loaded machine that takes longer, and every worker would be killed
+and restarted in a loop, never serving.
+"""
 
 
 def schema_sdl(settings: Settings) -> str:
@@ -56,6 +64,53 @@ def _ensure_sqlite_directory(url: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
+def available_cores() -> int:
+    """The CPU cores this process may use: its affinity, capped by a cgroup CPU quota."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS and Windows have no affinity call
+        cores = os.cpu_count() or 1
+    quota = cgroup_cpu_quota()
+    return min(cores, quota) if quota is not None else cores
+
+
+def cgroup_cpu_quota(path: Path | None = None) -> int | None:
+    """Whole CPUs a cgroup v2 quota grants (rounded up; e.g. `docker --cpus`), None without one.
+
+    A container sees every core of its host in its affinity; only the quota tells its share.
+    """
+    try:
+        fields = (path or CGROUP_CPU_MAX).read_text().split()
+    except OSError:
+        return None
+    if len(fields) != 2 or fields[0] == "max":
+        return None
+    try:
+        quota, period = int(fields[0]), int(fields[1])
+    except ValueError:
+        return None
+    return max(1, math.ceil(quota / period)) if quota > 0 and period > 0 else None
+
+
+def serve_workers(args: argparse.Namespace, settings: Settings) -> int:
+    """`--workers`, else one worker per core; one on SQLite.
+
+    On SQLite live `auditEvents`, rate-limit counters and cost budgets are per process, so a
+    second worker would split them: more than one there only when asked for.
+    """
+    if args.workers is not None:
+        return int(args.workers)
+    return 1 if settings.is_sqlite else available_cores()
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        msg = "must be at least 1"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Check the database, migrate if configured, then run uvicorn."""
     import uvicorn  # noqa: PLC0415 - only `serve` needs the server
@@ -65,13 +120,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     _prepare_database(settings, migrate=settings.should_migrate_on_start)
     open_files = raise_open_file_limit()
     log.info("open_file_limit", soft=open_files, max_connections=settings.max_connections)
+    workers = serve_workers(args, settings)
+    log.info("serving", workers=workers)
     uvicorn.run(
         "graph.app:create_app",
         factory=True,
         http=GuardedHttpProtocol,  # header/body deadlines and MAX_CONNECTIONS
         host=args.host or settings.host,
         port=args.port or settings.port,
-        workers=args.workers,
+        workers=workers,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
@@ -152,7 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the API server")
     serve.add_argument("--host", default=None, help="bind address (default: HOST)")
     serve.add_argument("--port", type=int, default=None, help="port (default: PORT)")
-    serve.add_argument("--workers", type=int, default=1, help="worker processes")
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        help="worker processes (default: one per CPU core; one on SQLite)",
+    )
     serve.set_defaults(handler=cmd_serve)
     migrate = commands.add_parser("migrate", help="upgrade the database to the latest migration")
     migrate.set_defaults(handler=cmd_migrate)

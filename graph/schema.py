@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError, OperationDefinitionNode
-from strawberry import relay
-from strawberry.extensions import (
-    AddValidationRules,
-    DisableIntrospection,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
+from graphql import (
+    GraphQLError,
+    GraphQLObjectType,
+    GraphQLSchema,
+    OperationDefinitionNode,
 )
+from strawberry import relay
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types import ExecutionContext
+from strawberry.types.field import StrawberryField
 from strawberry.types.graphql import OperationType
 
 from core.settings import Settings
@@ -31,17 +32,16 @@ from graph.cards.mutations import CardMutations
 from graph.cards.queries import CardQueries
 from graph.common.connections import resolve_node
 from graph.common.payloads import UserError
+from graph.common.renders import SharingExecutor
 from graph.errors import MULTIPLE_OPERATIONS, AmbiguousOperationError
 from graph.extensions.authentication import Authentication
+from graph.extensions.checks import CheckSettings, DocumentChecks
 from graph.extensions.cost import CostBudgetExtension, QueryCostExtension
-from graph.extensions.errors import ResponseMetaExtension, shape_errors
-from graph.extensions.hygiene import InputHygiene
+from graph.extensions.errors import shape_errors
 from graph.extensions.measure import DocumentLimits
-from graph.extensions.observe import OperationObserverExtension
+from graph.extensions.observe import OperationObserver
 from graph.extensions.response_cache import ResponseCaching
 from graph.extensions.scope import OperationScopeExtension
-from graph.extensions.shape import InputListLimiter, list_literal_limiter, operations_limiter
-from graph.extensions.validation import DocumentValidation
 from graph.health import Health, resolve_health
 from graph.identity.mutations import IdentityMutations
 from graph.identity.queries import IdentityQueries
@@ -83,26 +83,6 @@ class Subscription(AuditSubscriptions):
     """The subscription root."""
 
 
-class ReportingParserCache(ParserCache):
-    """ParserCache that leaves syntax errors to Strawberry's own parse, which reports them.
-
-    Strawberry's ParserCache raises syntax errors from inside the parse hook, where they skip
-    the operation's extensions (no error shaping, no metrics). Invalid documents are not cached
-    anyway, so parsing them twice costs nothing that matters.
-    """
-
-    def on_parse(self) -> Iterator[None]:
-        """Parse through the shared LRU cache; on a syntax error, let Strawberry parse again."""
-        context = self.execution_context
-        try:
-            context.graphql_document = self.cached_parse_document(
-                context.query, **context.parse_options
-            )
-        except GraphQLError:
-            context.graphql_document = None
-        yield
-
-
 SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 
@@ -139,8 +119,10 @@ class LedgerSchema(strawberry.Schema):
 
     def __init__(self, *args: Any, hide_suggestions: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault("config", StrawberryConfig(scalar_map=SCALAR_MAP))
+        kwargs.setdefault("execution_context_class", SharingExecutor)
         super().__init__(*args, **kwargs)
         self.hide_suggestions = hide_suggestions
+        self.plain_fields = use_default_resolvers(self._schema, self.config)
 
     def _create_execution_context(  # noqa: PLR0917 - Strawberry's signature
         self,
@@ -178,6 +160,35 @@ class LedgerSchema(strawberry.Schema):
         shape_errors(errors, execution_context.operation_name if execution_context else None)
 
 
+def use_default_resolvers(schema: GraphQLSchema, config: StrawberryConfig) -> list[str]:
+    """Give plain data fields graphql-core's default resolver; returns them as `Type.field`.
+
+    Strawberry wraps every field without a resolver in `_get_basic_result`, which reads the
+    attribute through `StrawberryField.get_result` and the config's `default_resolver`: two
+    Python calls per field and row more than graphql-core's own default resolver (which reads
+    the attribute named like the GraphQL field). So a field with no resolver, no extension and
+    no exception handler whose Python name is its GraphQL name drops the wrapper; `createdAt`
+    (Python `created_at`) keeps it.
+    """
+    if config.default_resolver is not getattr:
+        return []
+    plain: list[str] = []
+    for type_name, graphql_type in schema.type_map.items():
+        if not isinstance(graphql_type, GraphQLObjectType) or type_name.startswith("__"):
+            continue
+        for name, field in graphql_type.fields.items():
+            definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+            if (
+                isinstance(definition, StrawberryField)
+                and getattr(field.resolve, "__name__", None) == "_get_basic_result"
+                and definition.is_basic_field
+                and definition.python_name == name
+            ):
+                field.resolve = None
+                plain.append(f"{type_name}.{name}")
+    return plain
+
+
 def _without_suggestions(error: GraphQLError) -> GraphQLError:
     return GraphQLError(
         SUGGESTION.sub("", error.message), nodes=error.nodes, source=error.source,
@@ -189,39 +200,36 @@ def _without_suggestions(error: GraphQLError) -> GraphQLError:
 def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Extension factories, outermost first.
 
+    The operation's bookkeeping (access log, metrics, response extensions) wraps everything;
+    then every document check (token limit, cached parse, limits, rules, variables, input
+    lists, input hygiene: graph/extensions/checks.py), so a refused document opens no scope.
     Inside the operation scope (which holds the caller): the static query cost first, so a
     document refused for its cost runs no statement at all; then authentication, the first
     step that may read the database; then the cost budget, which is the caller's; then the
     response cache, which answers a cached query without executing it (graph/response_cache.py).
     The cache lives as long as the schema: one per worker.
 
-    The shape rules are built once, so the validation cache (keyed by document and rule
-    classes) hits across requests.
+    The check settings and rules are built once, so the validation cache (keyed by document
+    and rule classes) hits across requests.
     """
-    size = settings.graphql_cache_size
-    shape_rules: list[type[ASTValidationRule]] = [
-        operations_limiter(settings.graphql_max_operations),
-        list_literal_limiter(settings.graphql_max_list_items),
-    ]
-    limits = DocumentLimits(
-        max_fields=settings.graphql_max_fields,
-        max_field_repeats=settings.graphql_max_field_repeats,
-        max_depth=settings.graphql_max_depth,
-        max_aliases=settings.graphql_max_aliases,
-        max_root_mutation_fields=settings.graphql_max_root_mutation_fields,
-    )
-    hide_suggestions = not settings.introspection
-    extensions: list[Callable[[], SchemaExtension]] = [
-        OperationObserverExtension,
-        ResponseMetaExtension,
-        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-        lambda: ReportingParserCache(maxsize=size),
-        lambda: AddValidationRules(shape_rules),
-        lambda: DocumentValidation(
-            limits=limits, cache_size=size, hide_suggestions=hide_suggestions
+    checks = CheckSettings(
+        max_tokens=settings.graphql_max_tokens,
+        max_operations=settings.graphql_max_operations,
+        max_list_items=settings.graphql_max_list_items,
+        limits=DocumentLimits(
+            max_fields=settings.graphql_max_fields,
+            max_field_repeats=settings.graphql_max_field_repeats,
+            max_depth=settings.graphql_max_depth,
+            max_aliases=settings.graphql_max_aliases,
+            max_root_mutation_fields=settings.graphql_max_root_mutation_fields,
         ),
-        lambda: InputListLimiter(max_items=settings.graphql_max_list_items),
-        InputHygiene,
+        cache_size=settings.graphql_cache_size,
+        introspection=settings.introspection,
+    )
+    rules = checks.rules()
+    extensions: list[Callable[[], SchemaExtension]] = [
+        OperationObserver,
+        lambda: DocumentChecks(checks, rules),
         OperationScopeExtension,
         QueryCostExtension,
         Authentication,
@@ -229,10 +237,8 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
     ]
     if settings.response_cache:
         cache = ResponseCache(settings.response_cache_bytes)
-        verdicts = DocumentVerdicts(size)
+        verdicts = DocumentVerdicts(settings.graphql_cache_size)
         extensions.append(lambda: ResponseCaching(cache=cache, verdicts=verdicts))
-    if not settings.introspection:
-        extensions.append(DisableIntrospection)
     return extensions
 
 

@@ -133,7 +133,7 @@ class ConnectionGuard:
         async with events.subscribe() as subscription:
             self._mark_checked(events.delivered)  # earlier rows never reach this subscription
             while self.principal is not None:
-                row = await subscription.next()
+                row = (await subscription.next()).row
                 if self._concerns_caller(row):
                     await self._reauthenticate()
                 self._mark_checked(row.sequence)

@@ -4,15 +4,18 @@ On PostgreSQL the appending transaction sends `NOTIFY ledgerql_audit, '<first>:<
 the server delivers only if, and when, that transaction commits; every instance LISTENs on one
 dedicated connection, so a subscriber on any instance sees events caused on any other. On SQLite
 (one process) the unit of work hands the range to the bus right after its commit. Either way the
-bus loads the rows once per range and puts them, in sequence order, on each subscriber's queue.
+bus loads the rows once per range and puts them, in sequence order, on each subscriber's queue:
+one `AuditEvent` per row, the same object for every subscriber, so what subscribers derive from a
+row (e.g. a subscription's rendered result) can be computed once and shared through it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from core.logging import get_logger
@@ -32,14 +35,25 @@ class SubscriberTooSlow(RuntimeError):
     """A subscriber fell more than `SUBSCRIBER_QUEUE_SIZE` events behind."""
 
 
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One committed audit row, as every subscriber of this process receives it."""
+
+    row: AuditLog
+    shared: dict[Hashable, Any] = field(default_factory=dict, hash=False, compare=False)
+    """What subscribers derive from the row, computed once by the first that needs it.
+
+    It lives as long as the event: until every subscriber has passed it."""
+
+
 class Subscription:
     """One subscriber's queue of committed audit rows."""
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[AuditLog] = asyncio.Queue(SUBSCRIBER_QUEUE_SIZE)
+        self.queue: asyncio.Queue[AuditEvent] = asyncio.Queue(SUBSCRIBER_QUEUE_SIZE)
         self.overflowed = False
 
-    async def next(self) -> AuditLog:
+    async def next(self) -> AuditEvent:
         """The next committed row; raises `SubscriberTooSlow` once events had to be dropped.
 
         Only a full queue overflows, and a full queue never keeps `get` waiting, so waiting
@@ -49,10 +63,10 @@ class Subscription:
             raise SubscriberTooSlow
         return await self.queue.get()
 
-    def offer(self, row: AuditLog) -> None:
-        """Queue a row, or mark the subscriber overflowed when its queue is full."""
+    def offer(self, event: AuditEvent) -> None:
+        """Queue an event, or mark the subscriber overflowed when its queue is full."""
         try:
-            self.queue.put_nowait(row)
+            self.queue.put_nowait(event)
         except asyncio.QueueFull:
             self.overflowed = True
 
@@ -131,8 +145,9 @@ class AuditEventBus:
                 continue
             self._delivered = last
             for row in rows:
+                event = AuditEvent(row)
                 for subscriber in list(self._subscribers):
-                    subscriber.offer(row)
+                    subscriber.offer(event)
 
     async def _listen(self) -> None:
         import asyncpg  # noqa: PLC0415 - only PostgreSQL deployments need the driver here

@@ -1,15 +1,12 @@
-"""Error shaping for every result, and the request id and timestamp on every response."""
+"""Error shaping for every result (the request id and timestamp: graph/extensions/observe.py)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
 
 from core.context import current_request_id
 from core.logging import get_logger
-from graph.errors import classify, response_extensions, shape_error
+from graph.errors import classify, shape_error
 
 log = get_logger(__name__)
 
@@ -34,11 +31,3 @@ def shape_errors(errors: list[GraphQLError], operation_name: str | None) -> None
                 exc_info=error.original_error,
             )
         errors[index] = shape_error(error, request_id)
-
-
-class ResponseMetaExtension(SchemaExtension):
-    """Adds `extensions.requestId` and `extensions.timestamp` to every response."""
-
-    def get_results(self) -> dict[str, Any]:
-        """The request id and the response time in UTC."""
-        return response_extensions(current_request_id())

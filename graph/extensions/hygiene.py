@@ -3,8 +3,9 @@ r"""Input hygiene: string values no database or encoder can hold are refused bef
 PostgreSQL text cannot hold NUL (U+0000), and a lone surrogate (U+D800..U+DFFF, which a JSON
 `\ud800` escape produces) cannot be encoded as UTF-8 at all, so either would fail deep inside a
 resolver or a driver. Every string inside the variables and every string literal of the document
-is checked once per operation, before execution; the first offending value is refused as a
-top-level VALIDATION_FAILED naming the argument path it was given for (e.g. `input.password`).
+is checked once per operation, before execution (by `DocumentChecks`,
+graph/extensions/checks.py); the first offending value is refused as a top-level
+VALIDATION_FAILED naming the argument path it was given for (e.g. `input.password`).
 GraphQL's lexer already refuses lone surrogates in the document, so literals only need the NUL
 check, and only documents that can hold a NUL (a raw one or a `\u` escape) are walked.
 """
@@ -17,7 +18,6 @@ from typing import Any
 from graphql import (
     ArgumentNode,
     DocumentNode,
-    GraphQLError,
     ListValueNode,
     ObjectValueNode,
     OperationDefinitionNode,
@@ -28,9 +28,6 @@ from graphql import (
     Visitor,
     visit,
 )
-from strawberry.extensions import SchemaExtension
-
-from db.errors import ValidationFailed
 
 Path = list[str]
 
@@ -139,22 +136,3 @@ def unstorable_input(
         return walker.problem
     path, reason = found
     return walker.argument_path(path), reason
-
-
-class InputHygiene(SchemaExtension):
-    """Refuses NUL characters and unpaired surrogates anywhere in the input, before execution."""
-
-    def on_validate(self) -> Iterator[None]:
-        """Add a VALIDATION_FAILED error when a string of the input cannot be stored."""
-        context = self.execution_context
-        if context.graphql_document is not None and not context.pre_execution_errors:
-            found = unstorable_input(
-                context.graphql_document, context.query or "", context.variables or {}
-            )
-            if found is not None:
-                path, reason = found
-                message = f"`{'.'.join(path)}` {reason}."
-                context.pre_execution_errors = [
-                    GraphQLError(message, original_error=ValidationFailed(message, field=path))
-                ]
-        yield

@@ -1,14 +1,20 @@
-"""Records each operation's name, type, outcome and latency for the access log and metrics."""
+"""Per-operation bookkeeping: the access log and metrics, and the response's own extensions.
+
+One extension, so Strawberry wraps one `on_operation` hook per operation for all of it.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import PreExecutionError
 
+from core.context import current_request_id
 from graph.context import Context
+from graph.errors import response_extensions
 
 
 def outcome_of(result: object) -> str:
@@ -19,8 +25,8 @@ def outcome_of(result: object) -> str:
     return "rejected" if isinstance(result, PreExecutionError) else "error"
 
 
-class OperationObserverExtension(SchemaExtension):
-    """Feeds the request's access log line and the operation metrics."""
+class OperationObserver(SchemaExtension):
+    """Feeds the access log line and the operation metrics; stamps every response."""
 
     def on_operation(self) -> Iterator[None]:
         """Time the operation and record what it was and how it ended."""
@@ -38,3 +44,7 @@ class OperationObserverExtension(SchemaExtension):
         info = context.request_info
         info.operation_name, info.operation_type, info.outcome = name, kind, outcome
         context.metrics.observe_operation(name, kind, outcome, time.perf_counter() - started)
+
+    def get_results(self) -> dict[str, Any]:
+        """`requestId` and `timestamp` (UTC) for every response's `extensions`."""
+        return response_extensions(current_request_id())

@@ -3,13 +3,12 @@
 Tokens use Strawberry's own limiter (graph/schema.py); fields, depth, aliases and root mutation
 fields are measured before validation (graph/extensions/measure.py). These two are
 graphql-core validation rules, so a refused document never executes and its verdict is cached
-with the document. Variables are not part of the document, so their lists are checked by
-`InputListLimiter` right after validation.
+with the document. Variables are not part of the document, so `DocumentChecks`
+(graph/extensions/checks.py) checks their lists with `longest_list` right after validation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from graphql import (
@@ -19,7 +18,6 @@ from graphql import (
     ValidationContext,
     ValidationRule,
 )
-from strawberry.extensions import SchemaExtension
 
 
 def operations_limiter(max_operations: int) -> type[ValidationRule]:
@@ -67,22 +65,3 @@ def longest_list(value: Any) -> int:
         elif isinstance(item, dict):
             pending.extend(item.values())
     return longest
-
-
-class InputListLimiter(SchemaExtension):
-    """Refuses variables holding a list longer than the limit, before execution."""
-
-    def __init__(self, *, max_items: int) -> None:
-        self.max_items = max_items
-
-    def on_validate(self) -> Iterator[None]:
-        """Add a validation error when a variable's value holds an oversized list."""
-        context = self.execution_context
-        longest = longest_list(context.variables or {})
-        if longest > self.max_items:
-            msg = f"A list of {longest} items was given. Allowed: {self.max_items}"
-            context.pre_execution_errors = [
-                *(context.pre_execution_errors or []),
-                GraphQLError(msg),
-            ]
-        yield

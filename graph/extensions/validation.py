@@ -1,18 +1,18 @@
 """Validation in three steps: the linear document limits, graphql-core's rules, the variables.
 
-Replaces Strawberry's ValidationCache so that a document over a limit (fields, field repeats,
-depth, aliases, root mutation fields: graph/extensions/measure.py) is refused before the
-spec's rules run: some of them are quadratic in the fields one selection set repeats. The
-first two verdicts are cached per document. The variables are then coerced as execution will
-coerce them, so bad variables are refused before the cost budget or a session lookup runs.
-With introspection off, graphql-core is asked for messages without "Did you mean" suggestions.
+Run by `DocumentChecks` (graph/extensions/checks.py) in place of Strawberry's ValidationCache,
+so that a document over a limit (fields, field repeats, depth, aliases, root mutation fields:
+graph/extensions/measure.py) is refused before the spec's rules run: some of them are quadratic
+in the fields one selection set repeats. The first two verdicts are cached per document. The
+variables are then coerced as execution will coerce them, so bad variables are refused before
+the cost budget or a session lookup runs. With introspection off, graphql-core is asked for
+messages without "Did you mean" suggestions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import cache, lru_cache
-from typing import Any
 
 from graphql import (
     ASTValidationRule,
@@ -23,9 +23,9 @@ from graphql import (
     validate,
 )
 from graphql.execution.values import get_variable_values
-from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+from strawberry.types import ExecutionContext
 
 from graph.extensions.measure import DocumentLimits, check_document
 
@@ -58,45 +58,37 @@ def validation_cache(maxsize: int) -> Callable[..., list[GraphQLError]]:
     return lru_cache(maxsize=maxsize)(validate_document)
 
 
-class DocumentValidation(SchemaExtension):
-    """Checks the document limits, then the validation rules; verdicts are cached."""
-
-    def __init__(self, *, limits: DocumentLimits, cache_size: int, hide_suggestions: bool) -> None:
-        self.limits = limits
-        self.hide_suggestions = hide_suggestions
-        self.cached_validate: Callable[..., Any] = validation_cache(cache_size)
-
-    def on_validate(self) -> Iterator[None]:
-        """Set the validation errors, so Strawberry does not validate again."""
-        context = self.execution_context
-        schema = context.schema._schema
-        errors = list(
-            self.cached_validate(
-                schema,
-                context.graphql_document,
-                context.validation_rules,
-                self.limits,
-                self.hide_suggestions,
-            )
+def validation_errors(
+    context: ExecutionContext,
+    cached_validate: Callable[..., list[GraphQLError]],
+    limits: DocumentLimits,
+    hide_suggestions: bool,
+) -> list[GraphQLError]:
+    """The document's limit or rule violations (cached per document), else its variables'."""
+    schema = context.schema._schema
+    errors = list(
+        cached_validate(
+            schema, context.graphql_document, context.validation_rules, limits, hide_suggestions
         )
-        operation = self._operation()
-        if not errors and operation is not None and operation.variable_definitions:
-            coerced = get_variable_values(
-                schema, operation.variable_definitions, context.variables or {},
-                max_errors=MAX_VARIABLE_ERRORS, hide_suggestions=self.hide_suggestions,
-            )  # fmt: skip
-            if isinstance(coerced, list):
-                errors = coerced
-        context.pre_execution_errors = errors
-        yield
+    )
+    operation = _operation(context)
+    if not errors and operation is not None and operation.variable_definitions:
+        coerced = get_variable_values(
+            schema, operation.variable_definitions, context.variables or {},
+            max_errors=MAX_VARIABLE_ERRORS, hide_suggestions=hide_suggestions,
+        )  # fmt: skip
+        if isinstance(coerced, list):
+            errors = coerced
+    return errors
 
-    def _operation(self) -> OperationDefinitionNode | None:
-        document = self.execution_context.graphql_document
-        name = self.execution_context.operation_name
-        operations = (
-            definition
-            for definition in (document.definitions if document else ())
-            if isinstance(definition, OperationDefinitionNode)
-            and (name is None or (definition.name is not None and definition.name.value == name))
-        )
-        return next(operations, None)
+
+def _operation(context: ExecutionContext) -> OperationDefinitionNode | None:
+    document = context.graphql_document
+    name = context.operation_name
+    operations = (
+        definition
+        for definition in (document.definitions if document else ())
+        if isinstance(definition, OperationDefinitionNode)
+        and (name is None or (definition.name is not None and definition.name.value == name))
+    )
+    return next(operations, None)

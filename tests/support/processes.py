@@ -62,14 +62,15 @@ def ledgerql_command(*args: str) -> list[str]:
 def running_server(
     env: dict[str, str], log_file: Path
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """Run `ledgerql serve` until it reports ready; its output goes to `log_file`.
+    """Run `ledgerql serve` (one worker) until it reports ready; its output goes to `log_file`.
 
-    A file, not a pipe: a pipe could fill up and block the server.
+    A file, not a pipe: a pipe could fill up and block the server. One worker, not one per
+    core: the server is killed at the end, and the workers of a killed supervisor would live on.
     """
     port = free_port()
     with log_file.open("w") as log:
         process = subprocess.Popen(
-            ledgerql_command("serve", "--port", str(port)),
+            ledgerql_command("serve", "--port", str(port), "--workers", "1"),
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
