@@ -148,8 +148,8 @@ def spy_on_appends(
 ) -> list[int]:
     """Count the rows of each chain append; the first waits until every operation handed rows in.
 
-    The wait makes the batching deterministic: the first operation's rows are appended alone,
-    and every other operation arrives while that flush is in progress.
+    The wait makes the batching deterministic: the first flush appends what was queued when it
+    started, and every other operation arrives while that flush is in progress.
     """
     appended: list[int] = []
     all_in = asyncio.Event()
@@ -197,8 +197,10 @@ async def test_concurrent_reads_share_one_commit_and_every_row_is_stored(
     bodies = [response.json() for response in responses]
     assert [response.status_code for response in responses] == [200] * len(requests)
     assert [body["data"]["card"]["id"] for body in bodies] == [card for _, card, _ in requests]
-    # Two write transactions for twenty operations: the first alone, the others together.
-    assert appended == [1, len(requests) - 1]
+    # Two write transactions for twenty operations: the first flush takes what was queued when
+    # it started, every other operation arrives while it is in progress and shares the second.
+    assert len(appended) == 2, appended
+    assert sum(appended) == len(requests)
     stored = await rows_after(database, before)
     assert sorted(
         (row["request_id"], row["user_agent"], row["user_id"], row["action"]) for row in stored
