@@ -234,16 +234,16 @@ class AuthService:
 
         The one place an access token is checked: every operation (HTTP and WebSocket), a
         WebSocket's `connection_init` and its guard's re-checks, and the sign-in of `login`.
-        It verifies the token, then reads its session, user and permissions in one statement.
+        It verifies the token, then reads its session, user and permissions in one statement:
+        the first of the operation's snapshot, on the connection its reads share.
         """
         claims = self.tokens.verify(access_token, TokenType.ACCESS)
-        async with uow.connection() as connection:
-            found = await identity_repo.caller(connection, claims.session_id)
-            if found is None:
-                raise Unauthenticated("The session has ended.")
-            auth_session, user, permissions = found
-            if user.id != claims.user_id or not session_usable(auth_session, user, utcnow()):
-                raise Unauthenticated("The session has ended.")
+        found = await uow.query_core(identity_repo.caller, claims.session_id)
+        if found is None:
+            raise Unauthenticated("The session has ended.")
+        auth_session, user, permissions = found
+        if user.id != claims.user_id or not session_usable(auth_session, user, utcnow()):
+            raise Unauthenticated("The session has ended.")
         principal = Principal(
             user_id=user.id, session_id=claims.session_id, username=user.username,
             permissions=permissions, is_admin=user.is_admin,
