@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from auth.credentials import Credentials
 from auth.passwords import PasswordHasher
@@ -20,6 +21,7 @@ from db.audit.entries import AuditEntry, record, user_event
 from db.base import utcnow
 from db.errors import AccountLocked, CommitThenFail, InvalidCredentials, NotFound, Unauthenticated
 from db.models import AuditAction, AuditStatus, AuthSession, User
+from db.records.identity import UserRecord
 from db.repositories import identity as identity_repo
 from db.session import Transaction, UnitOfWork
 
@@ -44,10 +46,10 @@ class TokenPair:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who an access token authenticates: the principal, its user row and the token's expiry."""
+    """Who an access token authenticates: the principal, its user record and the token's expiry."""
 
     principal: Principal
-    user: User
+    user: UserRecord
     expires_at: datetime
 
 
@@ -65,7 +67,25 @@ class LoginAttempt:
     locked_until: datetime | None
 
 
-def session_usable(auth_session: AuthSession, user: User, now: datetime) -> bool:
+class SessionState(Protocol):
+    """What deciding whether a session may act reads of it (a record or a row)."""
+
+    @property
+    def revoked_at(self) -> datetime | None: ...  # noqa: D102
+    @property
+    def expires_at(self) -> datetime: ...  # noqa: D102
+
+
+class UserState(Protocol):
+    """What deciding whether a session may act reads of its user (a record or a row)."""
+
+    @property
+    def is_active(self) -> bool: ...  # noqa: D102
+    @property
+    def deleted_at(self) -> datetime | None: ...  # noqa: D102
+
+
+def session_usable(auth_session: SessionState, user: UserState, now: datetime) -> bool:
     """Whether a session may still act: live, unexpired, and its user active and not deleted.
 
     A sign-in lock is not checked: it only stops new password sign-ins, so that whoever knows

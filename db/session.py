@@ -51,6 +51,7 @@ from db.base import ACTOR_KEY, AppSession
 from db.errors import CommitThenFail, Unavailable
 from db.models.audit import AuditLog
 from db.outages import outage_is_unavailable
+from db.records import Reader  # noqa: F401 - what `read()` will yield once every read is Core
 from db.repositories import audit as audit_repo
 from db.repositories import connections
 from db.repositories import health as health_repo
@@ -66,9 +67,6 @@ SQLITE_BEGIN_IMMEDIATE = "ledgerql_sqlite_begin_immediate"
 
 Transaction = AsyncSession
 """A unit of work's open write transaction, as services receive it: they flush, never commit."""
-
-Reader = AsyncSession | AsyncConnection
-"""What a read repository runs its statements on: an ORM session or a Core connection."""
 
 
 class DatabaseUnavailable(RuntimeError):
