@@ -11,7 +11,8 @@ import strawberry
 from strawberry import relay
 
 from db.errors import NotFound
-from db.models import Account, AccountHolder, AccountStatus, AccountType
+from db.models import AccountHolder, AccountStatus, AccountType
+from db.records.accounts import AccountView, HolderView
 from db.repositories import accounts as account_repo
 from db.repositories.pages import Page, page_of, page_size
 from graph.accounts.loaders import AccountsByHolder, AccountsById, HoldersById
@@ -47,8 +48,8 @@ class AccountHolderNode(relay.Node):
     user_id: strawberry.Private[uuid.UUID]
 
     @classmethod
-    def from_model(cls, row: AccountHolder) -> AccountHolderNode:
-        """The GraphQL view of a holder row."""
+    def from_model(cls, row: HolderView) -> AccountHolderNode:
+        """The GraphQL view of a holder record (or of a row a write returned)."""
         return cls(
             id=str(row.id), first_name=row.first_name, last_name=row.last_name,
             date_of_birth=row.date_of_birth, created_at=row.created_at, user_id=row.user_id,
@@ -107,8 +108,8 @@ class AccountNode(relay.Node):
     holder_id: strawberry.Private[uuid.UUID]
 
     @classmethod
-    def from_model(cls, row: Account) -> AccountNode:
-        """The GraphQL view of an account row."""
+    def from_model(cls, row: AccountView) -> AccountNode:
+        """The GraphQL view of an account record (or of a row a write returned)."""
         return cls(
             id=str(row.id), type=AccountType(row.type), currency=row.currency,
             balance=money(row.balance, row.currency), status=AccountStatus(row.status),
@@ -175,8 +176,8 @@ class AccountConnection:
     total_count: int = strawberry.field(description="How many accounts, across all pages.")
 
     @classmethod
-    def from_page(cls, page: Page[Account], total: int) -> AccountConnection:
-        """Build a connection from a page of account rows."""
+    def from_page(cls, page: Page[AccountView], total: int) -> AccountConnection:
+        """Build a connection from a page of account records or rows."""
         edges = edges_of(page, AccountEdge, AccountNode.from_model)
         return cls(edges=edges, page_info=page_info(page), total_count=total)
 
