@@ -12,10 +12,10 @@ from strawberry import relay
 
 from db.errors import NotFound
 from db.models import AccountHolder, AccountStatus, AccountType
-from db.records.accounts import AccountView, HolderView
+from db.records.accounts import AccountView, HolderRecord, HolderView
 from db.repositories import accounts as account_repo
 from db.repositories.pages import Page, page_of, page_size
-from graph.accounts.loaders import AccountsByHolder, AccountsById, HoldersById
+from graph.accounts.loaders import AccountsByHolder, AccountsById, HoldersById, HoldersByUser
 from graph.common.connections import PageEdge, edges_of, page_info
 from graph.common.info import Info
 from graph.common.loaders import nodes_by_ids
@@ -74,6 +74,14 @@ class AccountHolderNode(relay.Node):
     ) -> list[AccountHolderNode | None]:
         """Your own holder, or any with `holders:read`; others are None."""
         return await nodes_by_ids(info, HoldersById, node_ids, cls.from_model)
+
+
+async def holder_of_user(info: Info, user_id: uuid.UUID) -> HolderRecord | None:
+    """A user's holder through HoldersByUser, also primed into HoldersById (same visibility)."""
+    holder = await info.context.loaders.get(HoldersByUser).load(user_id)
+    if holder is not None:
+        info.context.loaders.get(HoldersById).prime(holder.id, holder)  # `holder` costs nothing
+    return holder
 
 
 async def accounts_of_holder(

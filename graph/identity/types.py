@@ -145,11 +145,10 @@ class UserNode(relay.Node):
         self, info: Info
     ) -> Annotated[AccountHolderNode, strawberry.lazy("graph.accounts.types")] | None:
         """Batched through HoldersByUser."""
-        from graph.accounts.loaders import HoldersByUser  # noqa: PLC0415 - later domain
-        from graph.accounts.types import AccountHolderNode  # noqa: PLC0415
+        from graph.accounts.types import AccountHolderNode, holder_of_user  # noqa: PLC0415
 
         await info.context.require_principal()
-        row = await info.context.loaders.get(HoldersByUser).load(uuid.UUID(self.id))
+        row = await holder_of_user(info, uuid.UUID(self.id))
         return AccountHolderNode.from_model(row) if row is not None else None
 
     @strawberry.field(
@@ -159,11 +158,14 @@ class UserNode(relay.Node):
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Annotated[AccountConnection, strawberry.lazy("graph.accounts.types")]:
         """Two batched statements for any number of users (holders, then their accounts)."""
-        from graph.accounts.loaders import HoldersByUser  # noqa: PLC0415 - later domain
-        from graph.accounts.types import AccountConnection, accounts_of_holder  # noqa: PLC0415
+        from graph.accounts.types import (  # noqa: PLC0415 - later domain
+            AccountConnection,
+            accounts_of_holder,
+            holder_of_user,
+        )
 
         await info.context.require_principal()
-        holder = await info.context.loaders.get(HoldersByUser).load(uuid.UUID(self.id))
+        holder = await holder_of_user(info, uuid.UUID(self.id))
         if holder is None:
             return AccountConnection.empty()
         return await accounts_of_holder(info, holder.id, first, after)
