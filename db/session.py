@@ -51,7 +51,6 @@ from db.base import ACTOR_KEY, AppSession
 from db.errors import CommitThenFail, Unavailable
 from db.models.audit import AuditLog
 from db.outages import outage_is_unavailable
-from db.records import Reader  # noqa: F401 - what `read()` will yield once every read is Core
 from db.repositories import audit as audit_repo
 from db.repositories import connections
 from db.repositories import health as health_repo
@@ -67,6 +66,12 @@ SQLITE_BEGIN_IMMEDIATE = "ledgerql_sqlite_begin_immediate"
 
 Transaction = AsyncSession
 """A unit of work's open write transaction, as services receive it: they flush, never commit."""
+
+ReadOn = AsyncSession
+"""What `read()` and `query()` hand to read repositories: an ORM session bound to the snapshot's
+connection, while some repositories still select ORM entities. Once every read repository takes
+a `db.records.Reader`, this becomes `AsyncConnection` (and `UnitOfWork._read_on` returns
+`self._snapshot()`): the ORM leaves the read path."""
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -252,7 +257,7 @@ class UnitOfWork:
         self.audit_context = AuditContext()
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
+    async def read(self) -> AsyncIterator[ReadOn]:
         """Exclusive use of the operation's read session for one batch of statements.
 
         A block is not retried: the snapshot's first statement should go through `query` or
@@ -260,12 +265,12 @@ class UnitOfWork:
         """
         async with self._lock:
             with outage_is_unavailable():
-                yield await self._read_session()
+                yield await self._read_on()
                 self._proven = True
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection]:
-        """Exclusive use of the operation's read connection (the snapshot's) for Core reads."""
+        """Exclusive use of the snapshot's connection for Core reads (not retried, as `read`)."""
         async with self._lock:
             with outage_is_unavailable():
                 yield await self._snapshot()
@@ -273,7 +278,7 @@ class UnitOfWork:
 
     async def query(
         self,
-        read: Callable[Concatenate[AsyncSession, ParamsT], Awaitable[ResultT]],
+        read: Callable[Concatenate[ReadOn, ParamsT], Awaitable[ResultT]],
         /,
         *args: ParamsT.args,
         **kwargs: ParamsT.kwargs,
@@ -281,7 +286,7 @@ class UnitOfWork:
         """Run one repository read on the operation's snapshot (e.g. from a resolver)."""
         async with self._lock:
             with outage_is_unavailable():
-                return await self._retried(self._read_session, lambda on: read(on, *args, **kwargs))
+                return await self._retried(self._read_on, lambda on: read(on, *args, **kwargs))
 
     async def query_core(
         self,
@@ -329,7 +334,7 @@ class UnitOfWork:
             self._connection, self._proven = connection, False
         return self._connection
 
-    async def _read_session(self) -> AsyncSession:
+    async def _read_on(self) -> ReadOn:
         """The ORM session bound to the snapshot's connection (joins its transaction)."""
         if self._session is None:
             self._session = self._database.session_on(await self._snapshot())
