@@ -65,6 +65,7 @@ async def authenticate_operation(context: Context, scope: OperationScope) -> Non
         caller = await context.auth.authenticate(scope.uow, token)
     except Unauthenticated as error:
         scope.refuse(error)
+        await scope.uow.close()  # noting the refusal may write: never hold two connections
         await context.note_rejected_token(error)
         return
     scope.act_as(caller.principal)
