@@ -65,6 +65,21 @@ _ACCOUNTS_OF_HOLDERS = {
     False: _OWN_ACCOUNTS.where(_BY_HOLDER_IDS).order_by(*_ACCOUNT_ORDER),
 }
 """By whether the viewer sees all accounts."""
+_ACCOUNTS_OF_USERS_FROM = (
+    select(_holders.c.user_id, *_ACCOUNT_RECORD)
+    .join_from(_accounts, _holders, _holders.c.id == _accounts.c.holder_id)
+    .where(
+        _holders.c.user_id.in_(bindparam("ids", expanding=True)),
+        _holders.c.deleted_at.is_(None),
+        _accounts.c.deleted_at.is_(None),
+    )
+    .order_by(*_ACCOUNT_ORDER)
+)
+_ACCOUNTS_OF_USERS = {
+    True: _ACCOUNTS_OF_USERS_FROM,
+    False: _ACCOUNTS_OF_USERS_FROM.where(_holders.c.user_id == _OWN),
+}
+"""By whether the viewer sees all accounts (whoever sees an account sees its holder)."""
 
 
 async def holders_by_ids(
@@ -111,6 +126,15 @@ async def accounts_of_holders(
     statement = _ACCOUNTS_OF_HOLDERS[viewer.sees_all_accounts()]
     result = await reader.execute(statement, {"ids": list(holder_ids), "viewer": viewer.user_id})
     return grouped((row.holder_id, AccountRecord(*row)) for row in result)
+
+
+async def accounts_of_users(
+    reader: Reader, viewer: Viewer, user_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[AccountRecord]]:
+    """Each user's accounts (through their holder, oldest first) that the viewer may see."""
+    statement = _ACCOUNTS_OF_USERS[viewer.sees_all_accounts()]
+    result = await reader.execute(statement, {"ids": list(user_ids), "viewer": viewer.user_id})
+    return grouped((row[0], AccountRecord(*row[1:])) for row in result)
 
 
 async def holder_of_user(

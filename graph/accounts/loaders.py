@@ -40,3 +40,11 @@ class AccountsByHolder(ListLoader[AccountRecord]):
     async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, list[AccountRecord]]:
         """One Core statement for the batch."""
         return await self.uow.query_core(account_repo.accounts_of_holders, self.viewer, ids)
+
+
+class AccountsByUser(ListLoader[AccountRecord]):
+    """Each user's accounts the caller may see, oldest first, without reading the holder."""
+
+    async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, list[AccountRecord]]:
+        """One Core statement for the batch."""
+        return await self.uow.query_core(account_repo.accounts_of_users, self.viewer, ids)

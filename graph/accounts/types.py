@@ -5,17 +5,23 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
 
 from db.errors import NotFound
 from db.models import AccountHolder, AccountStatus, AccountType
-from db.records.accounts import AccountView, HolderRecord, HolderView
+from db.records.accounts import AccountRecord, AccountView, HolderRecord, HolderView
 from db.repositories import accounts as account_repo
 from db.repositories.pages import Page, page_of, page_size
-from graph.accounts.loaders import AccountsByHolder, AccountsById, HoldersById, HoldersByUser
+from graph.accounts.loaders import (
+    AccountsByHolder,
+    AccountsById,
+    AccountsByUser,
+    HoldersById,
+    HoldersByUser,
+)
 from graph.common.connections import PageEdge, edges_of, page_info
 from graph.common.info import Info
 from graph.common.loaders import nodes_by_ids
@@ -84,18 +90,37 @@ async def holder_of_user(info: Info, user_id: uuid.UUID) -> HolderRecord | None:
     return holder
 
 
+def first_accounts_page(rows: list[AccountRecord], first: int | None) -> AccountConnection:
+    """The first page of an accounts connection, from all the rows a loader returned."""
+    size = page_size(first)
+    page = page_of(rows[: size + 1], account_repo.account_place, account_repo.ACCOUNT_ORDER, size)
+    return AccountConnection.from_page(page, len(rows))
+
+
+async def accounts_of_user(
+    info: Info, user_id: uuid.UUID, first: int | None, after: str | None
+) -> AccountConnection:
+    """A user's accounts: a first page in one batched statement, later pages by keyset."""
+    await info.context.require_principal()
+    if after is None:
+        return first_accounts_page(
+            await info.context.loaders.get(AccountsByUser).load(user_id), first
+        )
+    holder = await holder_of_user(info, user_id)
+    if holder is None:
+        return AccountConnection.empty()
+    return await accounts_of_holder(info, holder.id, first, after)
+
+
 async def accounts_of_holder(
     info: Info, holder_id: uuid.UUID, first: int | None, after: str | None
 ) -> AccountConnection:
     """A holder's accounts connection: first pages batched, later pages by keyset."""
     principal = await info.context.require_principal()
     if after is None:
-        rows = await info.context.loaders.get(AccountsByHolder).load(holder_id)
-        size = page_size(first)
-        page = page_of(
-            rows[: size + 1], account_repo.account_place, account_repo.ACCOUNT_ORDER, size
+        return first_accounts_page(
+            await info.context.loaders.get(AccountsByHolder).load(holder_id), first
         )
-        return AccountConnection.from_page(page, len(rows))
     page = await info.context.uow.query(
         account_repo.accounts_page, principal, holder_id, first, after
     )
@@ -184,7 +209,7 @@ class AccountConnection:
     total_count: int = strawberry.field(description="How many accounts, across all pages.")
 
     @classmethod
-    def from_page(cls, page: Page[AccountView], total: int) -> AccountConnection:
+    def from_page(cls, page: Page[Any], total: int) -> AccountConnection:
         """Build a connection from a page of account records or rows."""
         edges = edges_of(page, AccountEdge, AccountNode.from_model)
         return cls(edges=edges, page_info=page_info(page), total_count=total)

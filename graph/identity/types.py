@@ -157,18 +157,10 @@ class UserNode(relay.Node):
     async def accounts(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Annotated[AccountConnection, strawberry.lazy("graph.accounts.types")]:
-        """Two batched statements for any number of users (holders, then their accounts)."""
-        from graph.accounts.types import (  # noqa: PLC0415 - later domain
-            AccountConnection,
-            accounts_of_holder,
-            holder_of_user,
-        )
+        """One batched statement for any number of users (their accounts, through the holder)."""
+        from graph.accounts.types import accounts_of_user  # noqa: PLC0415 - later domain
 
-        await info.context.require_principal()
-        holder = await holder_of_user(info, uuid.UUID(self.id))
-        if holder is None:
-            return AccountConnection.empty()
-        return await accounts_of_holder(info, holder.id, first, after)
+        return await accounts_of_user(info, uuid.UUID(self.id), first, after)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]

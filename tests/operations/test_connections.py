@@ -100,7 +100,10 @@ async def test_authentication_and_the_reads_of_an_operation_share_one_connection
     [account] = body["data"]["me"]["accounts"]["edges"]
     assert account["node"]["balance"] == {"amount": 0, "currency": "EUR"}
     reads = [s for s in counter.statements if s.lstrip().upper().startswith("SELECT")]
+    # The caller, the user's accounts, their first transaction pages, their cards.
+    assert len(reads) == 4, reads
     assert "FROM auth_sessions" in reads[0]
+    assert "FROM accounts JOIN account_holders" in reads[1]
     # Every read ran on the operation's one connection; the audit READ row of the cards is
     # stored in a write transaction once the reads are done.
     read_connections = use.connections[: len(transaction_control(database)) + len(reads)]
