@@ -146,12 +146,14 @@ class AuthService:
         if attempt.locked_until is not None:
             record(transaction, login_failed(attempt.user_id, attempt.login, "account locked"))
             raise CommitThenFail(AccountLocked(_seconds_between(now, attempt.locked_until)))
-        throttle = await identity_repo.sign_in_throttle_for_update(transaction, attempt.key)
+        # The user row is locked before the throttle row, always: a throttle row that a
+        # concurrent failure creates meanwhile is locked second by every attempt (no deadlock).
         user = (
             await identity_repo.get_user(transaction, attempt.user_id, for_update=True)
             if attempt.user_id
             else None
         )
+        throttle = await identity_repo.sign_in_throttle_for_update(transaction, attempt.key)
         if throttle is not None and throttle.locked_until and throttle.locked_until > now:
             # Locked while this attempt was hashing: the lock wins over the right password.
             record(transaction, login_failed(attempt.user_id, attempt.login, "account locked"))
