@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from auth.credentials import Credentials
 from auth.passwords import PasswordHasher
@@ -20,6 +21,7 @@ from db.audit.entries import AuditEntry, record, user_event
 from db.base import utcnow
 from db.errors import AccountLocked, CommitThenFail, InvalidCredentials, NotFound, Unauthenticated
 from db.models import AuditAction, AuditStatus, AuthSession, User
+from db.records.identity import UserRecord
 from db.repositories import identity as identity_repo
 from db.session import Transaction, UnitOfWork
 
@@ -44,13 +46,13 @@ class TokenPair:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who an access token authenticates: the principal, its user row and the token's expiry.
+    """Who an access token authenticates: the principal, its user record and the token's expiry.
 
     `data_version`: the user's data version as authentication read it (the response cache's key).
     """
 
     principal: Principal
-    user: User
+    user: UserRecord
     expires_at: datetime
     data_version: int = 0
 
@@ -69,7 +71,25 @@ class LoginAttempt:
     locked_until: datetime | None
 
 
-def session_usable(auth_session: AuthSession, user: User, now: datetime) -> bool:
+class SessionState(Protocol):
+    """What deciding whether a session may act reads of it (a record or a row)."""
+
+    @property
+    def revoked_at(self) -> datetime | None: ...  # noqa: D102
+    @property
+    def expires_at(self) -> datetime: ...  # noqa: D102
+
+
+class UserState(Protocol):
+    """What deciding whether a session may act reads of its user (a record or a row)."""
+
+    @property
+    def is_active(self) -> bool: ...  # noqa: D102
+    @property
+    def deleted_at(self) -> datetime | None: ...  # noqa: D102
+
+
+def session_usable(auth_session: SessionState, user: UserState, now: datetime) -> bool:
     """Whether a session may still act: live, unexpired, and its user active and not deleted.
 
     A sign-in lock is not checked: it only stops new password sign-ins, so that whoever knows
@@ -130,12 +150,14 @@ class AuthService:
         if attempt.locked_until is not None:
             record(transaction, login_failed(attempt.user_id, attempt.login, "account locked"))
             raise CommitThenFail(AccountLocked(_seconds_between(now, attempt.locked_until)))
-        throttle = await identity_repo.sign_in_throttle_for_update(transaction, attempt.key)
+        # The user row is locked before the throttle row, always: a throttle row that a
+        # concurrent failure creates meanwhile is locked second by every attempt (no deadlock).
         user = (
             await identity_repo.get_user(transaction, attempt.user_id, for_update=True)
             if attempt.user_id
             else None
         )
+        throttle = await identity_repo.sign_in_throttle_for_update(transaction, attempt.key)
         if throttle is not None and throttle.locked_until and throttle.locked_until > now:
             # Locked while this attempt was hashing: the lock wins over the right password.
             record(transaction, login_failed(attempt.user_id, attempt.login, "account locked"))
@@ -238,16 +260,16 @@ class AuthService:
 
         The one place an access token is checked: every operation (HTTP and WebSocket), a
         WebSocket's `connection_init` and its guard's re-checks, and the sign-in of `login`.
-        It verifies the token, then reads its session, user and permissions in one statement.
+        It verifies the token, then reads its session, user and permissions in one statement:
+        the first of the operation's snapshot, on the connection its reads share.
         """
         claims = self.tokens.verify(access_token, TokenType.ACCESS)
-        async with uow.connection() as connection:
-            found = await identity_repo.caller(connection, claims.session_id)
-            if found is None:
-                raise Unauthenticated("The session has ended.")
-            auth_session, user, permissions = found
-            if user.id != claims.user_id or not session_usable(auth_session, user, utcnow()):
-                raise Unauthenticated("The session has ended.")
+        found = await uow.query_core(identity_repo.caller, claims.session_id)
+        if found is None:
+            raise Unauthenticated("The session has ended.")
+        auth_session, user, permissions = found
+        if user.id != claims.user_id or not session_usable(auth_session, user, utcnow()):
+            raise Unauthenticated("The session has ended.")
         principal = Principal(
             user_id=user.id, session_id=claims.session_id, username=user.username,
             permissions=permissions, is_admin=user.is_admin,

@@ -1,11 +1,19 @@
 """Engine, session factories and the unit of work that gives each operation its database access.
 
-Sessions and concurrency: an `AsyncSession` must never be used by two tasks at once, and GraphQL
-resolves sibling fields concurrently. A `UnitOfWork` therefore owns the sessions of one
-operation and serializes every use of them behind an `asyncio.Lock`:
+Connections and concurrency: an `AsyncSession` (and an `AsyncConnection`) must never be used by
+two tasks at once, and GraphQL resolves sibling fields concurrently. A `UnitOfWork` therefore owns
+the database access of one operation and serializes every use of it behind an `asyncio.Lock`:
 
-* reads share one transaction for the whole operation, so a query sees a single consistent
-  snapshot (PostgreSQL: REPEATABLE READ, READ ONLY; SQLite: one deferred transaction in WAL mode);
+* reads share one pooled connection and one transaction for the whole operation, so a query sees
+  a single consistent snapshot (PostgreSQL: REPEATABLE READ, READ ONLY; SQLite: one deferred
+  transaction in WAL mode). The operation's first database use checks the connection out and
+  begins the transaction; authentication's statement is its first statement, and every loader
+  and resolver reads on the same connection. The connection goes back to the pool when the
+  operation ends, before a write transaction opens, and between subscription events;
+* connections are not pinged when they leave the pool (that would cost a round trip each
+  time): a pooled connection found dead by the first statement of a snapshot is discarded and
+  that statement retried once on a fresh connection (nothing had been read, so no snapshot
+  breaks). A second failure, or a failure later in the snapshot, is an outage (`UNAVAILABLE`);
 * a write (`write()`) is one transaction, committed once when its block exits, with the audit
   rows of the change appended as its last step (after raising the data versions of the users
   whose data it changed, see db/data_versions.py), and rolled back on any exception. Services run
@@ -24,6 +32,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -53,15 +62,20 @@ from db.repositories import health as health_repo
 log = get_logger(__name__)
 ParamsT = ParamSpec("ParamsT")
 ResultT = TypeVar("ResultT")
+ReaderT = TypeVar("ReaderT", AsyncSession, AsyncConnection)
 
 SQLITE_BEGIN_IMMEDIATE = "ledgerql_sqlite_begin_immediate"
 """Custom execution option: start SQLite transactions with BEGIN IMMEDIATE (write intent)."""
-SQLITE_NO_TRANSACTION = "ledgerql_sqlite_no_transaction"
-"""Custom execution option: send no BEGIN at all (one-statement reads run atomically anyway)."""
 
 
 Transaction = AsyncSession
 """A unit of work's open write transaction, as services receive it: they flush, never commit."""
+
+ReadOn = AsyncSession
+"""What `read()` and `query()` hand to read repositories: an ORM session bound to the snapshot's
+connection, while some repositories still select ORM entities. Once every read repository takes
+a `db.records.Reader`, this becomes `AsyncConnection` (and `UnitOfWork._read_on` returns
+`self._snapshot()`): the ORM leaves the read path."""
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -83,14 +97,15 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(
         settings.database_url,
         **pool,
-        pool_pre_ping=True,  # a connection the database dropped is replaced, not handed out
+        # No pre-ping: the unit of work retries a snapshot's first statement once on a fresh
+        # connection when its pooled one turns out to be dead (see `UnitOfWork`).
         pool_recycle=1800,
         connect_args={
             "server_settings": {"application_name": "ledgerql"},
             # An unreachable host fails within the pool timeout, not asyncpg's default 60 s.
             "timeout": settings.database_pool_timeout_seconds,
             # A server that stops answering (frozen host, network partition) fails a statement,
-            # pre-ping included, after this long instead of hanging the request.
+            # after this long instead of hanging the request.
             "command_timeout": settings.database_command_timeout_seconds,
         },
     )
@@ -112,8 +127,6 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
         options = connection.get_execution_options()
-        if options.get(SQLITE_NO_TRANSACTION, False):
-            return  # one statement: SQLite runs it atomically on its own
         connections.begin_sqlite(connection, immediate=options.get(SQLITE_BEGIN_IMMEDIATE, False))
 
 
@@ -132,14 +145,8 @@ class Database:
         else:
             read_options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
             write_options = {"isolation_level": "READ COMMITTED"}
-        # Single statements need no transaction around them: one round trip, not three.
-        self.single_statement_engine = self.engine.execution_options(
-            **(
-                {SQLITE_NO_TRANSACTION: True}
-                if settings.is_sqlite
-                else {"isolation_level": "AUTOCOMMIT"}
-            )
-        )
+        # asyncpg opens the snapshot with one `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`.
+        self.read_engine = self.engine.execution_options(**read_options)
         self._reader = self._sessionmaker(read_options)
         self._writer = self._sessionmaker(write_options)
         listen_dsn = None
@@ -205,18 +212,32 @@ class Database:
         """A fresh unit of work for one operation."""
         return UnitOfWork(self, actor_id=actor_id)
 
-    def read_session(self) -> AsyncSession:
-        """A session for a read-only snapshot; used through a UnitOfWork."""
-        return self._reader()
+    def session_on(self, connection: AsyncConnection) -> AsyncSession:
+        """An ORM session that runs in `connection`'s open transaction (a snapshot's reads)."""
+        return AsyncSession(
+            bind=connection,
+            sync_session_class=AppSession,
+            expire_on_commit=False,
+            autoflush=False,
+        )
 
     def write_session(self) -> AsyncSession:
         """A session for one write transaction; used through a UnitOfWork."""
         return self._writer()
 
     async def ping(self) -> None:
-        """Run `SELECT 1`; raises when the database cannot be reached."""
-        async with self.engine.connect() as connection:
-            await health_repo.select_one(connection)
+        """Run `SELECT 1`; raises when the database cannot be reached.
+
+        A pooled connection that turns out to be dead is replaced once, as for a snapshot.
+        """
+        try:
+            async with self.engine.connect() as connection:
+                await health_repo.select_one(connection)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            async with self.engine.connect() as connection:
+                await health_repo.select_one(connection)
 
     async def wait_until_reachable(self, attempts: int, delay_seconds: float) -> None:
         """Ping with retries at start-up; raise `DatabaseUnavailable` with a clear reason."""
@@ -252,41 +273,97 @@ class UnitOfWork:
     def __init__(self, database: Database, actor_id: uuid.UUID | None = None) -> None:
         self._database = database
         self._lock = asyncio.Lock()
-        self._reader: AsyncSession | None = None
+        self._connection: AsyncConnection | None = None
+        self._session: AsyncSession | None = None
+        self._proven = False
+        """Whether a statement of the current snapshot has succeeded (no retry after that)."""
         self.actor_id = actor_id
         self.audit_context = AuditContext()
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
-        """Exclusive use of the operation's read session for one batch of statements."""
+    async def read(self) -> AsyncIterator[ReadOn]:
+        """Exclusive use of the operation's read session for one batch of statements.
+
+        A block is not retried: the snapshot's first statement should go through `query` or
+        `query_core`, which replace a dead pooled connection.
+        """
         async with self._lock:
-            if self._reader is None:
-                self._reader = self._database.read_session()
-                self._reader.info[ACTOR_KEY] = self.actor_id
             with outage_is_unavailable():
-                yield self._reader
+                yield await self._read_on()
+                self._proven = True
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection]:
-        """A pooled connection of its own for one-statement Core reads outside the snapshot.
-
-        For authentication, which runs on every request: it needs no ORM session, and the
-        operation's snapshot is only opened if the operation reads anything else.
-        """
-        with outage_is_unavailable():
-            async with self._database.single_statement_engine.connect() as connection:
-                yield connection
+        """Exclusive use of the snapshot's connection for Core reads (not retried, as `read`)."""
+        async with self._lock:
+            with outage_is_unavailable():
+                yield await self._snapshot()
+                self._proven = True
 
     async def query(
         self,
-        read: Callable[Concatenate[AsyncSession, ParamsT], Awaitable[ResultT]],
+        read: Callable[Concatenate[ReadOn, ParamsT], Awaitable[ResultT]],
         /,
         *args: ParamsT.args,
         **kwargs: ParamsT.kwargs,
     ) -> ResultT:
         """Run one repository read on the operation's snapshot (e.g. from a resolver)."""
-        async with self.read() as session:
-            return await read(session, *args, **kwargs)
+        async with self._lock:
+            with outage_is_unavailable():
+                return await self._retried(self._read_on, lambda on: read(on, *args, **kwargs))
+
+    async def query_core(
+        self,
+        read: Callable[Concatenate[AsyncConnection, ParamsT], Awaitable[ResultT]],
+        /,
+        *args: ParamsT.args,
+        **kwargs: ParamsT.kwargs,
+    ) -> ResultT:
+        """Run one Core read on the snapshot's connection (authentication, every request)."""
+        async with self._lock:
+            with outage_is_unavailable():
+                return await self._retried(self._snapshot, lambda on: read(on, *args, **kwargs))
+
+    async def _retried(
+        self,
+        reader: Callable[[], Awaitable[ReaderT]],
+        run: Callable[[ReaderT], Awaitable[ResultT]],
+    ) -> ResultT:
+        """Run `run`, once more on a fresh connection if it was the snapshot's first statement.
+
+        Only a connection found dead (invalidated) is replaced; the caller holds the lock.
+        """
+        if self._proven:
+            return await run(await reader())
+        try:
+            result = await run(await reader())
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            log.info("database_connection_replaced", error=type(error.orig).__name__)
+            await self._end_read()  # the pool replaces every connection older than this one
+            result = await run(await reader())
+        self._proven = True
+        return result
+
+    async def _snapshot(self) -> AsyncConnection:
+        """The operation's read connection, checked out and its transaction begun on first use."""
+        if self._connection is None:
+            connection = await self._database.read_engine.connect()
+            try:
+                await connection.begin()
+            except BaseException:
+                await connection.close()
+                raise
+            self._connection, self._proven = connection, False
+        return self._connection
+
+    async def _read_on(self) -> ReadOn:
+        """The ORM session bound to the snapshot's connection (joins its transaction)."""
+        if self._session is None:
+            self._session = self._database.session_on(await self._snapshot())
+            self._session.info[ACTOR_KEY] = self.actor_id
+        return self._session
 
     @asynccontextmanager
     async def write(self, queued: list[AuditEntry] | None = None) -> AsyncIterator[Transaction]:
@@ -386,6 +463,12 @@ class UnitOfWork:
             await self._end_read()
 
     async def _end_read(self) -> None:
-        if self._reader is not None:
-            reader, self._reader = self._reader, None
-            await reader.close()
+        """Close the snapshot (a read-only transaction: rolled back) and return its connection."""
+        session, self._session = self._session, None
+        connection, self._connection = self._connection, None
+        try:
+            if session is not None:
+                await session.close()
+        finally:
+            if connection is not None:
+                await connection.close()

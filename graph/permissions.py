@@ -11,12 +11,24 @@ from strawberry.permission import BasePermission
 from auth.permissions import Permission
 from core.logging import get_logger
 from db.errors import Forbidden, RateLimited
-from db.rate_limits import Limit
+from db.rate_limits import DatabaseCounters, Decision, Limit
 from db.repositories.identity import login_key
 from graph.common.info import Info
-from graph.context import Context
+from graph.context import Context, current_scope
 
 log = get_logger(__name__)
+
+
+async def count_hit(context: Context, key: str, limit: Limit, cost: int = 1) -> Decision:
+    """Count a rate-limit hit of the operation.
+
+    A database counter is a write transaction of its own: the operation's read connection goes
+    back to the pool first, so that an operation never holds two connections at once (a storm
+    on a small pool would otherwise wait on itself).
+    """
+    if isinstance(context.rate_limits, DatabaseCounters):
+        await current_scope().uow.close()
+    return await context.rate_limits.hit(key, limit, cost)
 
 
 class IsAuthenticated(BasePermission):
@@ -67,7 +79,7 @@ def RateLimit(policy: str) -> type[BasePermission]:  # noqa: N802 - reads as a c
             limit = Limit.parse(getattr(context.settings, f"rate_limit_{policy}"))
             refusals = []
             for key in await keys_of(context, kwargs):
-                decision = await context.rate_limits.hit(f"{policy}:{key}", limit)
+                decision = await count_hit(context, f"{policy}:{key}", limit)
                 if not decision.allowed:
                     refusals.append(decision.retry_after)
             if refusals:
@@ -94,7 +106,7 @@ class FailedLoginsPerAddress(BasePermission):
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         """RATE_LIMITED once the address's failures fill the window."""
         context = info.context
-        decision = await context.rate_limits.hit(_failures_key(context), _failures(context))
+        decision = await count_hit(context, _failures_key(context), _failures(context))
         if not decision.allowed:
             log.warning("rate_limited", policy="login_failures")
             raise RateLimited(decision.retry_after)
@@ -103,7 +115,7 @@ class FailedLoginsPerAddress(BasePermission):
 
 async def refund_login_attempt(context: Context) -> None:
     """Give back the unit a successful sign-in took from its address's failure budget."""
-    await context.rate_limits.hit(_failures_key(context), _failures(context), -1)
+    await count_hit(context, _failures_key(context), _failures(context), -1)
 
 
 def _failures(context: Context) -> Limit:

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import BindParameter, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Account, AccountHolder
+from db.records.accounts import AccountRecord, AccountView, HolderRecord
 from db.repositories.pages import Page, keyset_page
-from db.repositories.rows import every, grouped, one_by
+from db.repositories.rows import Reader, every, grouped, one_by
 from db.repositories.scope import Viewer
 
 
-def _visible_holders(statement: Select[Any], viewer: Viewer) -> Select[Any]:
+def _sees_all_holders(viewer: Viewer) -> bool:
     # Whoever may read any account may also read whose it is.
-    if viewer.sees_all_holders() or viewer.sees_all_accounts():
+    return viewer.sees_all_holders() or viewer.sees_all_accounts()
+
+
+def _visible_holders(statement: Select[Any], viewer: Viewer) -> Select[Any]:
+    if _sees_all_holders(viewer):
         return statement
     return statement.where(AccountHolder.user_id == viewer.user_id)
 
@@ -30,21 +36,67 @@ def _visible_accounts(statement: Select[Any], viewer: Viewer) -> Select[Any]:
     )
 
 
+_holders, _accounts = AccountHolder.__table__, Account.__table__
+_HOLDER_RECORD = [_holders.c[field.name] for field in fields(HolderRecord)]
+_ACCOUNT_RECORD = [_accounts.c[field.name] for field in fields(AccountRecord)]
+_OWN: BindParameter[uuid.UUID] = bindparam("viewer")
+"""The viewer's user id, for readers who see only their own rows."""
+# Statements are built once, with bind parameters, so SQLAlchemy compiles each of them once;
+# Core statements get no soft-delete criteria from the ORM, so they spell them out.
+_LIVE_HOLDERS = select(*_HOLDER_RECORD).where(_holders.c.deleted_at.is_(None))
+_HOLDERS_BY_IDS = _LIVE_HOLDERS.where(_holders.c.id.in_(bindparam("ids", expanding=True)))
+_HOLDERS_BY_USERS = _LIVE_HOLDERS.where(_holders.c.user_id.in_(bindparam("ids", expanding=True)))
+_OWN_HOLDERS_BY_IDS = _HOLDERS_BY_IDS.where(_holders.c.user_id == _OWN)
+_OWN_HOLDERS_BY_USERS = _HOLDERS_BY_USERS.where(_holders.c.user_id == _OWN)
+_LIVE_ACCOUNTS = select(*_ACCOUNT_RECORD).where(_accounts.c.deleted_at.is_(None))
+_OWN_ACCOUNTS = _LIVE_ACCOUNTS.join_from(
+    _accounts, _holders, _holders.c.id == _accounts.c.holder_id
+).where(_holders.c.user_id == _OWN, _holders.c.deleted_at.is_(None))
+_BY_ACCOUNT_IDS = _accounts.c.id.in_(bindparam("ids", expanding=True))
+_BY_HOLDER_IDS = _accounts.c.holder_id.in_(bindparam("ids", expanding=True))
+_ACCOUNT_ORDER = (_accounts.c.created_at, _accounts.c.id)
+_ACCOUNTS_BY_IDS = {
+    True: _LIVE_ACCOUNTS.where(_BY_ACCOUNT_IDS),
+    False: _OWN_ACCOUNTS.where(_BY_ACCOUNT_IDS),
+}
+_ACCOUNTS_OF_HOLDERS = {
+    True: _LIVE_ACCOUNTS.where(_BY_HOLDER_IDS).order_by(*_ACCOUNT_ORDER),
+    False: _OWN_ACCOUNTS.where(_BY_HOLDER_IDS).order_by(*_ACCOUNT_ORDER),
+}
+"""By whether the viewer sees all accounts."""
+_ACCOUNTS_OF_USERS_FROM = (
+    select(_holders.c.user_id, *_ACCOUNT_RECORD)
+    .join_from(_accounts, _holders, _holders.c.id == _accounts.c.holder_id)
+    .where(
+        _holders.c.user_id.in_(bindparam("ids", expanding=True)),
+        _holders.c.deleted_at.is_(None),
+        _accounts.c.deleted_at.is_(None),
+    )
+    .order_by(*_ACCOUNT_ORDER)
+)
+_ACCOUNTS_OF_USERS = {
+    True: _ACCOUNTS_OF_USERS_FROM,
+    False: _ACCOUNTS_OF_USERS_FROM.where(_holders.c.user_id == _OWN),
+}
+"""By whether the viewer sees all accounts (whoever sees an account sees its holder)."""
+
+
 async def holders_by_ids(
-    session: AsyncSession, viewer: Viewer, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, AccountHolder]:
+    reader: Reader, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, HolderRecord]:
     """The holders among `ids` the viewer may see."""
-    statement = _visible_holders(select(AccountHolder).where(AccountHolder.id.in_(ids)), viewer)
-    return {row.id: row for row in (await session.execute(statement)).scalars()}
+    statement = _HOLDERS_BY_IDS if _sees_all_holders(viewer) else _OWN_HOLDERS_BY_IDS
+    result = await reader.execute(statement, {"ids": list(ids), "viewer": viewer.user_id})
+    return {row.id: HolderRecord(*row) for row in result}
 
 
 async def holders_by_users(
-    session: AsyncSession, viewer: Viewer, user_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, AccountHolder]:
+    reader: Reader, viewer: Viewer, user_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, HolderRecord]:
     """Each user's holder profile, where the viewer may see it."""
-    query = select(AccountHolder).where(AccountHolder.user_id.in_(user_ids))
-    statement = _visible_holders(query, viewer)
-    return {row.user_id: row for row in (await session.execute(statement)).scalars()}
+    statement = _HOLDERS_BY_USERS if _sees_all_holders(viewer) else _OWN_HOLDERS_BY_USERS
+    result = await reader.execute(statement, {"ids": list(user_ids), "viewer": viewer.user_id})
+    return {row.user_id: HolderRecord(*row) for row in result}
 
 
 async def holders_page(
@@ -58,20 +110,30 @@ async def holders_page(
 
 
 async def accounts_by_ids(
-    session: AsyncSession, viewer: Viewer, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Account]:
+    reader: Reader, viewer: Viewer, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, AccountRecord]:
     """The accounts among `ids` the viewer may see."""
-    statement = _visible_accounts(select(Account).where(Account.id.in_(ids)), viewer)
-    return {row.id: row for row in (await session.execute(statement)).scalars()}
+    statement = _ACCOUNTS_BY_IDS[viewer.sees_all_accounts()]
+    result = await reader.execute(statement, {"ids": list(ids), "viewer": viewer.user_id})
+    return {row.id: AccountRecord(*row) for row in result}
 
 
 async def accounts_of_holders(
-    session: AsyncSession, viewer: Viewer, holder_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[Account]]:
+    reader: Reader, viewer: Viewer, holder_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[AccountRecord]]:
     """Each holder's accounts (oldest first) that the viewer may see, in one statement."""
-    query = select(Account).where(Account.holder_id.in_(holder_ids))
-    statement = _visible_accounts(query, viewer).order_by(Account.created_at, Account.id)
-    return grouped((row.holder_id, row) for row in await every(session, statement))
+    statement = _ACCOUNTS_OF_HOLDERS[viewer.sees_all_accounts()]
+    result = await reader.execute(statement, {"ids": list(holder_ids), "viewer": viewer.user_id})
+    return grouped((row.holder_id, AccountRecord(*row)) for row in result)
+
+
+async def accounts_of_users(
+    reader: Reader, viewer: Viewer, user_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[AccountRecord]]:
+    """Each user's accounts (through their holder, oldest first) that the viewer may see."""
+    statement = _ACCOUNTS_OF_USERS[viewer.sees_all_accounts()]
+    result = await reader.execute(statement, {"ids": list(user_ids), "viewer": viewer.user_id})
+    return grouped((row[0], AccountRecord(*row[1:])) for row in result)
 
 
 async def holder_of_user(
@@ -100,7 +162,7 @@ async def owned_accounts_for_update(
 ACCOUNT_ORDER = "created_at:asc"
 
 
-def account_place(row: Account) -> tuple[Any, ...]:
+def account_place(row: AccountView) -> tuple[Any, ...]:
     """An account's position in ACCOUNT_ORDER (for pages built from loader results)."""
     return (row.created_at, row.id)
 

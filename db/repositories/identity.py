@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import data_versions
-from db.base import INCLUDE_DELETED, columns_of, loaded_instance
+from db.base import INCLUDE_DELETED, columns_of
 from db.models import (
     ADMIN_ROLE,
     AuthSession,
@@ -26,8 +26,9 @@ from db.models import (
 )
 from db.models.identity import username_key
 from db.rate_limits import stored_key
+from db.records.identity import RoleRecord, SessionRecord, UserRecord
 from db.repositories.pages import Page, keyset_page
-from db.repositories.rows import every, grouped, insert_for, one_by
+from db.repositories.rows import Reader, grouped, insert_for, one_by
 from db.repositories.scope import Viewer
 
 
@@ -111,24 +112,29 @@ async def taken_names(
     return clashes
 
 
-def _visible_users(statement: Select[Any], viewer: Viewer) -> Select[Any]:
-    if viewer.sees_all_users():
-        return statement
-    return statement.where(User.id == viewer.user_id)
+_users, _sessions = User.__table__, AuthSession.__table__
+_roles, _holdings = Role.__table__, UserRole.__table__
+_USER_FIELDS = tuple(field.name for field in fields(UserRecord))
+_SESSION_FIELDS = tuple(field.name for field in fields(SessionRecord))
+_USER_RECORD = [columns_of(User)[name].label(name) for name in _USER_FIELDS]
+_SESSION_RECORD = [_sessions.c[name] for name in _SESSION_FIELDS]
+_BY_USER_IDS = _users.c.id.in_(bindparam("ids", expanding=True))
+_USERS_WITH_DELETED = select(*_USER_RECORD).where(_BY_USER_IDS)
+_USERS = _USERS_WITH_DELETED.where(_users.c.deleted_at.is_(None))
+_OWN_USER = _USERS.where(_users.c.id == bindparam("viewer"))
+# Statements are built once, with bind parameters, so SQLAlchemy compiles each of them once.
 
 
 async def users_by_ids(
-    session: AsyncSession,
-    viewer: Viewer,
-    ids: Sequence[uuid.UUID],
-    *,
-    include_deleted: bool = False,
-) -> dict[uuid.UUID, User]:
+    reader: Reader, viewer: Viewer, ids: Sequence[uuid.UUID], *, include_deleted: bool = False
+) -> dict[uuid.UUID, UserRecord]:
     """The users among `ids` that the viewer may see (themselves, or all users)."""
-    statement = _visible_users(select(User).where(User.id.in_(ids)), viewer)
-    if include_deleted and viewer.sees_all_users():
-        statement = statement.execution_options(**{INCLUDE_DELETED: True})
-    return {user.id: user for user in (await session.execute(statement)).scalars()}
+    if not viewer.sees_all_users():
+        statement = _OWN_USER
+    else:
+        statement = _USERS_WITH_DELETED if include_deleted else _USERS
+    result = await reader.execute(statement, {"ids": list(ids), "viewer": viewer.user_id})
+    return {row.id: UserRecord(*row) for row in result}
 
 
 def _users_matching(query: UserQuery) -> Select[Any]:
@@ -182,17 +188,36 @@ async def count_users(session: AsyncSession, query: UserQuery) -> int:
     return int((await session.execute(statement)).scalar_one())
 
 
-async def roles_of_users(
-    session: AsyncSession, user_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[Role]]:
-    """Each user's live roles, in one statement."""
-    statement = (
-        select(UserRole.user_id, Role)
-        .join(Role, Role.id == UserRole.role_id)
-        .where(UserRole.user_id.in_(user_ids))
-        .order_by(Role.name)
+_ROLE_RECORD = [_roles.c[field.name] for field in fields(RoleRecord)]
+_ROLES_OF_USERS = (
+    select(_holdings.c.user_id, *_ROLE_RECORD)
+    .join_from(_holdings, _roles, _roles.c.id == _holdings.c.role_id)
+    .where(
+        _holdings.c.user_id.in_(bindparam("ids", expanding=True)),
+        _holdings.c.deleted_at.is_(None),
+        _roles.c.deleted_at.is_(None),
     )
-    return grouped((user_id, role) for user_id, role in await session.execute(statement))
+    .order_by(_roles.c.name)
+)
+_PERMISSIONS_OF_ROLES = (
+    select(RolePermission.role_id, Permission.name)
+    .join(Permission, Permission.id == RolePermission.permission_id)
+    .where(
+        RolePermission.role_id.in_(bindparam("ids", expanding=True)),
+        RolePermission.deleted_at.is_(None),
+        Permission.deleted_at.is_(None),
+    )
+    .order_by(Permission.name)
+)
+_ALL_ROLES = select(*_ROLE_RECORD).where(_roles.c.deleted_at.is_(None)).order_by(_roles.c.name)
+
+
+async def roles_of_users(
+    reader: Reader, user_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[RoleRecord]]:
+    """Each user's live roles, in one statement."""
+    result = await reader.execute(_ROLES_OF_USERS, {"ids": list(user_ids)})
+    return grouped((row[0], RoleRecord(*row[1:])) for row in result)
 
 
 async def active_admin_ids(session: AsyncSession) -> set[uuid.UUID]:
@@ -206,9 +231,9 @@ async def active_admin_ids(session: AsyncSession) -> set[uuid.UUID]:
     return set((await session.execute(statement)).scalars())
 
 
-async def all_roles(session: AsyncSession) -> list[Role]:
+async def all_roles(reader: Reader) -> list[RoleRecord]:
     """Every live role, by name."""
-    return list((await session.execute(select(Role).order_by(Role.name))).scalars())
+    return [RoleRecord(*row) for row in await reader.execute(_ALL_ROLES)]
 
 
 async def role_by_name(
@@ -219,16 +244,11 @@ async def role_by_name(
 
 
 async def permissions_of_roles(
-    session: AsyncSession, role_ids: Sequence[uuid.UUID]
+    reader: Reader, role_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[str]]:
     """Each role's permission names, in one statement."""
-    statement = (
-        select(RolePermission.role_id, Permission.name)
-        .join(Permission, Permission.id == RolePermission.permission_id)
-        .where(RolePermission.role_id.in_(role_ids))
-        .order_by(Permission.name)
-    )
-    return grouped((role_id, name) for role_id, name in await session.execute(statement))
+    result = await reader.execute(_PERMISSIONS_OF_ROLES, {"ids": list(role_ids)})
+    return grouped((role_id, name) for role_id, name in result)
 
 
 async def role_membership(
@@ -255,9 +275,7 @@ async def session_with_user(
     return (row[0], row[1]) if row else None
 
 
-_sessions, _users = AuthSession.__table__, User.__table__
-_permissions, _roles = Permission.__table__, Role.__table__
-_grants, _holdings = RolePermission.__table__, UserRole.__table__
+_permissions, _grants = Permission.__table__, RolePermission.__table__
 _PERMISSION_NAMES = (
     select(func.aggregate_strings(_permissions.c.name, PERMISSION_SEPARATOR))
     .select_from(
@@ -274,17 +292,11 @@ _PERMISSION_NAMES = (
     )
     .scalar_subquery()
 )
-_SESSION_COLUMNS = columns_of(AuthSession)
-_USER_COLUMNS = columns_of(User)
 # A Core statement built once: it runs on every authenticated request, so it skips the ORM's
 # per-execution work (the soft-delete criteria are spelled out instead) and SQLAlchemy reuses
 # its memoized cache key.
 _CALLER = (
-    select(
-        *[column.label(f"s_{key}") for key, column in _SESSION_COLUMNS.items()],
-        *[column.label(f"u_{key}") for key, column in _USER_COLUMNS.items()],
-        _PERMISSION_NAMES.label("permission_names"),
-    )
+    select(*_SESSION_RECORD, *_USER_RECORD, _PERMISSION_NAMES.label("permission_names"))
     .select_from(_sessions.join(_users, _users.c.id == _sessions.c.user_id))
     .where(
         _sessions.c.id == bindparam("session_id"),
@@ -295,15 +307,16 @@ _CALLER = (
 
 
 async def caller(
-    connection: AsyncConnection, session_id: uuid.UUID
-) -> tuple[AuthSession, User, frozenset[str]] | None:
+    reader: Reader, session_id: uuid.UUID
+) -> tuple[SessionRecord, UserRecord, frozenset[str]] | None:
     """A session, its (live) user and the user's permissions: one Core statement per request."""
-    row = (await connection.execute(_CALLER, {"session_id": session_id})).mappings().first()
+    row = (await reader.execute(_CALLER, {"session_id": session_id})).first()
     if row is None:
         return None
-    session = loaded_instance(AuthSession, {key: row[f"s_{key}"] for key in _SESSION_COLUMNS})
-    user = loaded_instance(User, {key: row[f"u_{key}"] for key in _USER_COLUMNS})
-    names = row["permission_names"]
+    sessions, users = len(_SESSION_FIELDS), len(_USER_FIELDS)
+    session = SessionRecord(*row[:sessions])
+    user = UserRecord(*row[sessions : sessions + users])
+    names = row[-1]
     permissions = frozenset(names.split(PERMISSION_SEPARATOR)) if names else frozenset()
     return session, user, permissions
 
@@ -355,24 +368,28 @@ async def revoke_sessions(
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+_LIVE_SESSIONS_OF_USERS = (
+    select(*_SESSION_RECORD)
+    .where(
+        _sessions.c.user_id.in_(bindparam("ids", expanding=True)),
+        _sessions.c.revoked_at.is_(None),
+        _sessions.c.expires_at > bindparam("now"),
+        _sessions.c.deleted_at.is_(None),
+    )
+    .order_by(_sessions.c.created_at.desc(), _sessions.c.id)
+)
+
+
 async def live_sessions_of_users(
-    session: AsyncSession, viewer: Viewer, user_ids: Sequence[uuid.UUID], now: datetime
-) -> dict[uuid.UUID, list[AuthSession]]:
+    reader: Reader, viewer: Viewer, user_ids: Sequence[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, list[SessionRecord]]:
     """Each user's live sessions, newest first, if the viewer is that user or may read all."""
     if not viewer.sees_all_sessions():
         user_ids = [user_id for user_id in user_ids if user_id == viewer.user_id]
     if not user_ids:
         return {}
-    statement = (
-        select(AuthSession)
-        .where(
-            AuthSession.user_id.in_(user_ids),
-            AuthSession.revoked_at.is_(None),
-            AuthSession.expires_at > now,
-        )
-        .order_by(AuthSession.created_at.desc(), AuthSession.id)
-    )
-    return grouped((row.user_id, row) for row in await every(session, statement))
+    result = await reader.execute(_LIVE_SESSIONS_OF_USERS, {"ids": list(user_ids), "now": now})
+    return grouped((record.user_id, record) for record in (SessionRecord(*row) for row in result))
 
 
 FORGET_AFTER = timedelta(days=1)

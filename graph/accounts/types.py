@@ -5,16 +5,23 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
 
 from db.errors import NotFound
-from db.models import Account, AccountHolder, AccountStatus, AccountType
+from db.models import AccountHolder, AccountStatus, AccountType
+from db.records.accounts import AccountRecord, AccountView, HolderRecord, HolderView
 from db.repositories import accounts as account_repo
 from db.repositories.pages import Page, page_of, page_size
-from graph.accounts.loaders import AccountsByHolder, AccountsById, HoldersById
+from graph.accounts.loaders import (
+    AccountsByHolder,
+    AccountsById,
+    AccountsByUser,
+    HoldersById,
+    HoldersByUser,
+)
 from graph.common.connections import PageEdge, edges_of, page_info
 from graph.common.info import Info
 from graph.common.loaders import nodes_by_ids
@@ -47,8 +54,8 @@ class AccountHolderNode(relay.Node):
     user_id: strawberry.Private[uuid.UUID]
 
     @classmethod
-    def from_model(cls, row: AccountHolder) -> AccountHolderNode:
-        """The GraphQL view of a holder row."""
+    def from_model(cls, row: HolderView) -> AccountHolderNode:
+        """The GraphQL view of a holder record (or of a row a write returned)."""
         return cls(
             id=str(row.id), first_name=row.first_name, last_name=row.last_name,
             date_of_birth=row.date_of_birth, created_at=row.created_at, user_id=row.user_id,
@@ -75,18 +82,45 @@ class AccountHolderNode(relay.Node):
         return await nodes_by_ids(info, HoldersById, node_ids, cls.from_model)
 
 
+async def holder_of_user(info: Info, user_id: uuid.UUID) -> HolderRecord | None:
+    """A user's holder through HoldersByUser, also primed into HoldersById (same visibility)."""
+    holder = await info.context.loaders.get(HoldersByUser).load(user_id)
+    if holder is not None:
+        info.context.loaders.get(HoldersById).prime(holder.id, holder)  # `holder` costs nothing
+    return holder
+
+
+def first_accounts_page(rows: list[AccountRecord], first: int | None) -> AccountConnection:
+    """The first page of an accounts connection, from all the rows a loader returned."""
+    size = page_size(first)
+    page = page_of(rows[: size + 1], account_repo.account_place, account_repo.ACCOUNT_ORDER, size)
+    return AccountConnection.from_page(page, len(rows))
+
+
+async def accounts_of_user(
+    info: Info, user_id: uuid.UUID, first: int | None, after: str | None
+) -> AccountConnection:
+    """A user's accounts: a first page in one batched statement, later pages by keyset."""
+    await info.context.require_principal()
+    if after is None:
+        return first_accounts_page(
+            await info.context.loaders.get(AccountsByUser).load(user_id), first
+        )
+    holder = await holder_of_user(info, user_id)
+    if holder is None:
+        return AccountConnection.empty()
+    return await accounts_of_holder(info, holder.id, first, after)
+
+
 async def accounts_of_holder(
     info: Info, holder_id: uuid.UUID, first: int | None, after: str | None
 ) -> AccountConnection:
     """A holder's accounts connection: first pages batched, later pages by keyset."""
     principal = await info.context.require_principal()
     if after is None:
-        rows = await info.context.loaders.get(AccountsByHolder).load(holder_id)
-        size = page_size(first)
-        page = page_of(
-            rows[: size + 1], account_repo.account_place, account_repo.ACCOUNT_ORDER, size
+        return first_accounts_page(
+            await info.context.loaders.get(AccountsByHolder).load(holder_id), first
         )
-        return AccountConnection.from_page(page, len(rows))
     page = await info.context.uow.query(
         account_repo.accounts_page, principal, holder_id, first, after
     )
@@ -107,8 +141,8 @@ class AccountNode(relay.Node):
     holder_id: strawberry.Private[uuid.UUID]
 
     @classmethod
-    def from_model(cls, row: Account) -> AccountNode:
-        """The GraphQL view of an account row."""
+    def from_model(cls, row: AccountView) -> AccountNode:
+        """The GraphQL view of an account record (or of a row a write returned)."""
         return cls(
             id=str(row.id), type=AccountType(row.type), currency=row.currency,
             balance=money(row.balance, row.currency), status=AccountStatus(row.status),
@@ -175,8 +209,8 @@ class AccountConnection:
     total_count: int = strawberry.field(description="How many accounts, across all pages.")
 
     @classmethod
-    def from_page(cls, page: Page[Account], total: int) -> AccountConnection:
-        """Build a connection from a page of account rows."""
+    def from_page(cls, page: Page[Any], total: int) -> AccountConnection:
+        """Build a connection from a page of account records or rows."""
         edges = edges_of(page, AccountEdge, AccountNode.from_model)
         return cls(edges=edges, page_info=page_info(page), total_count=total)
 

@@ -9,8 +9,9 @@ WebSocket (for every operation of the connection). They are checked once per ope
 
 * no credentials: the operation runs anonymous, so public fields (`health`, `register`, `login`,
   `refreshToken`, ...) work and fields that need a caller are `UNAUTHENTICATED`;
-* a valid token of a live session: its principal is the caller, and the user row read to check
-  it primes the users loader (`me` costs no further statement);
+* a valid token of a live session: its principal is the caller, and the user record read to
+  check it primes the users loader (`me` costs no further statement). That read is the first
+  statement of the operation's snapshot, on the pooled connection all its reads share;
 * a malformed `Authorization` value, or a bad, expired or revoked token: the refusal is stored
   and raised to every field that asks for the caller; a presented token that fails is counted
   once per operation for the audit trail (auth/token_failures.py);
@@ -64,6 +65,7 @@ async def authenticate_operation(context: Context, scope: OperationScope) -> Non
         caller = await context.auth.authenticate(scope.uow, token)
     except Unauthenticated as error:
         scope.refuse(error)
+        await scope.uow.close()  # noting the refusal may write: never hold two connections
         await context.note_rejected_token(error)
         return
     scope.act_as(caller.principal)

@@ -6,26 +6,29 @@ import uuid
 from collections.abc import Mapping, Sequence
 
 from db.base import utcnow
-from db.models import AuthSession, Role, User
+from db.records.identity import RoleRecord, SessionRecord, UserView
 from db.repositories import identity as identity_repo
 from graph.common.loaders import ListLoader, RowLoader
 from graph.context import current_scope
 
 
-class UsersById(RowLoader[User]):
-    """Users the caller may see, by id (None for unknown and hidden alike)."""
+class UsersById(RowLoader[UserView]):
+    """Users the caller may see, by id (None for unknown and hidden alike).
 
-    async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, User]:
-        """One statement for the batch."""
-        return await self.uow.query(identity_repo.users_by_ids, self.viewer, ids)
+    Primed with the caller's own record by authentication, and with rows a write returned.
+    """
+
+    async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, UserView]:
+        """One Core statement for the batch."""
+        return await self.uow.query_core(identity_repo.users_by_ids, self.viewer, ids)
 
 
-class RolesByUser(ListLoader[Role]):
+class RolesByUser(ListLoader[RoleRecord]):
     """The live roles of users (callers only reach users they may see)."""
 
-    async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, list[Role]]:
-        """One statement for the batch."""
-        return await self.uow.query(identity_repo.roles_of_users, ids)
+    async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, list[RoleRecord]]:
+        """One Core statement for the batch."""
+        return await self.uow.query_core(identity_repo.roles_of_users, ids)
 
 
 class PermissionsByRole(ListLoader[str]):
@@ -33,15 +36,15 @@ class PermissionsByRole(ListLoader[str]):
 
     async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, list[str]]:
         """One statement for the batch."""
-        return await self.uow.query(identity_repo.permissions_of_roles, ids)
+        return await self.uow.query_core(identity_repo.permissions_of_roles, ids)
 
 
-class SessionsByUser(ListLoader[AuthSession]):
+class SessionsByUser(ListLoader[SessionRecord]):
     """Live sessions of users: the caller's own, or anyone's with sessions:read."""
 
-    async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, list[AuthSession]]:
-        """One statement for the batch."""
-        found = await self.uow.query(
+    async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, list[SessionRecord]]:
+        """One Core statement for the batch."""
+        found = await self.uow.query_core(
             identity_repo.live_sessions_of_users, self.viewer, ids, utcnow()
         )
         scope = current_scope()

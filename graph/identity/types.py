@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry import relay
 
-from db.models import AuthSession, Role, User
+from db.records.identity import RoleRecord, SessionView, UserView
 from db.repositories import identity as identity_repo
 from db.repositories.pages import Page
 from graph.common.connections import PageEdge, edges_of, page_info
@@ -32,8 +32,8 @@ class RoleNode(relay.Node):
     description: str
 
     @classmethod
-    def from_model(cls, role: Role) -> RoleNode:
-        """The GraphQL view of a role row."""
+    def from_model(cls, role: RoleRecord) -> RoleNode:
+        """The GraphQL view of a role record."""
         return cls(id=str(role.id), name=role.name, description=role.description)
 
     @strawberry.field(description="Permission names, such as `users:read`.")
@@ -65,8 +65,8 @@ class SessionNode(relay.Node):
     current: bool = strawberry.field(description="Whether this is the caller's session.")
 
     @classmethod
-    def from_model(cls, row: AuthSession, current_session: uuid.UUID | None) -> SessionNode:
-        """The GraphQL view of a session row."""
+    def from_model(cls, row: SessionView, current_session: uuid.UUID | None) -> SessionNode:
+        """The GraphQL view of a session record (or of a row a write returned)."""
         return cls(
             id=str(row.id), created_at=row.created_at, last_used_at=row.last_used_at,
             expires_at=row.expires_at, ip_address=row.ip_address, user_agent=row.user_agent,
@@ -97,8 +97,8 @@ class UserNode(relay.Node):
     deleted_at: datetime | None
 
     @classmethod
-    def from_model(cls, user: User) -> UserNode:
-        """The GraphQL view of a user row."""
+    def from_model(cls, user: UserView) -> UserNode:
+        """The GraphQL view of a user record (or of a row a write returned)."""
         return cls(
             id=str(user.id), username=user.username, email=user.email,
             full_name=user.full_name, is_active=user.is_active, is_admin=user.is_admin,
@@ -145,11 +145,10 @@ class UserNode(relay.Node):
         self, info: Info
     ) -> Annotated[AccountHolderNode, strawberry.lazy("graph.accounts.types")] | None:
         """Batched through HoldersByUser."""
-        from graph.accounts.loaders import HoldersByUser  # noqa: PLC0415 - later domain
-        from graph.accounts.types import AccountHolderNode  # noqa: PLC0415
+        from graph.accounts.types import AccountHolderNode, holder_of_user  # noqa: PLC0415
 
         await info.context.require_principal()
-        row = await info.context.loaders.get(HoldersByUser).load(uuid.UUID(self.id))
+        row = await holder_of_user(info, uuid.UUID(self.id))
         return AccountHolderNode.from_model(row) if row is not None else None
 
     @strawberry.field(
@@ -158,15 +157,10 @@ class UserNode(relay.Node):
     async def accounts(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Annotated[AccountConnection, strawberry.lazy("graph.accounts.types")]:
-        """Two batched statements for any number of users (holders, then their accounts)."""
-        from graph.accounts.loaders import HoldersByUser  # noqa: PLC0415 - later domain
-        from graph.accounts.types import AccountConnection, accounts_of_holder  # noqa: PLC0415
+        """One batched statement for any number of users (their accounts, through the holder)."""
+        from graph.accounts.types import accounts_of_user  # noqa: PLC0415 - later domain
 
-        await info.context.require_principal()
-        holder = await info.context.loaders.get(HoldersByUser).load(uuid.UUID(self.id))
-        if holder is None:
-            return AccountConnection.empty()
-        return await accounts_of_holder(info, holder.id, first, after)
+        return await accounts_of_user(info, uuid.UUID(self.id), first, after)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]
@@ -175,7 +169,7 @@ class UserNode(relay.Node):
         """Users by id through the caller-scoped loader: hidden and unknown are both None."""
         principal = await info.context.principal()
 
-        def audit(row: User) -> None:  # reading someone else is a sensitive read
+        def audit(row: UserView) -> None:  # reading someone else is a sensitive read
             if principal is not None and row.id != principal.user_id:
                 info.context.audit_read("User", str(row.id))
 

@@ -77,7 +77,9 @@ async def test_a_refused_token_is_checked_and_counted_once_though_no_field_asks_
     refused = await gql(client, PROTECTED_AND_PUBLIC, token=BAD_TOKEN)
     assert code_of(refused) == "UNAUTHENTICATED"
     assert {error["extensions"]["code"] for error in refused["errors"]} == {"UNAUTHENTICATED"}
-    assert steps == ["authenticate", "health"]
+    # The refused `me` nulls the whole answer, which cancels `health` if it still waits for the
+    # operation's connection (SQLite opens one): the token was checked once, before anything.
+    assert steps in (["authenticate"], ["authenticate", "health"])
 
 
 async def test_a_document_refused_for_its_cost_is_not_authenticated(

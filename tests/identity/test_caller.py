@@ -3,13 +3,16 @@ the soft-delete rules the ORM applies elsewhere. Each soft-deleted link must sto
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import update
 
 from db.base import utcnow
 from db.models import AuthSession, Permission, Role, RolePermission, User, UserRole
+from db.records.identity import SessionRecord, UserRecord
 from db.repositories import identity as identity_repo
 from db.session import Database
 
@@ -66,7 +69,7 @@ async def test_the_caller_holds_a_permission_only_while_every_link_is_live(
         await _set_deleted(database, model, ids[key], None)
 
 
-async def test_the_caller_read_returns_model_objects_with_every_column_loaded(
+async def test_the_caller_read_returns_immutable_records_without_secrets(
     database: Database,
 ) -> None:
     session_id, ids = await _grant(database)
@@ -81,3 +84,9 @@ async def test_the_caller_read_returns_model_objects_with_every_column_loaded(
         ids["user"], "cora", "cora@example.com", False,
     )  # fmt: skip
     assert auth_session.expires_at > utcnow()
+    assert isinstance(auth_session, SessionRecord)
+    assert isinstance(user, UserRecord)
+    assert not hasattr(user, "password_hash")
+    assert not hasattr(auth_session, "refresh_jti")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        user.is_active = False  # type: ignore[misc]

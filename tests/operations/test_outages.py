@@ -169,6 +169,47 @@ async def test_a_stopped_postgresql_is_unavailable_then_recovers_by_itself(
         await assert_recovered(client, user, account_id)
 
 
+async def terminate_pooled_connections(url: str) -> int:
+    """End every backend of the app's pool from an admin connection; returns how many."""
+    admin = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        return int(
+            await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = 'ledgerql' AND pid <> pg_backend_pid()"
+            )
+        )
+    finally:
+        await admin.close()
+
+
+async def test_a_pooled_connection_found_dead_is_replaced_without_an_error(
+    own_postgres: tuple[ThrowawayPostgres, str], tmp_path: Path
+) -> None:
+    cluster, url = own_postgres
+    async with serving(url, tmp_path) as app, http(app) as client:
+        user, _ = await customer(client, "kit")
+        assert await terminate_pooled_connections(url) >= 1
+        with capture_logs() as logs:
+            replaced = await post(client, ME, {}, user.access_token)
+            assert await terminate_pooled_connections(url) >= 1
+            ready = await client.get("/health/ready")
+        assert replaced.json()["data"] == {"me": {"username": "kit"}}, replaced.text
+        assert "errors" not in replaced.json(), replaced.text
+        assert ready.status_code == 200, ready.text
+        # How asyncpg notices the ended backend varies (closed, or a failed read): one retry.
+        assert len(logs.events("database_connection_replaced")) == 1
+        assert not logs.events("database_outage")
+        cluster.pause()  # really down: a fresh connection fails too
+        try:
+            refused = await post(client, ME, {}, user.access_token)
+        finally:
+            cluster.resume()
+        assert_unavailable(refused)
+        again = await post(client, ME, {}, user.access_token)
+        assert again.json()["data"] == {"me": {"username": "kit"}}, again.text
+
+
 async def test_a_frozen_postgresql_is_unavailable_within_the_command_timeout(
     own_postgres: tuple[ThrowawayPostgres, str], tmp_path: Path
 ) -> None:
