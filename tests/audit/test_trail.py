@@ -718,7 +718,7 @@ async def test_a_forged_row_appended_at_the_end_breaks_the_chain_there(
     body = await gql(client, AUDIT_CHAIN, token=auditor.access_token)
     assert_top_level(body, "UNAVAILABLE", 503)
     assert "data" not in body  # nothing was delivered, as for any refused request
-    async with database.read_session() as session:
+    async with database.unit_of_work() as uow, uow.read() as session:
         status = await verify(session, database.audit_keys)
     assert (status.valid, status.first_broken_sequence, status.checked_entries) == (False, 8, 8)
     assert status.head_hash == rows[-1]["hash"]
