@@ -11,9 +11,10 @@ its own. `OperationScopeExtension` opens the scope when an operation starts and 
 the audit rows it queued and returning the connection) when the operation ends.
 
 The caller is authenticated once per operation, before anything executes, by the
-`Authentication` extension (graph/extensions/authentication.py), which stores the principal or
-the rejection on the scope; `Context.principal()` only reads it. A revoked session therefore
-stops working at its next operation, on HTTP and on an open WebSocket alike.
+authentication step (graph/extensions/authentication.py, run by graph/extensions/gate.py),
+which stores the principal or the rejection on the scope; `Context.principal()` only reads
+it. A revoked session therefore stops working at its next operation, on HTTP and on an open
+WebSocket alike.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ class OperationScope:
     uow: UnitOfWork
     principal: Principal | None = None
     authentication_ran: bool = False
-    """Whether the operation's authentication step has run (see `Authentication`)."""
+    """Whether the operation's authentication step has run (see `authenticate_operation`)."""
     rejected: Unauthenticated | None = None
     """Why the credentials were refused; raised to every field that asks for the caller."""
     loaders: Loaders = field(init=False)

@@ -34,10 +34,9 @@ from graph.common.connections import resolve_node
 from graph.common.payloads import UserError
 from graph.common.renders import SharingExecutor
 from graph.errors import MULTIPLE_OPERATIONS, AmbiguousOperationError
-from graph.extensions.authentication import Authentication
 from graph.extensions.checks import CheckSettings, DocumentChecks
-from graph.extensions.cost import CostBudgetExtension, QueryCostExtension
 from graph.extensions.errors import shape_errors
+from graph.extensions.gate import OperationGate
 from graph.extensions.measure import DocumentLimits
 from graph.extensions.observe import OperationObserver
 from graph.extensions.response_cache import ResponseCaching
@@ -203,11 +202,12 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
     The operation's bookkeeping (access log, metrics, response extensions) wraps everything;
     then every document check (token limit, cached parse, limits, rules, variables, input
     lists, input hygiene: graph/extensions/checks.py), so a refused document opens no scope.
-    Inside the operation scope (which holds the caller): the static query cost first, so a
-    document refused for its cost runs no statement at all; then authentication, the first
-    step that may read the database; then the cost budget, which is the caller's; then the
-    response cache, which answers a cached query without executing it (graph/response_cache.py).
-    The cache lives as long as the schema: one per worker.
+    Inside the operation scope (which holds the caller), one gate runs, in one hook
+    (graph/extensions/gate.py): the static query cost first, so a document refused for its
+    cost runs no statement at all; then authentication, the first step that may read the
+    database; then the cost budget, which is the caller's; then the response cache, which
+    answers a cached query without executing it (graph/response_cache.py). The cache lives as
+    long as the schema: one per worker.
 
     The check settings and rules are built once, so the validation cache (keyed by document
     and rule classes) hits across requests.
@@ -227,18 +227,18 @@ def schema_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]
         introspection=settings.introspection,
     )
     rules = checks.rules()
+    caching = None
+    if settings.response_cache:
+        caching = ResponseCaching(
+            cache=ResponseCache(settings.response_cache_bytes),
+            verdicts=DocumentVerdicts(settings.graphql_cache_size),
+        )
     extensions: list[Callable[[], SchemaExtension]] = [
         OperationObserver,
         lambda: DocumentChecks(checks, rules),
         OperationScopeExtension,
-        QueryCostExtension,
-        Authentication,
-        CostBudgetExtension,
+        lambda: OperationGate(caching=caching),
     ]
-    if settings.response_cache:
-        cache = ResponseCache(settings.response_cache_bytes)
-        verdicts = DocumentVerdicts(settings.graphql_cache_size)
-        extensions.append(lambda: ResponseCaching(cache=cache, verdicts=verdicts))
     return extensions
 
 

@@ -1,7 +1,8 @@
 """Authentication: the first step of every operation that reads the database or executes.
 
 It runs right after the static query cost (which needs no caller and no SQL, so a document
-refused for its cost is not authenticated) and before the cost budget is charged.
+refused for its cost is not authenticated) and before the cost budget is charged
+(graph/extensions/gate.py runs the steps in order).
 
 The credentials are the `Authorization` header on HTTP and the `connection_init` payload on
 WebSocket (for every operation of the connection). They are checked once per operation, through
@@ -15,40 +16,16 @@ WebSocket (for every operation of the connection). They are checked once per ope
 * a malformed `Authorization` value, or a bad, expired or revoked token: the refusal is stored
   and raised to every field that asks for the caller; a presented token that fails is counted
   once per operation for the audit trail (auth/token_failures.py);
-* the database cannot answer: the whole operation is refused with `UNAVAILABLE`.
+* the database cannot answer: `Unavailable` is raised, and the whole operation is refused.
 
 Subscriptions re-resolve the caller for each event (`OperationScope.act_as`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-from strawberry.extensions import SchemaExtension
-
-from db.errors import Unauthenticated, Unavailable
-from graph.context import Context, OperationScope, current_scope
-from graph.extensions.refusal import refuse_operation
+from db.errors import Unauthenticated
+from graph.context import Context, OperationScope
 from graph.identity.loaders import UsersById
-
-
-class Authentication(SchemaExtension):
-    """Resolves the operation's caller once, before anything reads it or executes."""
-
-    async def on_execute(self) -> AsyncIterator[None]:
-        """Authenticate the caller; an outage refuses the operation before it executes."""
-        context = self.execution_context.context
-        if not isinstance(context, Context):  # pragma: no cover - schema misuse
-            msg = "the schema must be executed with a graph.context.Context"
-            raise TypeError(msg)
-        if self.execution_context.result is not None:
-            yield  # already refused (over its cost): no statement, no caller
-            return
-        try:
-            await authenticate_operation(context, current_scope())
-        except Unavailable as error:
-            refuse_operation(self.execution_context, error)
-        yield
 
 
 async def authenticate_operation(context: Context, scope: OperationScope) -> None:

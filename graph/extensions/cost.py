@@ -16,7 +16,7 @@ Written here because Strawberry has no cost analysis and no maintained Python pa
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from graphql import (
@@ -37,13 +37,12 @@ from graphql import (
     is_composite_type,
 )
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
-from db.errors import AppError, BadRequest, RateLimited
+from db.errors import BadRequest, RateLimited
 from db.rate_limits import Limit
 from db.repositories.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from graph.context import Context, current_scope
-from graph.extensions.refusal import refuse_operation
 
 MUTATION_WEIGHT = 10
 COST_KEY = "cost"
@@ -189,88 +188,61 @@ def operation_cost(
     return cost, costing.bad_page
 
 
-class QueryCostExtension(SchemaExtension):
-    """Costs each operation and refuses one over the maximum before it is authenticated or runs.
+def check_cost(execution_context: ExecutionContext) -> None:
+    """Cost the operation (no SQL); BAD_REQUEST over the maximum or with a `first` out of bounds.
 
-    The cost is static (no SQL): a refused document costs the database nothing, not even the
-    caller's authentication. It is left in `extensions.cost` for `CostBudgetExtension`.
+    The cost is left in `extensions.cost` for `charge_budget`. A document refused here costs
+    the database nothing, not even the caller's authentication.
     """
-
-    async def on_execute(self) -> AsyncIterator[None]:
-        """Compute the cost; refuse over the maximum or with a `first` out of bounds."""
-        try:
-            self._cost()
-        except AppError as error:
-            refuse_operation(self.execution_context, error)
-        yield
-
-    def _cost(self) -> None:
-        context = self.execution_context.context
-        document = self.execution_context.graphql_document
-        if not isinstance(context, Context) or document is None:  # pragma: no cover
-            return
-        fragments = {
-            definition.name.value: definition
-            for definition in document.definitions
-            if isinstance(definition, FragmentDefinitionNode)
-        }
-        operations = [
-            definition
-            for definition in document.definitions
-            if isinstance(definition, OperationDefinitionNode)
-            and (
-                self.execution_context.operation_name is None
-                or (
-                    definition.name
-                    and definition.name.value == self.execution_context.operation_name
-                )
-            )
-        ]
-        if len(operations) != 1:
-            return  # graphql-core reports the missing or ambiguous operation itself
-        schema = self.execution_context.schema._schema
-        cost, bad_page = operation_cost(
-            schema, operations[0], fragments, self.execution_context.variables or {}
-        )
-        self.execution_context.extensions_results[COST_KEY] = {"requested": cost}
-        maximum = context.settings.graphql_max_cost
-        if cost > maximum:
-            raise BadRequest(f"Query cost {cost} exceeds the maximum of {maximum}.")
-        if bad_page is not None:  # whatever is selected below it, not only `edges`
-            raise bad_page
+    context = execution_context.context
+    document = execution_context.graphql_document
+    if not isinstance(context, Context) or document is None:  # pragma: no cover
+        return
+    fragments = {
+        definition.name.value: definition
+        for definition in document.definitions
+        if isinstance(definition, FragmentDefinitionNode)
+    }
+    name = execution_context.operation_name
+    operations = [
+        definition
+        for definition in document.definitions
+        if isinstance(definition, OperationDefinitionNode)
+        and (name is None or (definition.name and definition.name.value == name))
+    ]
+    if len(operations) != 1:
+        return  # graphql-core reports the missing or ambiguous operation itself
+    schema = execution_context.schema._schema
+    cost, bad_page = operation_cost(
+        schema, operations[0], fragments, execution_context.variables or {}
+    )
+    execution_context.extensions_results[COST_KEY] = {"requested": cost}
+    maximum = context.settings.graphql_max_cost
+    if cost > maximum:
+        raise BadRequest(f"Query cost {cost} exceeds the maximum of {maximum}.")
+    if bad_page is not None:  # whatever is selected below it, not only `edges`
+        raise bad_page
 
 
-class CostBudgetExtension(SchemaExtension):
-    """Charges an operation's cost to its caller's budget; RATE_LIMITED once it is spent.
+async def charge_budget(execution_context: ExecutionContext) -> None:
+    """Take the operation's cost from its caller's budget; RATE_LIMITED once it is spent.
 
-    Runs after authentication, since the budget is the caller's. An operation already refused
-    (over the maximum, or by an outage while authenticating) is not charged.
+    Runs after authentication, since the budget is the caller's. The summary in
+    `extensions.cost` gains the remaining points and the refill time.
     """
-
-    async def on_execute(self) -> AsyncIterator[None]:
-        """Charge the budget, and refuse before execution if it is spent."""
-        summary = self.execution_context.extensions_results.get(COST_KEY)
-        if summary is not None and self.execution_context.result is None:
-            try:
-                await self._charge(summary)
-            except AppError as error:
-                refuse_operation(self.execution_context, error)
-        yield
-
-    async def _charge(self, summary: dict[str, Any]) -> None:
-        """Take the cost from the budget; `summary` gains the remaining points and refill time."""
-        context = self.execution_context.context
-        if not isinstance(context, Context):  # pragma: no cover - schema misuse
-            return
-        decision = await context.cost_budgets.hit(
-            f"cost:{_caller(context)}", Limit.parse(context.settings.graphql_cost_budget),
-            cost=max(summary["requested"], 1),
-        )  # fmt: skip
-        summary["remaining"] = decision.remaining
-        summary["resetAt"] = decision.resets_at.isoformat().replace("+00:00", "Z")
-        if not decision.allowed:
-            msg = f"The query cost budget is spent; it refills in {decision.retry_after}s."
-            raise RateLimited(decision.retry_after, msg)
+    context = execution_context.context
+    summary = execution_context.extensions_results.get(COST_KEY)
+    if summary is None or not isinstance(context, Context):  # pragma: no cover
+        return
+    decision = await context.cost_budgets.hit(
+        f"cost:{_caller(context)}", Limit.parse(context.settings.graphql_cost_budget),
+        cost=max(summary["requested"], 1),
+    )  # fmt: skip
+    summary["remaining"] = decision.remaining
+    summary["resetAt"] = decision.resets_at.isoformat().replace("+00:00", "Z")
+    if not decision.allowed:
+        msg = f"The query cost budget is spent; it refills in {decision.retry_after}s."
+        raise RateLimited(decision.retry_after, msg)
 
 
 def _caller(context: Context) -> str:

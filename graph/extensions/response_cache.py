@@ -1,5 +1,7 @@
 """The response cache step: the last before execution (graph/response_cache.py has the rules).
 
+Run by graph/extensions/gate.py.
+
 It runs after authentication (which read the caller's data version) and after the cost budget,
 so a hit is charged its cost like any other operation. A hit sets the operation's result, so
 Strawberry skips execution, and queues the READ audit rows the cached answer had queued: read
@@ -11,15 +13,13 @@ not an admin): everybody else's answers depend on other users' data versions.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from graphql import ExecutionResult
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from auth.principal import Principal
 from db.base import utcnow
-from graph.context import Context, OperationScope, current_scope
+from graph.context import Context, current_scope
 from graph.response_cache import (
     CachedAnswer,
     CacheKey,
@@ -42,34 +42,44 @@ def sees_only_own_data(principal: Principal) -> bool:
     )
 
 
-class ResponseCaching(SchemaExtension):
-    """Answers a cacheable query from the cache, or executes it and stores its answer."""
+class ResponseCaching:
+    """Answers a cacheable query from the cache, or lets it execute and stores its answer."""
 
     def __init__(self, *, cache: ResponseCache, verdicts: DocumentVerdicts) -> None:
         self.cache = cache
         self.verdicts = verdicts
 
-    async def on_execute(self) -> AsyncIterator[None]:
-        """Serve a hit before execution; store a clean answer after it."""
-        context = self.execution_context.context
-        key = self._key(context) if self.execution_context.result is None else None
+    def answer(self, execution_context: ExecutionContext) -> CacheKey | None:
+        """Serve a hit (nothing executes); else the key to store under, or None."""
+        context = execution_context.context
+        key = self._key(execution_context, context)
         if key is None or not isinstance(context, Context):
-            yield
-            return
+            return None
         scope = current_scope()
         cached = self.cache.get(key, utcnow())
-        if cached is not None:
-            self.execution_context.result = ExecutionResult(data=cached.fresh_data())
-            scope.audit_queue.extend(cached.fresh_audit_reads())
-            self._observe(context, hit=True)
-            yield
+        if cached is None:
+            return key
+        execution_context.result = ExecutionResult(data=cached.fresh_data())
+        scope.audit_queue.extend(cached.fresh_audit_reads())
+        self._observe(context, hit=True)
+        return None
+
+    def store(self, execution_context: ExecutionContext, key: CacheKey, queued_before: int) -> None:
+        """Keep an answer without errors, with the READ rows queued since `queued_before`."""
+        context = execution_context.context
+        if not isinstance(context, Context):  # pragma: no cover - schema misuse
             return
-        queued_before = len(scope.audit_queue)
-        yield
-        self._store(key, scope, queued_before)
+        scope = current_scope()
+        result = execution_context.result
+        if isinstance(result, ExecutionResult) and not result.errors and result.data is not None:
+            answer = CachedAnswer.of(
+                key, result.data, scope.audit_queue[queued_before:], scope.answer_valid_until
+            )
+            if answer is not None:
+                self.cache.put(key, answer)
         self._observe(context, hit=False)
 
-    def _key(self, context: object) -> CacheKey | None:
+    def _key(self, execution: ExecutionContext, context: object) -> CacheKey | None:
         """The cache key of this operation, or None when it may not be cached."""
         if not isinstance(context, Context) or not context.settings.response_cache:
             return None
@@ -77,18 +87,16 @@ class ResponseCaching(SchemaExtension):
         principal = scope.principal
         if principal is None or scope.data_version is None or not sees_only_own_data(principal):
             return None
-        execution = self.execution_context
         query = execution.query
         variables = canonical_variables(execution.variables)
-        if query is None or variables is None or not self._cacheable_document(query):
+        if query is None or variables is None or not self._cacheable_document(execution, query):
             return None
         return (
             document_hash(query), execution.operation_name, variables, principal.user_id,
             principal.session_id, tuple(sorted(principal.permissions)), scope.data_version,
         )  # fmt: skip
 
-    def _cacheable_document(self, query: str) -> bool:
-        execution = self.execution_context
+    def _cacheable_document(self, execution: ExecutionContext, query: str) -> bool:
         try:
             if execution.operation_type is not OperationType.QUERY:
                 return False
@@ -98,16 +106,6 @@ class ResponseCaching(SchemaExtension):
         if document is None:  # pragma: no cover - parsed before execution
             return False
         return self.verdicts.cacheable(query, execution.operation_name, document)
-
-    def _store(self, key: CacheKey, scope: OperationScope, queued_before: int) -> None:
-        result = self.execution_context.result
-        if not isinstance(result, ExecutionResult) or result.errors or result.data is None:
-            return  # an answer with errors is never stored
-        answer = CachedAnswer.of(
-            key, result.data, scope.audit_queue[queued_before:], scope.answer_valid_until
-        )
-        if answer is not None:
-            self.cache.put(key, answer)
 
     def _observe(self, context: Context, *, hit: bool) -> None:
         context.metrics.observe_response_cache(
