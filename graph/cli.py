@@ -138,6 +138,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         server_header=False,
         ws="websockets-sansio",
         ws_max_size=settings.ws_max_message_bytes,
+        # Events are small JSON messages: compressing each frame cost W6's fan-out more CPU than
+        # it saved, and compressing secrets beside attacker-chosen text is best avoided anyway.
+        ws_per_message_deflate=False,
     )
     return 0
 

@@ -16,7 +16,7 @@ class AuditLogsById(RowLoader[AuditLogRecord]):
 
     async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, AuditLogRecord]:
         """One statement for the batch."""
-        return await self.uow.query(audit_repo.visible_by_ids, self.viewer, ids)
+        return await self.uow.query_core(audit_repo.visible_by_ids, self.viewer, ids)
 
 
 PageOptions = tuple[audit_repo.AuditQuery, int | None]
@@ -31,7 +31,7 @@ class AuditFirstPagesByUser(GroupedLoader[PageOptions, Page[AuditLogRecord]]):
     ) -> Mapping[uuid.UUID, Page[AuditLogRecord]]:
         """One window-function statement for every user in the group."""
         query, first = options
-        return await self.uow.query(
+        return await self.uow.query_core(
             audit_repo.first_pages_by_user, self.viewer, query, owner_ids, first
         )
 
@@ -43,4 +43,4 @@ class AuditCountsByUser(GroupedLoader[audit_repo.AuditQuery, int]):
         self, options: audit_repo.AuditQuery, owner_ids: list[uuid.UUID]
     ) -> Mapping[uuid.UUID, int]:
         """One GROUP BY statement for every user in the group."""
-        return await self.uow.query(audit_repo.counts_by_user, self.viewer, options, owner_ids)
+        return await self.uow.query_core(audit_repo.counts_by_user, self.viewer, options, owner_ids)

@@ -30,7 +30,9 @@ class AuditQueries:
         """One statement for the page (plus one for totalCount when asked)."""
         principal = await info.context.require_principal()
         query = audit_query(filter)
-        page = await info.context.uow.query(audit_repo.list_page, principal, query, first, after)
+        page = await info.context.uow.query_core(
+            audit_repo.list_page, principal, query, first, after
+        )
         info.context.audit_read("AuditLog", None, rows=len(page.rows))
         return AuditLogConnection.from_page(page, query)
 

@@ -162,7 +162,7 @@ class AuditLogConnection:
             key = (self.query.user_id, replace(self.query, user_id=None))
             total: int = await info.context.loaders.get(AuditCountsByUser).load(key)
             return total
-        return await info.context.uow.query(audit_repo.count, principal, self.query)
+        return await info.context.uow.query_core(audit_repo.count, principal, self.query)
 
 
 @strawberry.type(description="The outcome of recomputing the audit hash chain.")
@@ -206,7 +206,7 @@ async def audit_logs_of(
         loader = info.context.loaders.get(AuditFirstPagesByUser)
         page = await loader.load((user_id, (query, first)))
     else:
-        page = await info.context.uow.query(
+        page = await info.context.uow.query_core(
             audit_repo.list_page, principal, replace(query, user_id=user_id), first, after
         )
     if user_id != principal.user_id:

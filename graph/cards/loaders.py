@@ -15,7 +15,7 @@ class CardsById(RowLoader[CardRecord]):
 
     async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, CardRecord]:
         """One statement for the batch."""
-        return await self.uow.query(card_repo.cards_by_ids, self.viewer, ids)
+        return await self.uow.query_core(card_repo.cards_by_ids, self.viewer, ids)
 
 
 class CardsByAccount(ListLoader[CardRecord]):
@@ -23,4 +23,4 @@ class CardsByAccount(ListLoader[CardRecord]):
 
     async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, list[CardRecord]]:
         """One statement for the batch."""
-        return await self.uow.query(card_repo.cards_of_accounts, self.viewer, ids)
+        return await self.uow.query_core(card_repo.cards_of_accounts, self.viewer, ids)

@@ -16,7 +16,7 @@ class TransfersById(RowLoader[TransferFields]):
 
     async def fetch(self, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, TransferRecord]:
         """One statement for the batch."""
-        return await self.uow.query(ledger_repo.transfers_by_ids, self.viewer, ids)
+        return await self.uow.query_core(ledger_repo.transfers_by_ids, self.viewer, ids)
 
 
 PageOptions = tuple[ledger_repo.TransactionQuery, int | None]
@@ -31,7 +31,7 @@ class TransactionFirstPages(GroupedLoader[PageOptions, Page[TransactionRecord]])
     ) -> Mapping[uuid.UUID, Page[TransactionRecord]]:
         """One window-function statement for every account in the group."""
         query, first = options
-        return await self.uow.query(
+        return await self.uow.query_core(
             ledger_repo.first_transaction_pages, self.viewer, query, owner_ids, first
         )
 
@@ -43,4 +43,6 @@ class TransactionCounts(GroupedLoader[ledger_repo.TransactionQuery, int]):
         self, options: ledger_repo.TransactionQuery, owner_ids: list[uuid.UUID]
     ) -> Mapping[uuid.UUID, int]:
         """One GROUP BY statement for every account in the group."""
-        return await self.uow.query(ledger_repo.transaction_counts, self.viewer, options, owner_ids)
+        return await self.uow.query_core(
+            ledger_repo.transaction_counts, self.viewer, options, owner_ids
+        )

@@ -77,7 +77,7 @@ async def _movement(
         line: TransactionFields | None = moved.written[0]
         _prime_accounts(info, moved.written[1])
     else:
-        found = await info.context.uow.query(
+        found = await info.context.uow.query_core(
             ledger_repo.transactions_by_ids, principal, [moved.transaction_id]
         )
         line = found.get(moved.transaction_id)

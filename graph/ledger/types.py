@@ -42,7 +42,7 @@ async def transactions_of(
             (account_id, (query, first))
         )
     else:
-        page = await info.context.uow.query(
+        page = await info.context.uow.query_core(
             ledger_repo.transactions_page, principal, replace(query, account_id=account_id),
             first, after,
         )  # fmt: skip

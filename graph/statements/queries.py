@@ -44,7 +44,9 @@ class StatementQueries:
         row = await info.context.loaders.get(AccountsById).load(account_key)
         if row is None:
             raise NotFound("No such account.", field=["accountId"])
-        figures = await info.context.uow.query(statement_repo.period_figures, row.id, start, end)
+        figures = await info.context.uow.query_core(
+            statement_repo.period_figures, row.id, start, end
+        )
         info.context.audit_read(
             "Statement", str(row.id), start=from_.isoformat(), end=to.isoformat()
         )

@@ -67,6 +67,28 @@ def test_graceful_shutdown_finishes_the_request_in_flight(
         assert process.wait(timeout=20) in (0, -signal.SIGTERM)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_serve_declines_websocket_compression(database_url: str, tmp_path: Path) -> None:
+    """Offered permessage-deflate, the server upgrades without it (each frame goes out as is)."""
+    with running_server(server_env(database_url, tmp_path), tmp_path / "server.log") as (_, base):
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(
+                b"GET /graphql HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n"
+                b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+            )
+            reply = b""
+            while b"\r\n\r\n" not in reply:
+                reply += sock.recv(4096)
+    head = reply.split(b"\r\n\r\n", 1)[0].decode().lower()
+    assert head.startswith("http/1.1 101"), head
+    assert "sec-websocket-protocol: graphql-transport-ws" in head
+    assert "sec-websocket-extensions" not in head
+
+
 def test_serve_exits_non_zero_with_a_clear_message_when_the_database_is_unreachable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
