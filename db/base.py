@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
@@ -17,7 +16,6 @@ from sqlalchemy.orm import (
     mapped_column,
     with_loader_criteria,
 )
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -66,18 +64,6 @@ ModelT = TypeVar("ModelT", bound="Base")
 def columns_of(model: type[Base]) -> dict[str, ColumnElement[Any]]:
     """Each loaded attribute of a model and the SQL expression behind it (column properties too)."""
     return {prop.key: prop.columns[0] for prop in model.__mapper__.column_attrs}
-
-
-def loaded_instance(model: type[ModelT], values: Mapping[str, Any]) -> ModelT:
-    """A model instance holding `values` as if just loaded: no session, no change history.
-
-    For hot reads run as Core statements whose callers still want model objects; every
-    attribute the callers read must be in `values`.
-    """
-    instance: ModelT = model.__mapper__.class_manager.new_instance()
-    for key, value in values.items():
-        set_committed_value(instance, key, value)
-    return instance
 
 
 class Base(DeclarativeBase):

@@ -289,8 +289,10 @@ class UnitOfWork:
         """
         async with self._lock:
             with outage_is_unavailable():
-                yield await self._read_on()
-                self._proven = True
+                try:
+                    yield await self._read_on()
+                finally:  # whatever the block did, it did on this snapshot
+                    self._proven = True
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection]:
@@ -319,7 +321,7 @@ class UnitOfWork:
         *args: ParamsT.args,
         **kwargs: ParamsT.kwargs,
     ) -> ResultT:
-        """Run one Core read on the snapshot's connection (authentication, every request)."""
+        """Run one Core read on the snapshot's connection (authentication and every record read)."""
         async with self._lock:
             with outage_is_unavailable():
                 return await self._retried(self._snapshot, lambda on: read(on, *args, **kwargs))
@@ -336,15 +338,15 @@ class UnitOfWork:
         if self._proven:
             return await run(await reader())
         try:
-            result = await run(await reader())
+            return await run(await reader())
         except DBAPIError as error:
             if not error.connection_invalidated:
                 raise
             log.info("database_connection_replaced", error=type(error.orig).__name__)
             await self._end_read()  # the pool replaces every connection older than this one
-            result = await run(await reader())
-        self._proven = True
-        return result
+            return await run(await reader())
+        finally:  # statements ran (or failed for good): never re-run on a second snapshot
+            self._proven = True
 
     async def _snapshot(self) -> AsyncConnection:
         """The operation's read connection, checked out and its transaction begun on first use."""
@@ -406,18 +408,21 @@ class UnitOfWork:
     async def record(self, entries: list[AuditEntry]) -> None:
         """Store audit entries (reads, denials) in the process's next group commit.
 
-        Returns once the write transaction shared with concurrent operations' rows committed
-        (see db/audit/batch.py), and empties `entries`; raises `Unavailable` when it failed.
+        Empties `entries`, then returns once the write transaction shared with concurrent
+        operations' rows committed (see db/audit/batch.py); raises `Unavailable` when it failed
+        (its rows are then not stored, and not handed over again).
         """
         if entries:
-            await self._database.audit_batcher.submit(entries, self.audit_context)
+            # Handed over once: a cancelled or failed wait must not submit the rows again.
+            batch = list(entries)
             entries.clear()
+            await self._database.audit_batcher.submit(batch, self.audit_context)
 
     async def _append_audit(
         self, session: AsyncSession, queued: list[AuditEntry]
     ) -> chain.Appended | None:
         await session.flush()
-        await data_versions_repo.raise_data_versions(
+        await data_versions_repo.renew_data_versions(
             session, data_versions.take(session.sync_session)
         )
         return await chain.append(

@@ -11,11 +11,12 @@ a node) and introspection. Who may be cached is decided per request by the exten
 An answer is keyed by the document (a hash of its text), the operation name, the variables
 (canonical JSON), the caller's user and session (a session's `current` depends on it), the
 permission set, and the caller's data version as authentication read it. Every write
-transaction raises the versions of the users whose data it changed (db/data_versions.py), so
+transaction renews the versions of the users whose data it changed (db/data_versions.py), so
 an answer cached before a write is never served after it: its key is never asked for again and
-it ages out of the least-recently-used order. The version is read before the operation's
-snapshot, so an answer is never older than its key. Where the clock alone changes an answer
-(a listed session expires), the answer carries that moment and is dropped once it passes.
+it ages out of the least-recently-used order. The version is read by the first statement of
+the operation's snapshot, so an answer and its key come from the same snapshot. Where the clock
+alone changes an answer (a listed session expires), the answer carries that moment and is
+dropped once it passes.
 
 Memory is bounded by `RESPONSE_CACHE_BYTES` (each entry counted as its serialized size), least
 recently used first out. Only the response `data` is kept (its `extensions` are always fresh),

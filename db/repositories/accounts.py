@@ -184,13 +184,3 @@ async def count_holders(session: AsyncSession, viewer: Viewer) -> int:
     """How many holders the viewer may see."""
     statement = _visible_holders(select(func.count()).select_from(AccountHolder), viewer)
     return int((await session.execute(statement)).scalar_one())
-
-
-def visible_account_ids(viewer: Viewer) -> Select[Any]:
-    """The ids of the accounts the viewer may see: their own, or all."""
-    ids = select(Account.id)
-    if viewer.sees_all_accounts():
-        return ids
-    return ids.join(AccountHolder, AccountHolder.id == Account.holder_id).where(
-        AccountHolder.user_id == viewer.user_id
-    )

@@ -1,9 +1,14 @@
-"""Raising users' data versions: the last statement of a write that changed their data.
+"""Renewing users' data versions: the last statement of a write that changed their data.
 
 db/data_versions.py explains what is noted and why; this is the one statement that applies it.
+A new version is a random 62-bit number rather than the old one plus one: it only has to differ
+from every version an answer was cached under, and a counter could come back to an old value
+after a failover to a standby that missed commits, or a restore from a backup.
 """
 
 from __future__ import annotations
+
+import secrets
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,8 +17,8 @@ from db.data_versions import Changes
 from db.models import Account, AccountHolder, AuthSession, User, UserRole
 
 
-async def raise_data_versions(session: AsyncSession, changes: Changes) -> None:
-    """Raise the data version of every user who owns something in `changes` (one statement).
+async def renew_data_versions(session: AsyncSession, changes: Changes) -> None:
+    """Renew the data version of every user who owns something in `changes` (one statement).
 
     Soft-deleted rows count too (an UPDATE is not filtered like the ORM's reads).
     """
@@ -44,7 +49,7 @@ async def raise_data_versions(session: AsyncSession, changes: Changes) -> None:
         update(User)
         .where(or_(*owners))
         # `updated_at` is the profile's: kept, not moved by its `onupdate`.
-        .values(data_version=User.data_version + 1, updated_at=User.updated_at)
+        .values(data_version=secrets.randbits(62), updated_at=User.updated_at)
         .execution_options(synchronize_session=False)
     )
     await session.execute(statement)

@@ -90,7 +90,7 @@ def live(model: type[Base]) -> ColumnElement[bool]:
 def visible_account_ids(sees_all_accounts: bool) -> Select[Any]:
     """The ids of the live accounts a viewer may see: all, or the `viewer_id` bound parameter's.
 
-    The Core twin of `accounts.visible_account_ids`, with the soft-delete filter the ORM adds.
+    With the soft-delete filters the ORM would add to an entity select, written out.
     """
     accounts = Account.__table__
     ids = select(accounts.c.id).where(live(Account))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncGenerator, Hashable, Iterable
 from typing import cast
 
@@ -32,12 +33,14 @@ def selects_session_relative(selections: Iterable[Selection]) -> bool:
     )
 
 
-def audience(principal: Principal, *, per_session: bool) -> Hashable:
+def audience(principal: Principal, subject: uuid.UUID | None, *, per_session: bool) -> Hashable:
     """Who a render is for: callers with equal audiences see the same render of a document.
 
     That is the permission set, plus the user when it does not see every row of every kind
     (what such a caller sees depends on who they are), plus the session for session-relative
-    documents.
+    documents, plus whether the event is about the caller (`subject`, the row's user): reading
+    one's own profile or audit rows records no READ row where reading someone else's does, so
+    the subject's render is never handed to anybody else.
     """
     sees_everyone = (
         principal.sees_all_users() and principal.sees_all_sessions()
@@ -48,6 +51,7 @@ def audience(principal: Principal, *, per_session: bool) -> Hashable:
         principal.permissions, principal.is_admin,
         None if sees_everyone else principal.user_id,
         principal.session_id if per_session else None,
+        principal.user_id if subject == principal.user_id else None,
     )  # fmt: skip
 
 
@@ -94,7 +98,7 @@ class AuditSubscriptions:
                         SharedEvent(
                             AuditLogNode.from_model(row),
                             event.shared,
-                            audience(principal, per_session=per_session),
+                            audience(principal, row.user_id, per_session=per_session),
                         ),
                     )
                     await scope.uow.close()
