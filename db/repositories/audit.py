@@ -240,16 +240,13 @@ async def store_chained(
         .where(head_table.c.id == CHAIN_HEAD_ID)
         .values(sequence=sequence, hash=tip_hash)
     )
+    await session.execute(insert(AuditLog), rows)
     if notify is None:
-        await session.execute(insert(AuditLog), rows)
         await session.execute(move_tip)
         return
-    audit_table = Base.metadata.tables["audit_logs"]
-    inserted = insert(audit_table).values([_column_values(row) for row in rows]).cte("inserted")
     moved = move_tip.cte("moved")
     channel, payload = notify
-    statement = select(func.pg_notify(channel, payload)).add_cte(inserted).add_cte(moved)
-    await session.execute(statement)
+    await session.execute(select(func.pg_notify(channel, payload)).add_cte(moved))
 
 
 def _column_values(row: dict[str, Any]) -> dict[str, Any]:
