@@ -230,8 +230,9 @@ async def store_chained(
 ) -> None:
     """Insert chained rows and move the tip to `tip` (sequence, hash), under the tip's lock.
 
-    With `notify` (PostgreSQL: channel and payload) the insert, the move of the tip and the
-    NOTIFY go out as one statement, so the lock is held for two round trips and the COMMIT.
+    The rows go through SQLAlchemy's executemany insert, whose compiled form is cached whatever
+    the batch's size (one multi-row `INSERT` per batch on the wire). With `notify` (PostgreSQL:
+    channel and payload) the move of the tip and the NOTIFY go out as one statement.
     """
     head_table = Base.metadata.tables["audit_chain_head"]
     sequence, tip_hash = tip
@@ -247,12 +248,6 @@ async def store_chained(
     moved = move_tip.cte("moved")
     channel, payload = notify
     await session.execute(select(func.pg_notify(channel, payload)).add_cte(moved))
-
-
-def _column_values(row: dict[str, Any]) -> dict[str, Any]:
-    values = dict(row)
-    values["metadata"] = values.pop("extra")  # the attribute `extra` is the column `metadata`
-    return values
 
 
 async def chain_batch(

@@ -53,9 +53,9 @@ DASHBOARD_READS = 6
 """On the operation's one connection: the session with its user and permissions, the user's
 accounts (joined through the holder), their holders by id, first transaction pages, cards,
 transaction counts; one more for the transfer legs when any line has one."""
-AUDIT_READ_STATEMENTS = {"sqlite": 3, "postgresql": 2}
-"""Storing the cards' audit READ row afterwards: the chain head, then the row and the new head
-(one statement on PostgreSQL)."""
+AUDIT_READ_STATEMENTS = {"sqlite": 3, "postgresql": 3}
+"""Storing the cards' audit READ row afterwards: the chain head, the row, then the new head
+(on PostgreSQL with the NOTIFY, in one statement)."""
 TRANSACTIONS = """
 query($id: ID!, $first: Int, $after: String, $filter: TransactionFilter) {
   account(id: $id) {
