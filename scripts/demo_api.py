@@ -8,6 +8,7 @@ GraphQL body, `UNREACHABLE` when no answer came (connection refused, timeout).
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,9 @@ from typing import Any
 import httpx
 
 TIMEOUT_SECONDS = 30.0
+RESENDS = 2
+"""How often a money movement whose answer was lost is sent again, with the same key."""
+MAX_RESEND_WAIT_SECONDS = 5.0
 MONEY = "{ amount currency formatted }"
 ACCOUNT = f"{{ id type currency status balance {MONEY} }}"
 PAYLOAD_ERRORS = "errors { code message field }"
@@ -80,6 +84,9 @@ class DemoFailure(Exception):
     message: str
     request_id: str | None = None
     field: tuple[str, ...] | None = None
+    answer_lost: bool = False
+    """Whether the request may have run but its answer never came (safe to resend its key)."""
+    retry_after: float = 0.0
 
     def __str__(self) -> str:
         """The failure in one line: code, message, then the field and request id if known."""
@@ -115,11 +122,15 @@ def _top_level_failure(body: dict[str, Any], request_id: str) -> DemoFailure | N
         return None
     first = errors[0] if isinstance(errors[0], dict) else {}
     extensions = first.get("extensions") or {}
+    code = str(extensions.get("code") or "UNKNOWN")
+    retry_after = extensions.get("retryAfter")
     return DemoFailure(
-        code=str(extensions.get("code") or "UNKNOWN"),
+        code=code,
         message=str(first.get("message") or "the server reported an error"),
         request_id=str(extensions.get("requestId") or request_id),
         field=_field_path(extensions.get("field")),
+        answer_lost=code == "UNAVAILABLE",
+        retry_after=float(retry_after) if isinstance(retry_after, int | float) else 0.0,
     )
 
 
@@ -157,6 +168,7 @@ class LedgerClient:
                 "UNREACHABLE",
                 f"no answer from {self.endpoint}: {_transport_reason(error)}",
                 request_id,
+                answer_lost=not isinstance(error, httpx.ConnectError),
             ) from None
         request_id = response.headers.get("x-request-id", request_id)
         try:
@@ -178,10 +190,27 @@ class LedgerClient:
             raise DemoFailure("HTTP_ERROR", "the answer holds no data", request_id)
         return {"requestId": request_id, **data}
 
-    def mutate(self, document: str, field: str, variables: dict[str, Any]) -> dict[str, Any]:
-        """Run a mutation; its payload, or DemoFailure on its first payload error."""
-        data = self.execute(document, variables)
-        payload: dict[str, Any] = data[field]
+    def mutate(
+        self, document: str, field: str, variables: dict[str, Any], *, resends: int = 0
+    ) -> dict[str, Any]:
+        """Run a mutation; its payload (with `attempts`), or DemoFailure on its first error.
+
+        A mutation with an idempotency key is sent again up to `resends` times when its answer
+        was lost (a dropped connection, a timeout, UNAVAILABLE): the key makes the server move
+        the money once and answer the resend with the first result.
+        """
+        attempt = 1
+        while True:
+            try:
+                data = self.execute(document, variables)
+                break
+            except DemoFailure as failure:
+                if not failure.answer_lost or attempt > resends:
+                    raise
+                wait = max(failure.retry_after, 0.2 * attempt)
+            time.sleep(min(wait, MAX_RESEND_WAIT_SECONDS))
+            attempt += 1
+        payload: dict[str, Any] = {"attempts": attempt, **data[field]}
         for error in payload.get("errors") or []:
             raise DemoFailure(
                 str(error["code"]),
@@ -197,4 +226,4 @@ def _transport_reason(error: httpx.TransportError) -> str:
         return f"cannot connect ({error}); is the server running?"
     if isinstance(error, httpx.TimeoutException):
         return "timed out"
-    return type(error).__name__
+    return f"the connection dropped ({type(error).__name__})"

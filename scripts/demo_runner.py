@@ -20,6 +20,7 @@ from demo_api import (
     LOGIN,
     OPEN_ACCOUNT,
     REGISTER,
+    RESENDS,
     STATEMENT,
     TRANSFER,
     WITHDRAW,
@@ -48,6 +49,11 @@ class StepResult:
 
 def _money(money: dict[str, Any]) -> str:
     return f"{money['formatted']} {money['currency']}"
+
+
+def _resent(payload: dict[str, Any]) -> str:
+    attempts = int(payload["attempts"])
+    return f"; sent {attempts} times with one idempotency key" if attempts > 1 else ""
 
 
 def _exponent(formatted: str) -> int:
@@ -147,13 +153,13 @@ class DemoRun:
             "idempotencyKey": key,
             "description": step.get("description", f"demo {field}"),
         }
-        payload = self.client.mutate(document, field, {"input": variables})
+        payload = self.client.mutate(document, field, {"input": variables}, resends=RESENDS)
         line, balance = payload["transaction"], payload["account"]["balance"]
         return StepResult(
             [f"{sign}{_money(line['amount'])}; balance {_money(balance)} "
-             f"(transaction {line['id']})"],
+             f"(transaction {line['id']}){_resent(payload)}"],
             {"account": name, "transactionId": line["id"], "amount": line["amount"],
-             "balance": balance, "idempotencyKey": key},
+             "balance": balance, "idempotencyKey": key, "attempts": payload["attempts"]},
         )  # fmt: skip
 
     def _deposit(self, step: Step) -> StepResult:
@@ -172,14 +178,15 @@ class DemoRun:
             "idempotencyKey": key,
             "description": step.get("description", f"demo transfer {source} -> {target}"),
         }
-        payload = self.client.mutate(TRANSFER, "transfer", {"input": variables})
+        payload = self.client.mutate(TRANSFER, "transfer", {"input": variables}, resends=RESENDS)
         transfer = payload["transfer"]
         after = {source: payload["fromAccount"]["balance"], target: payload["toAccount"]["balance"]}
         return StepResult(
-            [f"{_money(transfer['amount'])} moved, transfer {transfer['id']}",
+            [f"{_money(transfer['amount'])} moved, transfer {transfer['id']}{_resent(payload)}",
              f"balances: {source} {_money(after[source])}, {target} {_money(after[target])}"],
             {"transferId": transfer["id"], "from": source, "to": target,
-             "amount": transfer["amount"], "balances": after, "idempotencyKey": key},
+             "amount": transfer["amount"], "balances": after, "idempotencyKey": key,
+             "attempts": payload["attempts"]},
         )  # fmt: skip
 
     def _statement(self, step: Step) -> StepResult:

@@ -174,6 +174,8 @@ def _check_fields(where: str, step: Step, opened: set[str]) -> None:
         for key in ("from", "to"):
             if key in step.fields:
                 _check_date(where, key, step.fields[key])
+        if step.get("from", "0") > step.get("to", "9"):  # ISO dates order as strings
+            raise StepsError(f'{where}: "to" must not be before "from"')
 
 
 def validate(steps: list[Step]) -> None:

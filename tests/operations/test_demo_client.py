@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,9 +161,12 @@ def test_the_example_steps_file_runs_end_to_end_as_a_script(server: DemoServer) 
 def test_json_lines_report_every_step_without_secrets(
     server: DemoServer, demo: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run = run_demo(demo, capsys, "--url", server.base, "--steps", str(EXAMPLE), "--json")
+    suffix = uuid.uuid4().hex[:12]
+    argv = ["--url", server.base, "--steps", str(EXAMPLE), "--json", "--suffix", suffix]
+    run = run_demo(demo, capsys, *argv)
     assert (run.returncode, run.stderr) == (0, "")
     records = [json.loads(line) for line in run.stdout.splitlines()]
+    assert records[0]["data"]["email"] == f"demo-{suffix}@example.com"
     assert [(r["step"], r["index"], r["ok"]) for r in records] == [
         (name, index, True) for index, name in enumerate(STEP_NAMES, start=1)
     ]
@@ -255,6 +259,41 @@ def test_interactive_answers_reach_the_statement(
     assert PASSWORD not in run.stdout + run.stderr
 
 
+@pytest.mark.slow
+def test_a_deposit_whose_answer_was_lost_is_resent_with_its_key_and_moves_money_once(
+    server: DemoServer,
+    demo: ModuleType,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    send = httpx.Client.send
+    deposits: list[bytes] = []
+
+    def lose_the_first_deposit_answer(
+        client: httpx.Client, request: httpx.Request, **options: Any
+    ) -> httpx.Response:
+        response = send(client, request, **options)
+        if b"mutation Deposit" in request.content:
+            deposits.append(request.content)
+            if len(deposits) == 1:
+                raise httpx.ReadError("connection reset", request=request)
+        return response
+
+    monkeypatch.setattr(httpx.Client, "send", lose_the_first_deposit_answer)
+    steps = [*signup_and_accounts("100.00"), {"step": "statement", "account": "a"}]
+    path = write_steps(tmp_path, steps)
+    run = run_demo(demo, capsys, "--url", server.base, "--steps", str(path), "--json")
+    assert (run.returncode, run.stderr) == (0, "")
+    *_, deposit, statement = (json.loads(line)["data"] for line in run.stdout.splitlines())
+    assert len(deposits) == 2
+    assert deposits[0] == deposits[1]  # the same input, the same idempotency key
+    assert deposit["attempts"] == 2
+    assert deposit["balance"]["amount"] == 10000
+    assert [line["type"] for line in statement["transactions"]] == ["DEPOSIT"]
+    assert statement["closingBalance"]["amount"] == 10000
+
+
 def test_input_ending_before_every_answer_exits_2(
     demo: ModuleType, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -292,6 +331,10 @@ MALFORMED = [
       {"step": "create_holder", "first_name": "A", "last_name": "B",
        "date_of_birth": "1990-13-01"}],
      'step 2 (create_holder): "date_of_birth" must be a date as YYYY-MM-DD'),
+    ([{"step": "login", "username": "u", "password": "p"},
+      {"step": "open_account", "name": "a", "currency": "USD"},
+      {"step": "statement", "account": "a", "from": "2026-02-01", "to": "2026-01-31"}],
+     'step 3 (statement): "to" must not be before "from"'),
 ]  # fmt: skip
 
 
