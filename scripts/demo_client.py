@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Drive a running LedgerQL server through the demo flow over HTTP.
 
 Sign up, log in, create a holder, open two accounts, deposit, transfer and show a statement:
@@ -100,7 +99,7 @@ def interactive_steps(default_url: str) -> tuple[str, list[Step]]:
         {"step": "transfer", "from": "checking", "to": "savings", "amount": transfer},
         {"step": "statement", "account": "checking"},
     ]  # fmt: skip
-    return url, parse_steps(document, suffix="")
+    return url, parse_steps(document)
 
 
 def build_parser() -> argparse.ArgumentParser:
