@@ -31,11 +31,14 @@ import os
 import sys
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import schemathesis
 from schemathesis.core.failures import ServerError
 from schemathesis.graphql.checks import GraphQLServerError
+
+if TYPE_CHECKING:
+    from graphql.error import GraphQLFormattedError
 
 SERVER_ERROR_CODES = frozenset({"INTERNAL"})
 DICTIONARY_PROBABILITY = 0.5
@@ -91,7 +94,7 @@ def not_a_ledgerql_server_error(ctx: Any, response: Any, case: Any) -> None:
         raise GraphQLServerError(
             operation=case.operation.label,
             message=f"{errors[0]['message']} (requestId: {', '.join(ids)})",
-            errors=errors,
+            errors=cast("list[GraphQLFormattedError]", errors),
         )
 
 

@@ -1,0 +1,401 @@
+"""scripts/demo_client.py: the demo flow over HTTP against a real `ledgerql serve` process.
+
+One server per backend for the whole module; every run signs up its own user ({random}).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.conftest import BACKENDS
+from tests.support.postgres import TestDatabases
+from tests.support.processes import ROOT, free_port, running_server, server_env
+
+SCRIPTS = ROOT / "scripts"
+EXAMPLE = SCRIPTS / "demo_steps.json"
+PASSWORD = "Demo-Ledger-2026!"
+REQUEST_ID = r"demo-[0-9a-f]{32}"
+STEP_NAMES = [
+    "signup", "login", "create_holder", "open_account", "open_account", "deposit", "transfer",
+    "statement", "statement",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DemoServer:
+    """A running server: its base URL and the file its log goes to."""
+
+    base: str
+    log_file: Path
+
+    def logged(self, text: str) -> bool:
+        """Whether `text` appears in the log within a few seconds (lines follow the answer)."""
+        deadline = time.monotonic() + 10
+        while text not in self.log_file.read_text():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+
+@dataclass(frozen=True)
+class Run:
+    """The exit code and output of one in-process demo client run."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DemoServer]:
+    """One `ledgerql serve` process per backend for this module, on its own database."""
+    tmp = tmp_path_factory.mktemp(f"demo-{request.param}")
+    databases: TestDatabases | None = None
+    if request.param == "sqlite":
+        path = tmp / "demo.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        url, name = f"sqlite+aiosqlite:///{path}", ""
+    else:
+        admin_url: str = request.getfixturevalue("postgres_admin_url")
+        databases = request.getfixturevalue("postgres_databases")
+        name = databases.take()
+        url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        env = server_env(url, tmp, BCRYPT_ROUNDS="4")
+        with running_server(env, tmp / "serve.log") as (_, base):
+            yield DemoServer(base, tmp / "serve.log")
+    finally:
+        if databases is not None:
+            databases.drop(name)
+
+
+@pytest.fixture
+def demo(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The demo client module, imported as the script imports its siblings; no password env."""
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    monkeypatch.delenv("LEDGERQL_DEMO_PASSWORD", raising=False)
+    return importlib.import_module("demo_client")
+
+
+def run_demo(demo: ModuleType, capsys: pytest.CaptureFixture[str], *argv: str) -> Run:
+    """Run `demo_client.main(argv)` in this process."""
+    capsys.readouterr()
+    returncode = demo.main(list(argv))
+    captured = capsys.readouterr()
+    return Run(returncode, captured.out, captured.err)
+
+
+def write_steps(tmp_path: Path, steps: Any) -> Path:
+    """A steps file holding `steps` as JSON."""
+    path = tmp_path / "steps.json"
+    path.write_text(json.dumps(steps), encoding="utf-8")
+    return path
+
+
+def signup_and_accounts(deposit: str) -> list[dict[str, str]]:
+    """Steps up to a deposit into `a`, with a second account `b`."""
+    return [
+        {"step": "signup", "username": "d-{random}", "email": "d-{random}@example.com",
+         "password": PASSWORD},
+        {"step": "login"},
+        {"step": "create_holder", "first_name": "Grace", "last_name": "Hopper",
+         "date_of_birth": "1906-12-09"},
+        {"step": "open_account", "name": "a", "currency": "USD"},
+        {"step": "open_account", "name": "b", "currency": "USD", "type": "SAVINGS"},
+        {"step": "deposit", "account": "a", "amount": deposit},
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_example_steps_file_runs_end_to_end_as_a_script(server: DemoServer) -> None:
+    env = {key: value for key, value in os.environ.items() if key != "LEDGERQL_DEMO_PASSWORD"}
+    result = subprocess.run(
+        [sys.executable, "scripts/demo_client.py", "--url", server.base, "--steps", str(EXAMPLE)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert (result.returncode, result.stderr) == (0, "")
+    lines = result.stdout.splitlines()
+    labels = [line.split(":")[0] for line in lines if line.startswith("[")]
+    assert labels == [
+        "[1] signup", "[2] login", "[3] create_holder", "[4] open_account checking",
+        "[5] open_account savings", "[6] deposit checking", "[7] transfer checking -> savings",
+        "[8] statement checking", "[9] statement savings",
+    ]  # fmt: skip
+    assert re.fullmatch(r"\[1\] signup: user demo-[0-9a-f]{8} <demo-[0-9a-f]{8}@example.com> "
+                        r"signed up", lines[0])  # fmt: skip
+    assert "    balances: checking 75.00 USD, savings 25.00 USD" in lines
+    assert "      closing balance 75.00 USD (credits 100.00 USD, debits 25.00 USD)" in lines
+    assert "      closing balance 25.00 USD (credits 25.00 USD, debits 0.00 USD)" in lines
+    start = next(n for n, line in enumerate(lines) if line.startswith("[8] statement checking"))
+    statement = lines[start:]
+    assert statement[1] == "      opening balance 0.00 USD"
+    assert [line.split()[2:4] for line in statement[2:4]] == [
+        ["DEPOSIT", "+100.00"], ["TRANSFER_OUT", "-25.00"],
+    ]  # fmt: skip
+    assert PASSWORD not in result.stdout
+
+
+@pytest.mark.slow
+def test_json_lines_report_every_step_without_secrets(
+    server: DemoServer, demo: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suffix = uuid.uuid4().hex[:12]
+    argv = ["--url", server.base, "--steps", str(EXAMPLE), "--json", "--suffix", suffix]
+    run = run_demo(demo, capsys, *argv)
+    assert (run.returncode, run.stderr) == (0, "")
+    records = [json.loads(line) for line in run.stdout.splitlines()]
+    assert records[0]["data"]["email"] == f"demo-{suffix}@example.com"
+    assert [(r["step"], r["index"], r["ok"]) for r in records] == [
+        (name, index, True) for index, name in enumerate(STEP_NAMES, start=1)
+    ]
+    assert set(records[1]["data"]) == {"userId", "username", "expiresIn"}
+    deposit, transfer, checking, savings = (r["data"] for r in records[5:])
+    assert deposit["balance"] == {"amount": 10000, "currency": "USD", "formatted": "100.00"}
+    assert transfer["balances"] == {
+        "checking": {"amount": 7500, "currency": "USD", "formatted": "75.00"},
+        "savings": {"amount": 2500, "currency": "USD", "formatted": "25.00"},
+    }
+    assert deposit["idempotencyKey"] != transfer["idempotencyKey"]
+    assert checking["openingBalance"]["amount"] == 0
+    assert checking["closingBalance"] == {"amount": 7500, "currency": "USD", "formatted": "75.00"}
+    assert [(line["type"], line["amount"]["amount"]) for line in checking["transactions"]] == [
+        ("DEPOSIT", 10000), ("TRANSFER_OUT", 2500),
+    ]  # fmt: skip
+    assert checking["transactions"][1]["transfer"] == {"id": transfer["transferId"]}
+    assert savings["closingBalance"]["amount"] == 2500
+    assert PASSWORD not in run.stdout
+    assert "accessToken" not in run.stdout
+    assert "eyJ" not in run.stdout  # no JWT (their header always starts so)
+
+
+@pytest.mark.slow
+def test_a_transfer_beyond_the_balance_stops_the_run_with_its_code_and_request_id(
+    server: DemoServer, demo: ModuleType, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    steps = [
+        *signup_and_accounts("10"),
+        {"step": "transfer", "from": "a", "to": "b", "amount": "25.00"},
+        {"step": "statement", "account": "a"},
+    ]
+    run = run_demo(demo, capsys, "--url", server.base, "--steps", str(write_steps(tmp_path, steps)))
+    assert run.returncode == 1
+    failure = re.fullmatch(
+        rf"\[7\] transfer a -> b FAILED: INSUFFICIENT_FUNDS: .+ "
+        rf"\(field input\.amount, request id ({REQUEST_ID})\)\n",
+        run.stderr,
+    )
+    assert failure is not None, run.stderr
+    assert server.logged(failure.group(1))  # the id the server logged the request with
+    assert run.stdout.splitlines()[-1].startswith("[6] deposit a: +10.00 USD; balance 10.00 USD")
+    assert "[8]" not in run.stdout
+
+
+@pytest.mark.slow
+def test_a_wrong_password_fails_the_login_with_exit_1_and_no_secret_printed(
+    server: DemoServer, demo: ModuleType, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    wrong = "Not-The-Password-42!"
+    steps = [*signup_and_accounts("1")[:1], {"step": "login", "password": wrong}]
+    path = write_steps(tmp_path, steps)
+    run = run_demo(demo, capsys, "--url", server.base, "--steps", str(path), "--json")
+    assert run.returncode == 1
+    signup, login = (json.loads(line) for line in run.stdout.splitlines())
+    assert signup["ok"] is True
+    error = login.pop("error")
+    assert login == {"step": "login", "index": 2, "ok": False}
+    assert (error["code"], error["field"]) == ("INVALID_CREDENTIALS", None)
+    assert re.fullmatch(REQUEST_ID, error["requestId"])
+    assert f"INVALID_CREDENTIALS: {error['message']} (request id {error['requestId']})" in (
+        run.stderr
+    )
+    assert PASSWORD not in run.stdout + run.stderr
+    assert wrong not in run.stdout + run.stderr
+
+
+@pytest.mark.slow
+def test_interactive_answers_reach_the_statement(
+    server: DemoServer,
+    demo: ModuleType,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    answers = [server.base, "", "", "Ada", "", "1990-02-30", "1990-02-28", "jpy", "", "1500", "500"]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(answers) + "\n"))
+    prompts: list[str] = []
+    monkeypatch.setattr(
+        demo.getpass, "getpass", lambda prompt, stream: prompts.append(prompt) or PASSWORD
+    )
+    run = run_demo(demo, capsys)
+    assert run.returncode == 0, run.stderr
+    assert prompts == ["Password (not shown): "]
+    assert "  not a valid answer: 1990-02-30\n" in run.stderr
+    assert "Currency of the savings account [JPY]: " in run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[2] == "[3] create_holder: holder Ada Lovelace, born 1990-02-28"
+    assert lines[-1] == "      closing balance 1000 JPY (credits 1500 JPY, debits 500 JPY)"
+    assert "    balances: checking 1000 JPY, savings 500 JPY" in lines
+    assert PASSWORD not in run.stdout + run.stderr
+
+
+@pytest.mark.slow
+def test_a_deposit_whose_answer_was_lost_is_resent_with_its_key_and_moves_money_once(
+    server: DemoServer,
+    demo: ModuleType,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    send = httpx.Client.send
+    deposits: list[bytes] = []
+
+    def lose_the_first_deposit_answer(
+        client: httpx.Client, request: httpx.Request, **options: Any
+    ) -> httpx.Response:
+        response = send(client, request, **options)
+        if b"mutation Deposit" in request.content:
+            deposits.append(request.content)
+            if len(deposits) == 1:
+                raise httpx.ReadError("connection reset", request=request)
+        return response
+
+    monkeypatch.setattr(httpx.Client, "send", lose_the_first_deposit_answer)
+    steps = [*signup_and_accounts("100.00"), {"step": "statement", "account": "a"}]
+    path = write_steps(tmp_path, steps)
+    run = run_demo(demo, capsys, "--url", server.base, "--steps", str(path), "--json")
+    assert (run.returncode, run.stderr) == (0, "")
+    *_, deposit, statement = (json.loads(line)["data"] for line in run.stdout.splitlines())
+    assert len(deposits) == 2
+    assert deposits[0] == deposits[1]  # the same input, the same idempotency key
+    assert deposit["attempts"] == 2
+    assert deposit["balance"]["amount"] == 10000
+    assert [line["type"] for line in statement["transactions"]] == ["DEPOSIT"]
+    assert statement["closingBalance"]["amount"] == 10000
+
+
+def test_input_ending_before_every_answer_exits_2(
+    demo: ModuleType, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("http://127.0.0.1:1\n"))
+    run = run_demo(demo, capsys)
+    assert run.returncode == 2
+    assert run.stderr.endswith(
+        "demo_client: INVALID_STEPS: the input ended early - nothing was sent\n"
+    )
+
+
+MALFORMED = [
+    ("not json", "is not valid JSON: Expecting value (line 1, column 1)"),
+    ({"steps": []}, "a steps file must hold a non-empty JSON list of steps"),
+    ([{"step": "dance"}], 'step 1: "step" must be one of signup, login, create_holder'),
+    ([{"step": "login", "username": "u", "password": "p", "pasword": "p"}],
+     "step 1 (login): unknown field pasword"),
+    ([{"step": "signup", "username": "u", "email": "e"}],
+     'step 1 (signup): no "password" and LEDGERQL_DEMO_PASSWORD is not set'),
+    ([{"step": "deposit", "account": "a", "amount": "1"}],
+     "step 1 (deposit): needs a login step before it"),
+    ([{"step": "login", "username": "u", "password": "p"},
+      {"step": "open_account", "name": "a", "currency": "USD"},
+      {"step": "deposit", "account": "a", "amount": 100}],
+     'step 3 (deposit): "amount" must be a non-empty string'),
+    ([{"step": "login", "username": "u", "password": "p"},
+      {"step": "open_account", "name": "a", "currency": "USD"},
+      {"step": "deposit", "account": "a", "amount": "-5"}],
+     'step 3 (deposit): "amount" must be a positive amount in major units, e.g. "100.00"'),
+    ([{"step": "login", "username": "u", "password": "p"},
+      {"step": "open_account", "name": "a", "currency": "USD"},
+      {"step": "transfer", "from": "a", "to": "b", "amount": "5"}],
+     'step 3 (transfer): account "b" is not opened by an earlier step'),
+    ([{"step": "login", "username": "u", "password": "p"},
+      {"step": "create_holder", "first_name": "A", "last_name": "B",
+       "date_of_birth": "1990-13-01"}],
+     'step 2 (create_holder): "date_of_birth" must be a date as YYYY-MM-DD'),
+    ([{"step": "login", "username": "u", "password": "p"},
+      {"step": "open_account", "name": "a", "currency": "USD"},
+      {"step": "statement", "account": "a", "from": "2026-02-01", "to": "2026-01-31"}],
+     'step 3 (statement): "to" must not be before "from"'),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("content", "message"), MALFORMED)
+def test_a_malformed_steps_file_exits_2_and_sends_nothing(
+    *,
+    demo: ModuleType,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    content: Any,
+    message: str,
+) -> None:
+    def no_request(*_: object, **__: object) -> None:
+        pytest.fail("the demo client sent a request")
+
+    monkeypatch.setattr(httpx.Client, "send", no_request)
+    path = tmp_path / "steps.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    run = run_demo(demo, capsys, "--url", "http://127.0.0.1:1", "--steps", str(path), "--json")
+    assert run.returncode == 2
+    record = json.loads(run.stdout)
+    assert (record["step"], record["ok"], record["error"]["code"]) == (
+        None, False, "INVALID_STEPS",
+    )  # fmt: skip
+    assert message in record["error"]["message"]
+    assert re.fullmatch(rf"demo_client: INVALID_STEPS: .*{re.escape(message)}.* - nothing was "
+                        r"sent\n", run.stderr)  # fmt: skip
+
+
+def test_a_refused_connection_is_reported_with_exit_1(
+    demo: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = f"http://127.0.0.1:{free_port()}"
+    run = run_demo(demo, capsys, "--url", base, "--steps", str(EXAMPLE))
+    assert (run.returncode, run.stdout) == (1, "")
+    assert run.stderr.startswith(
+        f"[1] signup FAILED: UNREACHABLE: no answer from {base}/graphql: cannot connect ("
+    )
+    assert "Connection refused" in run.stderr
+    assert "is the server running?" in run.stderr
+
+
+def test_amounts_become_minor_units_by_the_currency_exponent(demo: ModuleType) -> None:
+    steps = importlib.import_module("demo_steps")
+    assert steps.minor_units("100.00", 2, "USD") == 10000
+    assert steps.minor_units("1.5", 2, "USD") == 150
+    assert steps.minor_units("1500", 0, "JPY") == 1500
+    assert steps.minor_units("1.234", 3, "KWD") == 1234
+    with pytest.raises(steps.StepsError, match=r"^1\.5 JPY: the currency has no decimal places$"):
+        steps.minor_units("1.5", 0, "JPY")
+
+
+def test_the_demo_client_imports_nothing_of_the_server() -> None:
+    server_packages = {"graph", "auth", "db", "core", "tests"}
+    imported: set[str] = set()
+    for path in sorted(SCRIPTS.glob("demo_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module is not None:
+                imported.add(node.module.split(".")[0])
+    assert imported & server_packages == set()
+    assert {"httpx", "demo_api", "demo_steps", "demo_runner"} <= imported
