@@ -3,11 +3,11 @@
 The same types, fields and arguments as LedgerQL's answers to W1 (`me { id email }`), W2 (the
 dashboard) and W3 (`account(id) { transactions(first: 100) }`), but every answer is built in
 memory at start-up from LedgerQL's own answers (the JSON file `CEILING_DATA` names, written by
-bench/ceiling.py) as dicts that graphql-core's default resolver reads: no database, no token check (the bearer token is a dictionary key), no
-extension but Strawberry's parser and validation caches, strings where LedgerQL has enums and
-DateTime.
-Whatever this server answers per second is more than any server built on this stack can answer
-for the same documents, so it bounds what LedgerQL could reach by cutting its own work.
+bench/ceiling.py) as dicts that graphql-core's default resolver reads: no database, no token
+check (the bearer token is a dictionary key), no extension but Strawberry's parser and
+validation caches, strings where LedgerQL has enums and DateTime. Whatever this server answers
+per second is more than any server built on this stack can answer for the same documents, so
+it bounds what LedgerQL could reach by cutting its own work.
 
     CEILING_DATA=answers.json uvicorn bench.ceiling_app:app --workers 2
 """

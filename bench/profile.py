@@ -7,6 +7,7 @@ samples by package (own time) and LedgerQL's own functions (inclusive time).
 
     .venv/bin/python bench/profile.py w3
     .venv/bin/python bench/profile.py w1 --backend postgresql --seconds 10 --raw /tmp/w1.txt
+    .venv/bin/python bench/profile.py w3 --backend postgresql --ceiling   # the stack's ceiling
 
 py-spy attaches with ptrace: run as root, or with CAP_SYS_PTRACE in a container.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import re
 import shutil
 import sys
@@ -27,6 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.ceiling import ledgerql_answers  # noqa: E402
 from bench.common import (  # noqa: E402
     DemoUser,
     autocannon,
@@ -89,8 +92,19 @@ async def profile(database_url: str, workdir: Path, args: argparse.Namespace) ->
     ledgerql(env, "migrate")
     ledgerql(env, "seed-demo")
     raw = Path(args.raw) if args.raw else workdir / "profile.txt"
-    async with serving_process(ledgerql_serve(1), env, workdir / "server.log") as (base, pid):
-        users = await sign_in_demo_users(base)
+    argv, ready = ledgerql_serve(1), None
+    if args.ceiling:
+        async with serving_process(argv, env, workdir / "answers.log") as (base, _):
+            users = await sign_in_demo_users(base)
+            data = workdir / "ceiling.json"
+            data.write_text(json.dumps(await ledgerql_answers(base, users)))
+        env = {**env, "CEILING_DATA": str(data)}
+        argv = [sys.executable, "-m", "uvicorn", "bench.ceiling_app:app", "--loop", "uvloop",
+                "--http", "httptools", "--no-access-log"]  # fmt: skip
+        ready = "{ __typename }"
+    async with serving_process(argv, env, workdir / "server.log", ready) as (base, pid):
+        if not args.ceiling:
+            users = await sign_in_demo_users(base)
         requests = requests_for(args.workload, users)
         url, replace_ids = base + "/graphql", args.workload == "w5"
         await autocannon(url, requests, connections=16, seconds=2, id_replacement=replace_ids)
@@ -107,7 +121,8 @@ async def profile(database_url: str, workdir: Path, args: argparse.Namespace) ->
         summary = await load
         if spy.returncode != 0:
             raise SystemExit(f"py-spy failed: {err.decode()[-1000:]}")
-    print(f"{args.workload}: {summary['rps']:.0f} req/s under the profiler, one worker")
+    server = "the stack's ceiling (bench/ceiling_app.py)" if args.ceiling else "LedgerQL"
+    print(f"{args.workload}: {summary['rps']:.0f} req/s under the profiler, {server}, one worker")
     summarize(raw, args.top)
 
 
@@ -119,6 +134,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8, help="how long to sample")
     parser.add_argument("--top", type=int, default=20, help="lines per list")
     parser.add_argument("--raw", help="keep py-spy's raw samples in this file")
+    parser.add_argument(
+        "--ceiling", action="store_true", help="profile bench/ceiling_app.py instead"
+    )
     beside = Path(sys.executable).parent / "py-spy"  # the dev extras install it in the venv
     parser.add_argument(
         "--py-spy", default=str(beside) if beside.exists() else shutil.which("py-spy")
