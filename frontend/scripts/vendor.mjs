@@ -30,9 +30,9 @@ function collect() {
   const pending = ENTRIES.map(([path, follow]) => ({ path, follow }));
   while (pending.length) {
     const { path, follow } = pending.pop();
-    if (files.has(path)) continue;
+    if (files.has(path.replace("/dist/", "/"))) continue;
     const content = readFileSync(join(modules, path));
-    files.set(path, content);
+    files.set(path.replace("/dist/", "/"), content); // "dist/" is git-ignored in this repository
     if (!follow) continue;
     for (const match of content.toString("utf8").matchAll(IMPORT)) {
       const specifier = match[1] ?? match[2];
