@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from os import PathLike
 from pathlib import Path
 
 from starlette.requests import Request
@@ -34,13 +36,13 @@ class ConsoleFiles(StaticFiles):
 
     def file_response(
         self,
-        full_path: str | Path,
-        stat_result: object,
+        full_path: str | PathLike[str],
+        stat_result: os.stat_result,
         scope: Scope,
         status_code: int = 200,
     ) -> Response:
         """The file (or 304) with `Cache-Control: no-cache`."""
-        response = super().file_response(full_path, stat_result, scope, status_code)  # type: ignore[arg-type]
+        response = super().file_response(full_path, stat_result, scope, status_code)
         response.headers["cache-control"] = CACHE_CONTROL
         return response
 
@@ -63,7 +65,9 @@ def console_routes(frontend_dir: Path = FRONTEND_DIR) -> list[BaseRoute]:
         return []
     routes: list[BaseRoute] = [Route("/", console_index, methods=["GET", "HEAD"])]
     routes += [
-        Mount(f"/console/{name}", ConsoleFiles(directory=frontend_dir / name), name=f"console-{name}")
+        Mount(
+            f"/console/{name}", ConsoleFiles(directory=frontend_dir / name), name=f"console-{name}"
+        )
         for name in ASSET_FOLDERS
     ]
     return routes

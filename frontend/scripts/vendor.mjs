@@ -23,7 +23,7 @@ const ENTRIES = [
   ["graphql-ws/LICENSE.md", false],
 ];
 // Static import/export statements at the start of a line (not words inside strings).
-const IMPORT = /^\s*(?:import|export)\b[^'"\n;]*?\bfrom\s*['"]([^'"]+)['"]|^\s*import\s*['"]([^'"]+)['"]/gm;
+const IMPORT = /^\s*(?:import|export)\b[^'";]*?\bfrom\s*['"]([^'"]+)['"]|^\s*import\s*['"]([^'"]+)['"]/gm;
 
 function collect() {
   const files = new Map();
