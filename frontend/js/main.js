@@ -1,6 +1,6 @@
 // The console's entry point: the user bar, the screen tabs, and a last-resort error display.
 import { html, render, useEffect, useErrorBoundary, useState } from "./lib.js";
-import { activeUser, hasPermission, subscribe } from "./session.js";
+import { activeUser, hasPermission, signedInUsers, subscribe } from "./session.js";
 import { ErrorNotice } from "./components/notice.js";
 import { AccountsScreen } from "./screens/accounts.js";
 import { AuditScreen } from "./screens/audit.js";
@@ -47,6 +47,8 @@ function App() {
   const [adding, setAdding] = useState(false);
   const [failure, resetFailure] = useErrorBoundary();
   const user = activeUser();
+  const signedIn = signedInUsers().length;
+  useEffect(() => setAdding(false), [signedIn]); // a user signed in: close the forms
   if (failure) {
     return html`<${ErrorNotice} error=${{ code: "CLIENT_ERROR", message: String(failure.message ?? failure) }} />
       <button type="button" onClick=${resetFailure}>Try again</button>`;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from decimal import Decimal
 
@@ -55,6 +56,13 @@ def move_money(page: Page) -> None:
     expect(transfer.get_by_role("status")).to_contain_text("Transferred 25.00 USD")
     expect(page.get_by_test_id("balance-1")).to_have_text("75.50 USD")
     expect(page.get_by_test_id("balance-2")).to_have_text("25.00 USD")
+    withdraw = page.get_by_role("form", name="Withdraw")
+    withdraw.get_by_label("Withdraw account", exact=True).select_option(label="#2 CHECKING USD")
+    withdraw.get_by_label("Withdraw amount", exact=True).fill("1000")
+    withdraw.get_by_role("button", name="Withdraw").click()
+    refused = withdraw.get_by_role("alert")
+    expect(refused).to_contain_text("INSUFFICIENT_FUNDS")
+    expect(refused).to_contain_text(re.compile(r"request id [0-9a-f]{32}"))
     # The same form sent again carries the same idempotency key: answered, nothing moves.
     transfer.get_by_role("button", name="Transfer").click()
     expect(transfer.get_by_role("button", name="Transfer")).to_be_enabled()

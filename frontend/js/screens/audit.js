@@ -107,7 +107,7 @@ function ChainCheck({ user }) {
     <button type="button" onClick=${verify} disabled=${busy}>Verify audit chain</button>
     <${ErrorNotice} error=${error} />
     ${result ? html`<p role="status" class=${result.valid ? "ok" : "bad"}>
-      ${result.valid ? "Chain valid" : `Chain broken at sequence ${result.firstBrokenSequence}`}:
+      ${result.valid ? "Chain valid: " : `Chain broken at sequence ${result.firstBrokenSequence}: `}
       ${result.checkedEntries} entries checked (${result.legacyEntries} legacy), head ${result.headHash.slice(0, 16)}…
     </p>` : null}
   </div>`;
