@@ -41,6 +41,11 @@ function filterOf(values) {
   return filter;
 }
 
+function describeFilter(filter) {
+  const parts = Object.entries(filter).map(([name, value]) => `${name}=${value}`);
+  return parts.length ? ` (${parts.join(", ")})` : "";
+}
+
 /** Subscribe while mounted; restarts with a new filter or a refreshed access token. */
 function useAuditFeed(user, filter) {
   const [events, setEvents] = useState([]);
@@ -141,7 +146,7 @@ export function AuditScreen({ user }) {
       <button type="submit">Apply filters</button>
       <button type="button" onClick=${feed.clear}>Clear events</button>
     </form>
-    <p role="status" aria-label="Live feed status">Live feed: ${feed.status}</p>
+    <p role="status" aria-label="Live feed status">Live feed: ${feed.status}${describeFilter(filter)}</p>
     <${ErrorNotice} error=${feed.error} />
     <${ChainCheck} user=${user} />
     <table aria-label="Audit events">
