@@ -11,6 +11,12 @@ from tests.browser.conftest import BackendServers, LiveServer
 from tests.support.browser import PageWatch
 from tests.support.console import no_browser_storage, open_screen, register, sign_in
 
+UNAVAILABLE = {
+    "errors": [{"message": "The service is unavailable.", "extensions": {
+        "code": "UNAVAILABLE", "status": 503, "retryAfter": 1, "requestId": "outage-request-1"}}],
+    "extensions": {"requestId": "outage-request-1"},
+}  # fmt: skip
+"""What the server answers when its database is down (docs/api.md, "HTTP status")."""
 ACCESS_TOKEN_TTL_SECONDS = 8
 """Short enough to wait for; the prompt shows at half of it, the token expires at the end."""
 
@@ -33,6 +39,28 @@ def refused_as_expired(page: Page) -> None:
         expect(refused).to_contain_text(re.compile(r"request id [0-9a-f]{32}"))
         return
     pytest.fail("the expired access token was never refused")
+
+
+def outage_and_network_failure_are_explained(page: Page) -> None:
+    """An UNAVAILABLE answer and a request that never got one, each with a clear message."""
+    open_screen(page, "Sessions")
+    expect(page.get_by_role("table", name="Sessions")).to_be_visible()
+    refused = page.get_by_role("alert")
+    page.route("**/graphql", lambda route: route.fulfill(status=503, json=UNAVAILABLE,
+               headers={"retry-after": "1"}))  # fmt: skip
+    page.get_by_role("button", name="Reload sessions").click()
+    expect(refused).to_contain_text("UNAVAILABLE")
+    expect(refused).to_contain_text("The service is unavailable right now")
+    expect(refused).to_contain_text("Try again in 1 s.")
+    expect(refused).to_contain_text("request id outage-request-1")
+    page.unroute("**/graphql")
+    page.route("**/graphql", lambda route: route.abort("failed"))
+    page.get_by_role("button", name="Reload sessions").click()
+    expect(refused).to_contain_text("NETWORK_ERROR")
+    expect(refused).to_contain_text("The server cannot be reached.")
+    page.unroute("**/graphql")
+    page.get_by_role("button", name="Reload sessions").click()
+    expect(refused).to_have_count(0)
 
 
 def test_an_expired_token_is_refreshed_from_the_prompt_and_users_sit_side_by_side(
@@ -71,6 +99,13 @@ def test_an_expired_token_is_refreshed_from_the_prompt_and_users_sit_side_by_sid
     expect(page.get_by_role("heading", name=f"Sessions of {first}")).to_be_visible()
     page.get_by_role("button", name="Sign out").click()
     expect(selector.locator("option")).to_have_text([second])
+    outage_and_network_failure_are_explained(page)
 
     assert no_browser_storage(page) == {"local": 0, "session": 0, "cookie": "", "databases": 0}
-    assert page_watch.problems() == {}
+    assert page_watch.problems() == {
+        "console_errors": [
+            "Failed to load resource: the server responded with a status of 503"
+            " (Service Unavailable)",
+            "Failed to load resource: net::ERR_FAILED",
+        ]
+    }
