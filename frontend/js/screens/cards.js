@@ -84,7 +84,6 @@ export function CardsScreen({ user }) {
   useEffect(() => {
     load();
   }, [load]);
-  useEffect(() => () => setSecret(null), []);
 
   const onSubmit = form.submit(async (values) => {
     if (!values.accountId) throw new Error("Choose an account.");
