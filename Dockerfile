@@ -63,6 +63,8 @@ COPY core/ ./core/
 COPY db/ ./db/
 COPY auth/ ./auth/
 COPY graph/ ./graph/
+# The web console's static files (served only with CONSOLE_ENABLED=true in production).
+COPY frontend/ ./frontend/
 
 # Byte-compile at build time: the service user cannot (and should not) write __pycache__.
 # /app/var is the only path the service user owns: it holds the SQLite file and the local

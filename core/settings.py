@@ -50,6 +50,10 @@ class RateLimitBackend(StrEnum):
     DATABASE = "database"  # the rate_limit_counters table
 
 
+MIN_ACCESS_TOKEN_TTL_SECONDS = 60
+MIN_TEST_ACCESS_TOKEN_TTL_SECONDS = 5
+"""The lower bound of ACCESS_TOKEN_TTL_SECONDS outside staging/production (to try expiry)."""
+
 LIMIT_PATTERN = r"^[1-9][0-9]*/[1-9][0-9]*$"
 """A rate limit written as HITS/SECONDS, e.g. 5/900."""
 
@@ -86,7 +90,9 @@ class Settings(BaseSettings):
     dev_secret_file: Path = PROJECT_ROOT / "var" / "dev-jwt-secret"
     jwt_issuer: str = "ledgerql"
     jwt_audience: str = "ledgerql-api"
-    access_token_ttl_seconds: int = Field(default=1800, ge=60, le=86_400)
+    access_token_ttl_seconds: int = Field(
+        default=1800, ge=MIN_TEST_ACCESS_TOKEN_TTL_SECONDS, le=86_400
+    )
     refresh_token_ttl_seconds: int = Field(default=604_800, ge=3600, le=7_776_000)
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
     password_hash_concurrency: int = Field(default=2, ge=1, le=64)
@@ -123,6 +129,7 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] | None = None
 
     graphiql_enabled: bool | None = None
+    console_enabled: bool | None = None
     graphql_introspection: bool | None = None
     graphql_max_depth: int = Field(default=12, ge=1, le=100)
     graphql_max_aliases: int = Field(default=30, ge=1, le=1000)
@@ -199,6 +206,12 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         if not self.app_env.is_deployed:
             return self
+        if self.access_token_ttl_seconds < MIN_ACCESS_TOKEN_TTL_SECONDS:
+            msg = (
+                f"ACCESS_TOKEN_TTL_SECONDS below {MIN_ACCESS_TOKEN_TTL_SECONDS} is only allowed "
+                "with APP_ENV=test, local or development"
+            )
+            raise ValueError(msg)
         secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
         if len(secret.encode()) < MIN_SECRET_BYTES:
             msg = (
@@ -234,6 +247,13 @@ class Settings(BaseSettings):
         if self.app_env is AppEnv.PRODUCTION:
             return False
         return True if self.graphiql_enabled is None else self.graphiql_enabled
+
+    @property
+    def console(self) -> bool:
+        """Whether the web console is served at `/`: CONSOLE_ENABLED, else outside production."""
+        if self.console_enabled is not None:
+            return self.console_enabled
+        return self.app_env is not AppEnv.PRODUCTION
 
     @property
     def introspection(self) -> bool:

@@ -26,6 +26,7 @@ from db.outages import OUTAGE_RETRY_SECONDS
 from db.rate_limits import Counters, DatabaseCounters, MemoryCounters
 from db.session import Database, DatabaseUnavailable
 from graph.audit.checkpoint_task import checkpoint_schedule
+from graph.console import console_routes
 from graph.metrics import Metrics
 from graph.middleware import (
     BodySizeLimitMiddleware,
@@ -157,6 +158,8 @@ def create_app(
         Route("/graphql", view),
         WebSocketRoute("/graphql", view),
     ]
+    if settings.console:
+        routes += console_routes()
     middleware = [
         Middleware(RequestContextMiddleware, metrics=metrics),
         Middleware(SecurityHeadersMiddleware, hsts=settings.app_env.is_deployed),

@@ -42,7 +42,17 @@ COMPOSE_ONLY_VARIABLES = frozenset(
 SECRET_NAME = re.compile(r"(^|_)(SECRET|PASSWORD|TOKEN|KEY)$")  # names that hold a secret value
 # What the image must contain for `python -m graph.cli serve|migrate` to work.
 RUNTIME_SOURCES = frozenset(
-    {"graph", "db", "auth", "core", "migrations", "alembic.ini", "pyproject.toml", "schema.graphql"}
+    {
+        "graph",
+        "db",
+        "auth",
+        "core",
+        "migrations",
+        "alembic.ini",
+        "pyproject.toml",
+        "schema.graphql",
+        "frontend",
+    }
 )
 PYTHON_ENV = frozenset({"PATH", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"})
 # Stand-ins for the variables compose.yml requires, used to interpolate it.
@@ -430,6 +440,13 @@ def test_dockerignore_keeps_what_the_build_copies() -> None:
         for path in (PROJECT_ROOT / "migrations").rglob("*.py")
         if "__pycache__" not in path.parts
     ]
+    needed += [
+        str(path.relative_to(PROJECT_ROOT))
+        for folder in ("js", "css", "vendor")
+        for path in (PROJECT_ROOT / "frontend" / folder).rglob("*")
+        if path.is_file()
+    ]
+    needed.append("frontend/index.html")
     assert [path for path in needed if is_ignored(path, patterns)] == []
 
 

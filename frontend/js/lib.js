@@ -1,0 +1,11 @@
+// Preact, its hooks and htm, re-exported from the vendored standalone ES module.
+export {
+  html,
+  render,
+  useCallback,
+  useEffect,
+  useErrorBoundary,
+  useMemo,
+  useRef,
+  useState,
+} from "../vendor/htm/preact/standalone.module.js";

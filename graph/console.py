@@ -1,0 +1,73 @@
+"""The web console: static files from `frontend/` served at `/` and under `/console/`."""
+
+from __future__ import annotations
+
+import os
+from os import PathLike
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from core.logging import get_logger
+from core.settings import PROJECT_ROOT
+
+log = get_logger(__name__)
+
+FRONTEND_DIR = PROJECT_ROOT / "frontend"
+"""The console's files: beside the Python packages in a checkout and in the image (/app)."""
+ASSET_FOLDERS = ("css", "js", "vendor")
+"""The only folders served (under /console/); package.json, scripts and the rest are not."""
+CACHE_CONTROL = "no-cache"
+"""Revalidated on every load (ETag/Last-Modified answer 304): never a stale mix after an upgrade."""
+CONSOLE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+"""Only the app's own origin: no inline scripts or styles, no eval, no third-party hosts."""
+
+
+class ConsoleFiles(StaticFiles):
+    """Static files answered with the console's cache policy."""
+
+    def file_response(
+        self,
+        full_path: str | PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        """The file (or 304) with `Cache-Control: no-cache`."""
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers["cache-control"] = CACHE_CONTROL
+        return response
+
+
+async def console_index(_: Request) -> Response:
+    """The console's single page."""
+    return FileResponse(
+        FRONTEND_DIR / "index.html",
+        headers={"cache-control": CACHE_CONTROL, "content-security-policy": CONSOLE_CSP},
+    )
+
+
+def console_routes(frontend_dir: Path = FRONTEND_DIR) -> list[BaseRoute]:
+    """The console's routes, or none when its files are missing (logged, never a crash)."""
+    missing = [
+        name for name in ("index.html", *ASSET_FOLDERS) if not (frontend_dir / name).exists()
+    ]
+    if missing:
+        log.warning("console_files_missing", directory=str(frontend_dir), missing=missing)
+        return []
+    routes: list[BaseRoute] = [Route("/", console_index, methods=["GET", "HEAD"])]
+    routes += [
+        Mount(
+            f"/console/{name}", ConsoleFiles(directory=frontend_dir / name), name=f"console-{name}"
+        )
+        for name in ASSET_FOLDERS
+    ]
+    return routes

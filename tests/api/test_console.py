@@ -1,0 +1,142 @@
+"""The web console's static files: where they are served, when, and with which headers."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from core.settings import AppEnv
+from graph.app import create_app
+from graph.console import CONSOLE_CSP, FRONTEND_DIR, console_routes
+from tests.conftest import make_settings
+
+IMPORT = re.compile(r"""^\s*(?:import|export)\b[^'";]*?\bfrom\s*['"]([^'"]+)['"]""", re.M)
+FORBIDDEN_IN_SCRIPTS = (
+    *("innerHTML", "outerHTML", "insertAdjacentHTML", "eval(", "new Function", "style="),
+    *("localStorage", "sessionStorage", "document.cookie"),
+)
+"""Markup or styles built from strings (refused by the CSP or unsafe), and browser storage."""
+PRODUCTION = {"app_env": AppEnv.PRODUCTION, "jwt_secret": "p" * 48, "audit_hmac_key": "h" * 48}
+
+
+def console_app(tmp_path: Path, **overrides: Any) -> Starlette:
+    """The app without its lifespan: static files need no database."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}"
+    return create_app(make_settings(url, tmp_path, **overrides))
+
+
+@pytest.fixture
+async def http(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    app = console_app(tmp_path, **getattr(request, "param", {}))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+async def test_the_console_page_is_served_with_a_strict_policy(http: httpx.AsyncClient) -> None:
+    page = await http.get("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert page.headers["content-security-policy"] == CONSOLE_CSP
+    assert page.headers["cache-control"] == "no-cache"
+    assert page.headers["x-frame-options"] == "DENY"
+    scripts = re.findall(r"<script\b([^>]*)>", page.text)
+    assert scripts == [' type="module" src="/console/js/main.js"']
+    assert re.findall(r'<link rel="stylesheet" href="([^"]+)"', page.text) == [
+        "/console/css/console.css"
+    ]
+    assert "<style" not in page.text
+    assert " style=" not in page.text
+    css = await http.get("/console/css/console.css")
+    assert css.status_code == 200
+    assert css.headers["content-type"] == "text/css; charset=utf-8"
+    assert "@import" not in css.text
+    assert "url(" not in css.text
+
+
+async def test_every_module_the_page_imports_is_served(http: httpx.AsyncClient) -> None:
+    pending, seen = ["/console/js/main.js"], set()
+    while pending:
+        path = pending.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        response = await http.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["content-type"] == "text/javascript; charset=utf-8", path
+        assert response.headers["cache-control"] == "no-cache", path
+        for specifier in IMPORT.findall(response.text):
+            assert specifier.startswith("."), f"{path} imports {specifier}"
+            pending.append(posixpath.normpath(posixpath.join(posixpath.dirname(path), specifier)))
+    assert "/console/vendor/graphql-ws/client.js" in seen
+    assert "/console/vendor/htm/preact/standalone.module.js" in seen
+    assert len([path for path in seen if path.startswith("/console/js/screens/")]) == 9
+
+
+async def test_a_served_asset_answers_304_when_unchanged(http: httpx.AsyncClient) -> None:
+    first = await http.get("/console/js/api.js")
+    again = await http.get("/console/js/api.js", headers={"if-none-match": first.headers["etag"]})
+    assert again.status_code == 304
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console/package.json",
+        "/console/package-lock.json",
+        "/console/scripts/vendor.mjs",
+        "/console/index.html",
+        "/console/js/../package.json",
+        "/console/vendor/../../core/settings.py",
+        "/console/graphiql/index.html",
+        "/index.html",
+    ],
+)
+async def test_only_the_asset_folders_are_served(http: httpx.AsyncClient, path: str) -> None:
+    assert (await http.get(path)).status_code == 404
+
+
+async def test_the_console_does_not_shadow_the_api(http: httpx.AsyncClient) -> None:
+    health = await http.post("/graphql", json={"query": "{ __typename }"})
+    assert health.status_code == 200
+    assert health.json()["data"] == {"__typename": "Query"}
+
+
+@pytest.mark.parametrize(
+    ("http", "status"),
+    [
+        (PRODUCTION, 404),
+        ({**PRODUCTION, "console_enabled": True}, 200),
+        ({"console_enabled": False}, 404),
+    ],
+    indirect=["http"],
+)
+async def test_console_enabled_decides_whether_it_is_served(
+    http: httpx.AsyncClient, status: int
+) -> None:
+    assert (await http.get("/")).status_code == status
+    assert (await http.get("/console/js/main.js")).status_code == status
+
+
+def test_missing_console_files_mean_no_routes(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("<!doctype html>", encoding="utf-8")
+    assert console_routes(tmp_path) == []
+    assert len(console_routes(FRONTEND_DIR)) == 4
+
+
+def test_the_scripts_never_build_markup_or_styles_from_strings() -> None:
+    sources = {
+        path: path.read_text(encoding="utf-8") for path in (FRONTEND_DIR / "js").rglob("*.js")
+    }
+    for path, text in sources.items():
+        first_line = text.splitlines()[0]
+        assert first_line.startswith("// "), path
+        for forbidden in FORBIDDEN_IN_SCRIPTS:
+            assert forbidden not in text, f"{path.name}: {forbidden}"
