@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from auth import token_failures
 from auth.passwords import PasswordHasher
@@ -26,6 +26,7 @@ from db.outages import OUTAGE_RETRY_SECONDS
 from db.rate_limits import Counters, DatabaseCounters, MemoryCounters
 from db.session import Database, DatabaseUnavailable
 from graph.audit.checkpoint_task import checkpoint_schedule
+from graph.graphiql import ASSETS_PATH, graphiql_assets
 from graph.metrics import Metrics
 from graph.middleware import (
     BodySizeLimitMiddleware,
@@ -157,6 +158,8 @@ def create_app(
         Route("/graphql", view),
         WebSocketRoute("/graphql", view),
     ]
+    if settings.graphiql:
+        routes.append(Mount(ASSETS_PATH, app=graphiql_assets(), name="graphiql"))
     middleware = [
         Middleware(RequestContextMiddleware, metrics=metrics),
         Middleware(SecurityHeadersMiddleware, hsts=settings.app_env.is_deployed),
