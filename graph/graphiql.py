@@ -11,7 +11,9 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+from starlette.routing import Router
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from core.settings import PROJECT_ROOT
 
@@ -35,6 +37,7 @@ def graphiql_page(dist: Path = GRAPHIQL_DIST) -> str:
         return MISSING_PAGE
 
 
-def graphiql_assets(dist: Path = GRAPHIQL_DIST) -> StaticFiles:
+def graphiql_assets(dist: Path = GRAPHIQL_DIST) -> ASGIApp:
     """The files the page loads, as a static-file app (404 for everything when not built)."""
-    return StaticFiles(directory=dist / "assets", check_dir=False)
+    assets = dist / "assets"
+    return StaticFiles(directory=assets) if assets.is_dir() else Router()

@@ -81,8 +81,6 @@ class RequestContextMiddleware:
         )
 
 
-
-
 def html_content_security_policy(*, inline_styles: bool = False) -> str:
     """The policy of an HTML page: everything from the app's own origin, no inline script.
 
