@@ -63,6 +63,8 @@ COPY core/ ./core/
 COPY db/ ./db/
 COPY auth/ ./auth/
 COPY graph/ ./graph/
+# GraphiQL's built files (committed; the image needs no Node): served outside production only.
+COPY frontend/graphiql/dist/ ./frontend/graphiql/dist/
 
 # Byte-compile at build time: the service user cannot (and should not) write __pycache__.
 # /app/var is the only path the service user owns: it holds the SQLite file and the local

@@ -79,6 +79,17 @@ def test_graphiql_runs_a_query_typed_by_the_user(
     page: Page, page_watch: PageWatch, live_server: LiveServer
 ) -> None:
     open_graphiql(page)
+    replace_editor_text(page, QUERY_EDITOR, "{ nope }")  # validated by the GraphQL worker
+    expect(page.locator(".graphiql-query-editor .squiggly-error")).to_have_count(1)
+    for _ in range(100):  # Monaco starts its workers as the editors appear
+        if len(page.workers) == 3:
+            break
+        page.wait_for_timeout(100)
+    assert sorted(worker.url.removeprefix(live_server.base_url) for worker in page.workers) == [
+        "/graphiql/workers/editor.worker.js",
+        "/graphiql/workers/graphql.worker.js",
+        "/graphiql/workers/json.worker.js",
+    ]
     with page.expect_request(lambda request: request.method == "POST") as sent:
         run_operation(page, "{ health { status } }")
     expect(page.locator(RESPONSE)).to_contain_text('"status"')

@@ -42,8 +42,11 @@ COMPOSE_ONLY_VARIABLES = frozenset(
 SECRET_NAME = re.compile(r"(^|_)(SECRET|PASSWORD|TOKEN|KEY)$")  # names that hold a secret value
 # What the image must contain for `python -m graph.cli serve|migrate` to work.
 RUNTIME_SOURCES = frozenset(
-    {"graph", "db", "auth", "core", "migrations", "alembic.ini", "pyproject.toml", "schema.graphql"}
-)
+    {
+        "graph", "db", "auth", "core", "migrations", "alembic.ini", "pyproject.toml",
+        "schema.graphql", "frontend/graphiql/dist",
+    }
+)  # fmt: skip
 PYTHON_ENV = frozenset({"PATH", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"})
 # Stand-ins for the variables compose.yml requires, used to interpolate it.
 DUMMY_SECRETS = {
@@ -425,6 +428,7 @@ def test_image_copies_the_runtime_sources_into_app() -> None:
 def test_dockerignore_keeps_what_the_build_copies() -> None:
     patterns = dockerignore_patterns()
     needed = ["requirements.lock", *sorted(RUNTIME_SOURCES), "graph/cli.py"]
+    needed += ["frontend/graphiql/dist/index.html", "frontend/graphiql/dist/assets/graphiql.js"]
     needed += [
         str(path.relative_to(PROJECT_ROOT))
         for path in (PROJECT_ROOT / "migrations").rglob("*.py")
