@@ -8,12 +8,14 @@ fonts and workers, under `GRAPHIQL_CONTENT_SECURITY_POLICY` (see graph.middlewar
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from pathlib import Path
 
+from starlette.responses import Response
 from starlette.routing import Router
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Scope
 
 from core.settings import PROJECT_ROOT
 
@@ -37,7 +39,20 @@ def graphiql_page(dist: Path = GRAPHIQL_DIST) -> str:
         return MISSING_PAGE
 
 
+class RevalidatedStaticFiles(StaticFiles):
+    """Static files a browser may keep but must revalidate (ETag, 304) before each use."""
+
+    def file_response(
+        self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope,
+        status_code: int = 200,
+    ) -> Response:  # fmt: skip
+        """The file (or 304), marked `Cache-Control: no-cache` instead of the app's `no-store`."""
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers["cache-control"] = "no-cache"
+        return response
+
+
 def graphiql_assets(dist: Path = GRAPHIQL_DIST) -> ASGIApp:
     """The files the page loads, as a static-file app (404 for everything when not built)."""
     assets = dist / "assets"
-    return StaticFiles(directory=assets) if assets.is_dir() else Router()
+    return RevalidatedStaticFiles(directory=assets) if assets.is_dir() else Router()

@@ -151,6 +151,11 @@ async def test_served_assets_are_the_committed_build(client: httpx.AsyncClient) 
     assert served == assets
     script = await client.get("/graphiql/workers/graphql.worker.js")
     assert script.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert script.headers["cache-control"] == "no-cache"  # kept, but revalidated
+    again = await client.get(
+        "/graphiql/workers/graphql.worker.js", headers={"if-none-match": script.headers["etag"]}
+    )
+    assert (again.status_code, again.content) == (304, b"")
     assert (await client.get("/graphiql/index.html")).status_code == 404  # only at /graphql
     assert (await client.get("/graphiql/../manifest.json")).status_code == 404
 
