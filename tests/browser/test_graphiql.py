@@ -121,4 +121,7 @@ def test_graphiql_subscribes_over_the_same_origin_websocket_with_the_headers_tok
             page.wait_for_timeout(250)
     assert response_json(page)["data"] == {"auditEvents": {"action": "LOGIN", "status": "SUCCESS"}}
     assert websocket.url == live_server.base_url.replace("http://", "ws://") + "/graphql"
+    storage = page.evaluate("() => JSON.stringify([localStorage, sessionStorage, document.cookie])")
+    assert SUBSCRIPTION in storage  # GraphiQL keeps its tabs and history...
+    assert token not in storage  # ...but never the headers holding the token
     assert page_watch.problems() == {}

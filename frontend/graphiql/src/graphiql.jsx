@@ -50,6 +50,34 @@ function fetcher(params, options) {
   return send(params, { ...options, documentAST });
 }
 
+// GraphiQL keeps tabs and history in localStorage, and its history saves each run's headers
+// whatever shouldPersistHeaders says. The headers hold access tokens: never store them.
+function withoutHeaders(value) {
+  try {
+    return JSON.stringify(JSON.parse(value), (key, item) => (key === "headers" ? undefined : item));
+  } catch {
+    return value; // not JSON (the query text itself)
+  }
+}
+
+const NAMESPACE = "graphiql:";
+const storage = {
+  getItem: (key) => localStorage.getItem(key),
+  setItem: (key, value) =>
+    key === `${NAMESPACE}headers`
+      ? localStorage.removeItem(key)
+      : localStorage.setItem(key, withoutHeaders(value)),
+  removeItem: (key) => localStorage.removeItem(key),
+  get length() {
+    return Object.keys(localStorage).filter((key) => key.startsWith(NAMESPACE)).length;
+  },
+  clear() {
+    for (const key of Object.keys(localStorage).filter((key) => key.startsWith(NAMESPACE))) {
+      localStorage.removeItem(key);
+    }
+  },
+};
+
 const DEFAULT_QUERY = `# LedgerQL GraphiQL. Run with Ctrl-Enter.
 # Signed-in operations need a header (Headers tab below):
 #   {"Authorization": "Bearer <accessToken from the login mutation>"}
@@ -67,5 +95,6 @@ createRoot(document.getElementById("graphiql")).render(
     fetcher={fetcher}
     defaultQuery={DEFAULT_QUERY}
     shouldPersistHeaders={false}
+    storage={storage}
   />,
 );
