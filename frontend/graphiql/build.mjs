@@ -5,7 +5,15 @@
 // same bytes. dist/manifest.json lists every file's sha256 and the sha256 of those inputs, so
 // the Python tests can tell when dist/ is stale or edited by hand.
 import { createHash } from "node:crypto";
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join, relative } from "node:path";
 import * as esbuild from "esbuild";
 
@@ -44,7 +52,12 @@ await esbuild.build({
 });
 // GraphiQL's stylesheet embeds its fonts as data: URLs; the CSP allows fonts from 'self' only,
 // so each becomes a file of its own next to the stylesheet.
-const fontTypes = { "font/woff2": "woff2", "font/woff": "woff", "font/ttf": "ttf", "font/otf": "otf" };
+const fontTypes = {
+  "font/woff2": "woff2",
+  "font/woff": "woff",
+  "font/ttf": "ttf",
+  "font/otf": "otf",
+};
 const stylesheet = join(assets, "graphiql.css");
 mkdirSync(join(assets, "fonts"), { recursive: true });
 writeFileSync(
@@ -53,7 +66,8 @@ writeFileSync(
     /url\(\s*(["']?)data:(font\/[a-z0-9.+-]+);base64,([A-Za-z0-9+/=]+)\1\s*\)/g,
     (_match, _quote, type, data) => {
       const bytes = Buffer.from(data, "base64");
-      const name = `fonts/${createHash("sha256").update(bytes).digest("hex").slice(0, 16)}.${fontTypes[type] ?? "font"}`;
+      const digest = createHash("sha256").update(bytes).digest("hex").slice(0, 16);
+      const name = `fonts/${digest}.${fontTypes[type] ?? "font"}`;
       writeFileSync(join(assets, name), bytes);
       return `url(${name})`;
     },
@@ -70,11 +84,19 @@ const walk = (dir) =>
   });
 const relativeSorted = (paths, base) => paths.map((path) => relative(base, path)).sort();
 
-const inputs = ["package.json", "package-lock.json", "build.mjs", ...relativeSorted(walk(join(here, "src")), here)];
+const inputs = [
+  "package.json",
+  "package-lock.json",
+  "build.mjs",
+  ...relativeSorted(walk(join(here, "src")), here),
+];
+const digests = (names, base) =>
+  Object.fromEntries(names.map((name) => [name, sha256(join(base, name))]));
 const manifest = {
   graphiql: JSON.parse(readFileSync(join(here, "node_modules/graphiql/package.json"))).version,
-  inputs: Object.fromEntries(inputs.map((name) => [name, sha256(join(here, name))])),
-  files: Object.fromEntries(relativeSorted(walk(dist), dist).map((name) => [name, sha256(join(dist, name))])),
+  inputs: digests(inputs, here),
+  files: digests(relativeSorted(walk(dist), dist), dist),
 };
 writeFileSync(join(dist, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
-console.log(`built ${Object.keys(manifest.files).length} files into ${relative(process.cwd(), dist) || "."}`);
+const count = Object.keys(manifest.files).length;
+console.log(`built ${count} files into ${relative(process.cwd(), dist)}`);
