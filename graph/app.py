@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from auth import token_failures
 from auth.passwords import PasswordHasher
@@ -27,6 +27,7 @@ from db.rate_limits import Counters, DatabaseCounters, MemoryCounters
 from db.session import Database, DatabaseUnavailable
 from graph.audit.checkpoint_task import checkpoint_schedule
 from graph.console import console_routes
+from graph.graphiql import ASSETS_PATH, graphiql_assets
 from graph.metrics import Metrics
 from graph.middleware import (
     BodySizeLimitMiddleware,
@@ -160,6 +161,8 @@ def create_app(
     ]
     if settings.console:
         routes += console_routes()
+    if settings.graphiql:
+        routes.append(Mount(ASSETS_PATH, app=graphiql_assets(), name="graphiql"))
     middleware = [
         Middleware(RequestContextMiddleware, metrics=metrics),
         Middleware(SecurityHeadersMiddleware, hsts=settings.app_env.is_deployed),

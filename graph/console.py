@@ -14,6 +14,7 @@ from starlette.types import Scope
 
 from core.logging import get_logger
 from core.settings import PROJECT_ROOT
+from graph.middleware import HTML_CONTENT_SECURITY_POLICY
 
 log = get_logger(__name__)
 
@@ -23,12 +24,6 @@ ASSET_FOLDERS = ("css", "js", "vendor")
 """The only folders served (under /console/); package.json, scripts and the rest are not."""
 CACHE_CONTROL = "no-cache"
 """Revalidated on every load (ETag/Last-Modified answer 304): never a stale mix after an upgrade."""
-CONSOLE_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
-"""Only the app's own origin: no inline scripts or styles, no eval, no third-party hosts."""
 
 
 class ConsoleFiles(StaticFiles):
@@ -51,7 +46,10 @@ async def console_index(_: Request) -> Response:
     """The console's single page."""
     return FileResponse(
         FRONTEND_DIR / "index.html",
-        headers={"cache-control": CACHE_CONTROL, "content-security-policy": CONSOLE_CSP},
+        headers={
+            "cache-control": CACHE_CONTROL,
+            "content-security-policy": HTML_CONTENT_SECURITY_POLICY,
+        },
     )
 
 

@@ -81,6 +81,39 @@ class RequestContextMiddleware:
         )
 
 
+def html_content_security_policy(*, inline_styles: bool = False) -> str:
+    """The policy of an HTML page: everything from the app's own origin, no inline script.
+
+    `connect-src 'self'` covers the same-origin WebSocket too (CSP Level 3, as browsers do).
+    `inline_styles` adds `'unsafe-inline'` to `style-src` only (never to scripts).
+    """
+    style_src = "style-src 'self' 'unsafe-inline'" if inline_styles else "style-src 'self'"
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            style_src,
+            "img-src 'self' data:",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "worker-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+HTML_CONTENT_SECURITY_POLICY = html_content_security_policy()
+"""Every HTML page (the console's included) unless its route sets a policy of its own."""
+GRAPHIQL_CONTENT_SECURITY_POLICY = html_content_security_policy(inline_styles=True)
+"""GraphiQL's page: its Monaco editor renders lines as HTML with `style` attributes and adds
+`<style>` elements at run time, which no hash or nonce can allow (see SECURITY.md)."""
+DATA_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
+"""Every other response is data, scripts, styles or fonts: nothing in it may load anything."""
+
+
 class SecurityHeadersMiddleware:
     """Adds the OWASP-recommended response headers to every HTTP response."""
 
@@ -102,11 +135,11 @@ class SecurityHeadersMiddleware:
                 headers.setdefault("referrer-policy", "no-referrer")
                 headers.setdefault("cross-origin-opener-policy", "same-origin")
                 headers.setdefault("cache-control", "no-store")
-                if not headers.get("content-type", "").startswith("text/html"):
-                    # GraphiQL loads its scripts from a CDN; every other response is data.
-                    headers.setdefault(
-                        "content-security-policy", "default-src 'none'; frame-ancestors 'none'"
-                    )
+                is_html = headers.get("content-type", "").startswith("text/html")
+                headers.setdefault(
+                    "content-security-policy",
+                    HTML_CONTENT_SECURITY_POLICY if is_html else DATA_CONTENT_SECURITY_POLICY,
+                )
                 if self.hsts:
                     headers.setdefault(
                         "strict-transport-security", "max-age=63072000; includeSubDomains"

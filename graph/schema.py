@@ -17,8 +17,9 @@ from graphql import (
 from strawberry import relay
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.schema.schema_converter import GraphQLCoreConverter
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.field import StrawberryField
 from strawberry.types.graphql import OperationType
 
@@ -137,6 +138,28 @@ class LedgerSchema(strawberry.Schema):
             query=query, schema=self, allowed_operations=allowed_operation_types,
             context=context_value, root_value=root_value, variables=variable_values,
             provided_operation_name=operation_name, operation_extensions=operation_extensions,
+        )  # fmt: skip
+
+    async def execute(  # noqa: PLR0917 - Strawberry's signature
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """Strawberry's execution of a query or mutation; never of a subscription.
+
+        Strawberry lets GET and POST carry a subscription (for multipart streaming, which is off
+        here) and would then run it like a query, failing with INTERNAL: it is a bad request
+        instead (400). Subscriptions run over the WebSocket, through `subscribe`.
+        """
+        allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES)
+        return await super().execute(
+            query, variable_values, context_value, root_value, operation_name,
+            allowed - {OperationType.SUBSCRIPTION}, operation_extensions,
         )  # fmt: skip
 
     def _get_execute_function(self) -> Callable[..., Any]:

@@ -21,7 +21,7 @@ import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -43,7 +43,9 @@ from db.rate_limits import Counters
 from db.session import Database
 from graph.context import Context
 from graph.errors import AmbiguousOperationError, ErrorCode, error_document
+from graph.graphiql import graphiql_page
 from graph.metrics import Metrics
+from graph.middleware import GRAPHIQL_CONTENT_SECURITY_POLICY
 from graph.transport import CSRF_REFUSAL, bounded_websocket, forces_preflight
 from graph.ws import CLOSE_TRY_AGAIN_LATER, ConnectionGuard
 
@@ -163,6 +165,13 @@ class LedgerGraphQL(GraphQL[Context, None]):
         self.auth = auth
         self.rate_limits = rate_limits
         self.cost_budgets = cost_budgets
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """Our own GraphiQL page (same-origin assets only), not Strawberry's CDN template."""
+        return HTMLResponse(
+            graphiql_page(),
+            headers={"content-security-policy": GRAPHIQL_CONTENT_SECURITY_POLICY},
+        )
 
     def encode_json(self, data: object) -> str:
         """Responses and WebSocket messages through orjson: the same compact JSON, faster.

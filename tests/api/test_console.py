@@ -14,7 +14,8 @@ from starlette.applications import Starlette
 
 from core.settings import AppEnv
 from graph.app import create_app
-from graph.console import CONSOLE_CSP, FRONTEND_DIR, console_routes
+from graph.console import FRONTEND_DIR, console_routes
+from graph.middleware import HTML_CONTENT_SECURITY_POLICY
 from tests.conftest import make_settings
 
 IMPORT = re.compile(r"""^\s*(?:import|export)\b[^'";]*?\bfrom\s*['"]([^'"]+)['"]""", re.M)
@@ -44,7 +45,7 @@ async def test_the_console_page_is_served_with_a_strict_policy(http: httpx.Async
     page = await http.get("/")
     assert page.status_code == 200
     assert page.headers["content-type"] == "text/html; charset=utf-8"
-    assert page.headers["content-security-policy"] == CONSOLE_CSP
+    assert page.headers["content-security-policy"] == HTML_CONTENT_SECURITY_POLICY
     assert page.headers["cache-control"] == "no-cache"
     assert page.headers["x-frame-options"] == "DENY"
     scripts = re.findall(r"<script\b([^>]*)>", page.text)

@@ -55,6 +55,23 @@ async def test_get_runs_queries(client: httpx.AsyncClient) -> None:
     assert response.json()["data"] == {"health": {"status": "OK"}}
 
 
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_subscription_over_http_is_a_bad_request(
+    client: httpx.AsyncClient, method: str
+) -> None:
+    query = "subscription Feed { auditEvents { action } }"
+    if method == "GET":
+        response = await client.get(
+            "/graphql", params={"query": query}, headers={"graphql-require-preflight": "1"}
+        )
+    else:
+        response = await client.post("/graphql", json={"query": query})
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["message"] == f"subscriptions are not allowed when using {method}"
+    assert (error["extensions"]["code"], error["extensions"]["status"]) == ("BAD_REQUEST", 400)
+
+
 async def test_mutation_over_get_is_405_with_allow_header(client: httpx.AsyncClient) -> None:
     response = await client.get(
         "/graphql", params={"query": "mutation { __typename }"}, headers=PREFLIGHTED

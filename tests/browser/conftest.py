@@ -72,7 +72,10 @@ class BackendServers:
     def _start(self, number: int, extra_env: dict[str, str]) -> LiveServer:
         directory = self.directory / f"server-{number}"
         directory.mkdir()
-        env = server_env(self._fresh_database(directory), directory, **extra_env)
+        # Cheap password hashing (APP_ENV=test only): browser tests sign users up and in.
+        env = server_env(
+            self._fresh_database(directory), directory, **{"BCRYPT_ROUNDS": "4", **extra_env}
+        )
         log_file = directory / "serve.log"
         _, base_url = self._stack.enter_context(running_server(env, log_file))
         return LiveServer(self.backend, base_url, log_file)

@@ -435,6 +435,7 @@ def test_image_copies_the_runtime_sources_into_app() -> None:
 def test_dockerignore_keeps_what_the_build_copies() -> None:
     patterns = dockerignore_patterns()
     needed = ["requirements.lock", *sorted(RUNTIME_SOURCES), "graph/cli.py"]
+    needed += ["frontend/graphiql/dist/index.html", "frontend/graphiql/dist/assets/graphiql.js"]
     needed += [
         str(path.relative_to(PROJECT_ROOT))
         for path in (PROJECT_ROOT / "migrations").rglob("*.py")
