@@ -11,7 +11,9 @@ this way.
 Measured, fragments expanded: fields per operation and per fragment (`GRAPHQL_MAX_FIELDS`), how
 often one response key is selected in one selection set (`GRAPHQL_MAX_FIELD_REPEATS`: the
 pairwise field comparison of the spec's overlap rule is quadratic in it), depth
-(`GRAPHQL_MAX_DEPTH`, counted like Strawberry's limiter: introspection fields are not), aliases
+(`GRAPHQL_MAX_DEPTH`, counted like Strawberry's limiter: introspection fields are not, nor
+`ofType`, the introspection wrapper chain that tools' standard queries nest nine deep; the
+schema has no field of that name, and a cycle through `fields` and `type` still counts), aliases
 (`GRAPHQL_MAX_ALIASES`, summed over operations) and root fields of a mutation
 (`GRAPHQL_MAX_ROOT_MUTATION_FIELDS`); and at most ten directives on one selection.
 """
@@ -33,6 +35,9 @@ from graphql import (
 
 NESTED_TOO_DEEPLY = "Document is nested too deeply."
 MAX_DIRECTIVES = 10  # per field or fragment; the schema's directives are @skip and @include
+UNCOUNTED_DEPTH = frozenset({"ofType"})
+"""Introspection fields without the `__` prefix that add no depth: `__Type.ofType` only wraps
+(list, non-null) and cannot fan out; no type of LedgerQL's schema has a field of this name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +180,7 @@ class _Walker:
         totals.fields += inner.fields
         totals.aliases += inner.aliases
         merge(entry.below, inner.entries)
-        if node.name.value.startswith("__"):  # introspection: no depth, like Strawberry's
+        if node.name.value.startswith("__") or node.name.value in UNCOUNTED_DEPTH:
             return
         totals.depth = max(totals.depth, 1 + inner.depth)
         if totals.depth > self.limits.max_depth:  # refused now: bounds the depth of entries

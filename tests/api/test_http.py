@@ -10,13 +10,21 @@ from typing import cast
 
 import httpx
 import pytest
+from graphql import GraphQLInterfaceType, GraphQLObjectType, get_introspection_query
 
 from core.settings import AppEnv, Settings
 from graph.app import create_app
+from graph.extensions.measure import UNCOUNTED_DEPTH
+from graph.schema import build_schema
 from graph.view import LedgerGraphQL
 from tests.conftest import make_settings
 from tests.support.lifespan import app_lifespan
 from tests.support.queries import graphql
+
+FULL_INTROSPECTION = (
+    "descriptions", "specified_by_url", "directive_is_repeatable", "schema_description",
+    "input_value_deprecation",
+)  # fmt: skip
 
 HEALTH = "query Health { health { status version database } }"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -326,6 +334,37 @@ async def test_introspection_and_suggestions_outside_production(client: httpx.As
     assert introspection["data"] == {"__schema": {"queryType": {"name": "Query"}}}
     typo = await graphql(client, "{ helth { status } }")
     assert "Did you mean 'health'?" in typo["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("options", [{}, dict.fromkeys(FULL_INTROSPECTION, True)])
+async def test_the_standard_introspection_query_of_tools_answers(
+    client: httpx.AsyncClient, options: dict[str, bool]
+) -> None:
+    body = await graphql(client, get_introspection_query(**options))
+    assert "errors" not in body, body
+    types = {named["name"] for named in body["data"]["__schema"]["types"]}
+    assert {"Query", "Mutation", "Subscription", "Account", "Money", "Long"} <= types
+
+
+async def test_a_cycle_through_introspection_fields_is_still_refused_for_its_depth(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    selection = "name"
+    for _ in range(settings.graphql_max_depth // 2 + 1):  # `fields` and `type` add one each
+        selection = f"fields {{ type {{ ofType {{ {selection} }} }} }}"
+    body = await graphql(client, f'{{ __type(name: "Query") {{ {selection} }} }}')
+    assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert "data" not in body
+    assert re.search(r"(?i)maximum (operation|introspection) depth", body["errors"][0]["message"])
+
+
+def test_no_type_of_the_schema_has_a_field_named_like_the_uncounted_introspection_ones(
+    settings: Settings,
+) -> None:
+    types = build_schema(settings)._schema.type_map.values()
+    ours = [t for t in types if isinstance(t, GraphQLObjectType | GraphQLInterfaceType)]
+    for named in (t for t in ours if not t.name.startswith("__")):
+        assert not UNCOUNTED_DEPTH & set(named.fields), named.name
 
 
 async def test_parsed_and_validated_documents_are_cached(
