@@ -31,7 +31,8 @@ from demo_steps import (
     PASSWORD_VARIABLE,
     Step,
     StepsError,
-    is_amount,
+    amount_problem,
+    currency_exponent,
     is_currency,
     is_date,
     load_steps,
@@ -46,17 +47,38 @@ class AnswersEnded(Exception):
     """Standard input ended before every question was answered."""
 
 
-def ask(question: str, default: str, check: Callable[[str], bool] | None = None) -> str:
-    """Ask on stderr until the answer passes `check`; the default when the answer is empty."""
+def ask(question: str, default: str, problem: Callable[[str], str | None] | None = None) -> str:
+    """Ask on stderr until `problem` finds none in the answer; the default when it is empty."""
     while True:
         print(f"{question} [{default}]: ", end="", file=sys.stderr, flush=True)
         try:
             answer = input().strip() or default
         except EOFError:
             raise AnswersEnded from None
-        if check is None or check(answer):
+        reason = problem(answer) if problem is not None else None
+        if reason is None:
             return answer
-        print(f"  not a valid answer: {answer}", file=sys.stderr)
+        print(f"  not a valid answer: {answer} ({reason})", file=sys.stderr)
+
+
+def date_problem(answer: str) -> str | None:
+    """Why `answer` is not a date, or None."""
+    return None if is_date(answer) else "a date as YYYY-MM-DD"
+
+
+def currency_problem(answer: str) -> str | None:
+    """Why `answer` is not a currency an account can hold, or None (any letter case)."""
+    return None if is_currency(answer.upper()) else "an ISO 4217 code such as USD, JPY or KWD"
+
+
+def amount_in(currency: str) -> Callable[[str], str | None]:
+    """Why an answer is not an amount that can be sent in `currency`, or None."""
+
+    def problem(answer: str) -> str | None:
+        reason = amount_problem(answer, currency)
+        return None if reason is None else f"the amount {reason}"
+
+    return problem
 
 
 def ask_password() -> str:
@@ -82,11 +104,14 @@ def interactive_steps(default_url: str) -> tuple[str, list[Step]]:
     password = ask_password()
     first_name = ask("Holder first name", "Ada")
     last_name = ask("Holder last name", "Lovelace")
-    born = ask("Holder date of birth (YYYY-MM-DD)", "1990-12-10", is_date)
-    currency = ask("Currency of the checking account", "USD", is_currency).upper()
-    savings_currency = ask("Currency of the savings account", currency, is_currency).upper()
-    deposit = ask(f"Deposit into checking ({currency})", "100.00", is_amount)
-    transfer = ask(f"Transfer from checking to savings ({currency})", "25.00", is_amount)
+    born = ask("Holder date of birth (YYYY-MM-DD)", "1990-12-10", date_problem)
+    currency = ask("Currency of the checking account", "USD", currency_problem).upper()
+    savings_currency = ask("Currency of the savings account", currency, currency_problem).upper()
+    cents = "." + "0" * exponent if (exponent := currency_exponent(currency)) else ""
+    deposit = ask(f"Deposit into checking ({currency})", f"100{cents}", amount_in(currency))
+    transfer = ask(
+        f"Transfer from checking to savings ({currency})", f"25{cents}", amount_in(currency)
+    )
     document = [
         {"step": "signup", "username": username, "email": email, "password": password},
         {"step": "login"},

@@ -241,7 +241,9 @@ def test_interactive_answers_reach_the_statement(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    answers = [server.base, "", "", "Ada", "", "1990-02-30", "1990-02-28", "jpy", "", "1500", "500"]
+    answers = [
+        server.base, "", "", "Ada", "", "1990-02-30", "1990-02-28", "jpy", "", "1.5", "1500", "500",
+    ]  # fmt: skip
     monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(answers) + "\n"))
     prompts: list[str] = []
     monkeypatch.setattr(
@@ -250,8 +252,10 @@ def test_interactive_answers_reach_the_statement(
     run = run_demo(demo, capsys)
     assert run.returncode == 0, run.stderr
     assert prompts == ["Password (not shown): "]
-    assert "  not a valid answer: 1990-02-30\n" in run.stderr
+    assert "  not a valid answer: 1990-02-30 (a date as YYYY-MM-DD)\n" in run.stderr
     assert "Currency of the savings account [JPY]: " in run.stderr
+    assert "Deposit into checking (JPY) [100]: " in run.stderr
+    assert "  not a valid answer: 1.5 (the amount must have no decimals in JPY)\n" in run.stderr
     lines = run.stdout.splitlines()
     assert lines[2] == "[3] create_holder: holder Ada Lovelace, born 1990-02-28"
     assert lines[-1] == "      closing balance 1000 JPY (credits 1500 JPY, debits 500 JPY)"
@@ -292,6 +296,51 @@ def test_a_deposit_whose_answer_was_lost_is_resent_with_its_key_and_moves_money_
     assert deposit["balance"]["amount"] == 10000
     assert [line["type"] for line in statement["transactions"]] == ["DEPOSIT"]
     assert statement["closingBalance"]["amount"] == 10000
+
+
+def test_an_amount_too_precise_for_its_currency_is_asked_again_before_anything_is_sent(
+    demo: ModuleType, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_request(*_: object, **__: object) -> None:
+        pytest.fail("the demo client sent a request")
+
+    monkeypatch.setattr(httpx.Client, "send", no_request)
+    monkeypatch.setenv("LEDGERQL_DEMO_PASSWORD", PASSWORD)
+    answers = ["http://127.0.0.1:1", "", "", "", "", "", "usd", "kwd", "12.345", "12.34", "1.2345"]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(answers) + "\n"))
+    run = run_demo(demo, capsys)
+    assert run.returncode == 2  # the input ended before a valid transfer amount
+    assert "Deposit into checking (USD) [100.00]: " in run.stderr
+    assert "  not a valid answer: 12.345 (the amount must have at most 2 decimals in USD)\n" in (
+        run.stderr
+    )
+    assert "Transfer from checking to savings (USD) [25.00]: " in run.stderr
+    assert "  not a valid answer: 1.2345 (the amount must have at most 2 decimals in USD)\n" in (
+        run.stderr
+    )
+    assert run.stderr.endswith(
+        "demo_client: INVALID_STEPS: the input ended early - nothing was sent\n"
+    )
+
+
+def test_amounts_are_checked_against_the_currency_they_are_sent_in(demo: ModuleType) -> None:
+    steps = importlib.import_module("demo_steps")
+    assert steps.amount_problem("12.34", "USD") is None
+    assert steps.amount_problem("1.234", "KWD") is None
+    assert steps.amount_problem("12.345", "USD") == "must have at most 2 decimals in USD"
+    assert steps.amount_problem("1.2345", "KWD") == "must have at most 3 decimals in KWD"
+    assert steps.amount_problem("1.5", "JPY") == "must have no decimals in JPY"
+    assert steps.amount_problem("90071992547409.91", "USD") is None
+    assert steps.amount_problem("90071992547409.92", "USD") == (
+        "must be at most 90071992547409.91 USD"
+    )
+    assert steps.amount_problem("9007199254740992", "JPY") == "must be at most 9007199254740991 JPY"
+    assert steps.amount_problem("0.00", "USD") == (
+        'must be a positive amount in major units, e.g. "100.00"'
+    )
+    assert steps.amount_problem("1.5", "XAU") is None  # not held by accounts: opening fails first
+    assert [steps.currency_exponent(code) for code in ("USD", "JPY", "KWD")] == [2, 0, 3]
+    assert [steps.currency_exponent(code) for code in ("usd", "XAU", "ABC", "US")] == [None] * 4
 
 
 def test_input_ending_before_every_answer_exits_2(
@@ -335,6 +384,22 @@ MALFORMED = [
       {"step": "open_account", "name": "a", "currency": "USD"},
       {"step": "statement", "account": "a", "from": "2026-02-01", "to": "2026-01-31"}],
      'step 3 (statement): "to" must not be before "from"'),
+    ([{"step": "login", "username": "u", "password": "p"},
+      {"step": "open_account", "name": "a", "currency": "USD"},
+      {"step": "deposit", "account": "a", "amount": "12.345"}],
+     'step 3 (deposit): "amount" must have at most 2 decimals in USD'),
+    ([{"step": "login", "username": "u", "password": "p"},
+      {"step": "open_account", "name": "a", "currency": "JPY"},
+      {"step": "open_account", "name": "b", "currency": "USD"},
+      {"step": "transfer", "from": "a", "to": "b", "amount": "1.50"}],
+     'step 4 (transfer): "amount" must have no decimals in JPY'),
+    ([{"step": "login", "username": "u", "password": "p"},
+      {"step": "open_account", "name": "a", "currency": "USD"},
+      {"step": "withdraw", "account": "a", "amount": "90071992547409.92"}],
+     'step 3 (withdraw): "amount" must be at most 90071992547409.91 USD'),
+    ([{"step": "login", "username": "u", "password": "p"},
+      {"step": "open_account", "name": "a", "currency": "XAU"}],
+     'step 2 (open_account): "currency" must be an ISO 4217 code with minor units, such as USD'),
 ]  # fmt: skip
 
 
