@@ -10,8 +10,8 @@ Sign up, log in, create a holder, open two accounts, deposit, transfer and show 
 JSON object per step (`step`, `index`, `ok`, then `data` or `error`). Passwords come from the
 steps file, the prompt (never echoed) or LEDGERQL_DEMO_PASSWORD, never from the command line;
 neither passwords nor tokens are printed. Exit codes: 0 every step succeeded; 1 a step failed
-(its error code and request id are printed, later steps are not run); 2 unusable steps or
-answers (nothing was sent).
+(its error code and request id are printed, later steps are not run); 2 unusable steps, answers
+or `--url` (nothing was sent).
 
 It is a client of the public API only: it imports nothing of the server.
 """
@@ -25,7 +25,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from demo_api import DemoFailure, LedgerClient
+from demo_api import DemoFailure, LedgerClient, base_url_problem
 from demo_runner import Reporter, run_steps
 from demo_steps import (
     PASSWORD_VARIABLE,
@@ -98,7 +98,7 @@ def ask_password() -> str:
 
 def interactive_steps(default_url: str) -> tuple[str, list[Step]]:
     """Ask for the server, the user, the holder, the currencies and amounts; (url, steps)."""
-    url = ask("Server URL", default_url)
+    url = ask("Server URL", default_url, base_url_problem)
     username = ask("Username", f"demo-{random_suffix()}")
     email = ask("Email", f"{username}@example.com")
     password = ask_password()
@@ -146,9 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the demo; the exit code (0 done, 1 a step failed, 2 unusable steps or answers)."""
+    """Run the demo; the exit code (0 done, 1 a step failed, 2 unusable steps, answers or URL)."""
     args = build_parser().parse_args(argv)
     reporter = Reporter(as_json=args.json)
+    if args.url is not None and (problem := base_url_problem(args.url)):
+        message = f"--url {args.url} {problem}, e.g. {DEFAULT_URL}"
+        reporter.failed(None, None, DemoFailure("INVALID_URL", message))
+        return 2
     try:
         if args.steps is not None:
             url, steps = args.url or DEFAULT_URL, load_steps(args.steps, args.suffix)

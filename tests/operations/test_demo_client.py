@@ -443,6 +443,102 @@ def test_a_refused_connection_is_reported_with_exit_1(
     assert "is the server running?" in run.stderr
 
 
+BAD_URLS = [
+    ("127.0.0.1:8765", "must start with http:// or https://"),
+    ("localhost:8765", "must start with http:// or https://"),
+    ("ftp://127.0.0.1:8765", "must start with http:// or https://"),
+    ("http://", "must name a host"),
+    ("http://127.0.0.1:8765/?debug=1", "must have no query or fragment"),
+    ("http://127.0.0.1:99999", "must have a port from 1 to 65535"),
+    ("http://127.0.0.1:abc", "must be a URL (Invalid port: 'abc')"),
+]
+
+
+@pytest.mark.parametrize(("url", "problem"), BAD_URLS)
+def test_a_url_that_is_not_a_server_url_exits_2_and_sends_nothing(
+    *,
+    demo: ModuleType,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    problem: str,
+) -> None:
+    def no_request(*_: object, **__: object) -> None:
+        pytest.fail("the demo client sent a request")
+
+    monkeypatch.setattr(httpx.Client, "send", no_request)
+    run = run_demo(demo, capsys, "--url", url, "--steps", str(EXAMPLE), "--json")
+    assert run.returncode == 2
+    message = f"--url {url} {problem}, e.g. http://127.0.0.1:8000"
+    assert json.loads(run.stdout) == {
+        "step": None, "index": None, "ok": False,
+        "error": {"code": "INVALID_URL", "message": message, "requestId": None, "field": None},
+    }  # fmt: skip
+    assert run.stderr == f"demo_client: INVALID_URL: {message} - nothing was sent\n"
+
+
+def test_a_bad_url_is_refused_before_asking_and_a_bad_answer_is_asked_again(
+    demo: ModuleType, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("127.0.0.1:8765\nhttp://127.0.0.1:1\n"))
+    run = run_demo(demo, capsys, "--url", "localhost:8765")
+    assert (run.returncode, run.stderr) == (
+        2, "demo_client: INVALID_URL: --url localhost:8765 must start with http:// or https://, "
+        "e.g. http://127.0.0.1:8000 - nothing was sent\n",
+    )  # fmt: skip
+    run = run_demo(demo, capsys)
+    assert run.returncode == 2  # the input ended after the URL
+    assert run.stderr.startswith(
+        "Server URL [http://127.0.0.1:8000]: "
+        "  not a valid answer: 127.0.0.1:8765 (must start with http:// or https://)\n"
+        "Server URL [http://127.0.0.1:8000]: Username ["
+    )
+
+
+LOST_OR_NOT = [
+    (httpx.ConnectError("refused"), False, "cannot connect (refused); is the server running?"),
+    (httpx.ConnectTimeout("connect"), False, "cannot connect (timed out); is the server running?"),
+    (httpx.PoolTimeout("pool"), False, "timed out"),
+    (httpx.UnsupportedProtocol("no scheme"), False, "not an http or https URL (no scheme)"),
+    (httpx.ProxyError("proxy refused"), False, "the proxy failed (proxy refused)"),
+    (httpx.ReadError("reset"), True, "the connection dropped (ReadError)"),
+    (httpx.WriteError("broken pipe"), True, "the connection dropped (WriteError)"),
+    (httpx.ReadTimeout("read"), True, "timed out"),
+    (httpx.RemoteProtocolError("closed"), True, "the connection dropped (RemoteProtocolError)"),
+]
+
+
+@pytest.mark.parametrize(("error", "lost", "reason"), LOST_OR_NOT)
+def test_only_a_failure_after_the_request_may_have_reached_the_server_resends_money(
+    *,
+    demo: ModuleType,
+    monkeypatch: pytest.MonkeyPatch,
+    error: httpx.TransportError,
+    lost: bool,
+    reason: str,
+) -> None:
+    api = importlib.import_module("demo_api")
+    monkeypatch.setattr(api.time, "sleep", lambda _: None)
+    sent: list[httpx.Request] = []
+
+    def fail(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        raise error
+
+    client = api.LedgerClient(
+        "http://ledger.test", httpx.Client(transport=httpx.MockTransport(fail))
+    )
+    variables = {"input": {"accountId": "QQ==", "amount": 100, "idempotencyKey": "k"}}
+    with pytest.raises(api.DemoFailure) as raised:
+        client.mutate(api.DEPOSIT, "deposit", variables, resends=api.RESENDS)
+    client.close()
+    failure = raised.value
+    assert (failure.code, failure.answer_lost) == ("UNREACHABLE", lost)
+    assert failure.message == f"no answer from http://ledger.test/graphql: {reason}"
+    assert len(sent) == (1 + api.RESENDS if lost else 1)
+    assert len({request.content for request in sent}) == 1  # a resend carries the same key
+
+
 def test_amounts_become_minor_units_by_the_currency_exponent(demo: ModuleType) -> None:
     steps = importlib.import_module("demo_steps")
     assert steps.minor_units("100.00", 2, "USD") == 10000
