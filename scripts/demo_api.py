@@ -40,6 +40,10 @@ LOGIN = """
 mutation Login($input: LoginInput!) {
   login(input: $input) { accessToken expiresIn user { id username } }
 }"""
+LOGOUT = """
+mutation Logout {
+  logout { revokedSessions }
+}"""
 CREATE_HOLDER = f"""
 mutation CreateHolder($input: CreateAccountHolderInput!) {{
   createAccountHolder(input: $input) {{
@@ -168,6 +172,7 @@ class LedgerClient:
         self.endpoint = base_url.rstrip("/") + "/graphql"
         self._http = http or httpx.Client(timeout=TIMEOUT_SECONDS)
         self._access_token: str | None = None
+        self._sessions: list[str] = []
 
     def close(self) -> None:
         """Close the HTTP connections."""
@@ -176,6 +181,26 @@ class LedgerClient:
     def sign_in(self, access_token: str) -> None:
         """Send this access token with every later request (it is never printed)."""
         self._access_token = access_token
+        self._sessions.append(access_token)
+
+    @property
+    def signed_in(self) -> bool:
+        """Whether a session this client signed into may still be open."""
+        return bool(self._sessions)
+
+    def sign_out(self) -> int:
+        """End every session this client signed into (logout); the number the server ended.
+
+        Raise DemoFailure at the first logout that fails; the sessions not yet ended stay known,
+        so a later call tries them again.
+        """
+        revoked = 0
+        while self._sessions:
+            self._access_token = self._sessions[-1]
+            revoked += int(self.execute(LOGOUT, {})["logout"]["revokedSessions"])
+            self._sessions.pop()
+        self._access_token = None
+        return revoked
 
     def execute(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:
         """Run one operation; its `data`, or DemoFailure on any top-level or HTTP error."""

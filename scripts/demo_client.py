@@ -7,11 +7,13 @@ Sign up, log in, create a holder, open two accounts, deposit, transfer and show 
     ./dev demo [same options]
 
 `--steps FILE` replays a JSON list of steps (format: scripts/demo_steps.py); `--json` prints one
-JSON object per step (`step`, `index`, `ok`, then `data` or `error`). Passwords come from the
-steps file, the prompt (never echoed) or LEDGERQL_DEMO_PASSWORD, never from the command line;
-neither passwords nor tokens are printed. Exit codes: 0 every step succeeded; 1 a step failed
-(its error code and request id are printed, later steps are not run); 2 unusable steps, answers
-or `--url` (nothing was sent).
+JSON object per step (`step`, `index`, `ok`, then `data` or `error`). A run that signed in logs
+out at its end, whether its steps succeeded or not, and reports it as a last `logout` line
+(`"index": null`). Passwords come from the steps file, the prompt (never echoed) or
+LEDGERQL_DEMO_PASSWORD, never from the command line; neither passwords nor tokens are printed.
+Exit codes: 0 every step succeeded; 1 a step failed (its error code and request id are printed,
+later steps are not run) or the logout at the end failed; 2 unusable steps, answers or `--url`
+(nothing was sent).
 
 It is a client of the public API only: it imports nothing of the server.
 """
@@ -146,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the demo; the exit code (0 done, 1 a step failed, 2 unusable steps, answers or URL)."""
+    """Run the demo; the exit code (0 done, 1 a step or the logout failed, 2 nothing was sent)."""
     args = build_parser().parse_args(argv)
     reporter = Reporter(as_json=args.json)
     if args.url is not None and (problem := base_url_problem(args.url)):

@@ -141,8 +141,9 @@ def test_the_example_steps_file_runs_end_to_end_as_a_script(server: DemoServer) 
     assert labels == [
         "[1] signup", "[2] login", "[3] create_holder", "[4] open_account checking",
         "[5] open_account savings", "[6] deposit checking", "[7] transfer checking -> savings",
-        "[8] statement checking", "[9] statement savings",
+        "[8] statement checking", "[9] statement savings", "[logout] signed out",
     ]  # fmt: skip
+    assert lines[-1] == "[logout] signed out: 1 session ended"
     assert re.fullmatch(r"\[1\] signup: user demo-[0-9a-f]{8} <demo-[0-9a-f]{8}@example.com> "
                         r"signed up", lines[0])  # fmt: skip
     assert "    balances: checking 75.00 USD, savings 25.00 USD" in lines
@@ -168,10 +169,11 @@ def test_json_lines_report_every_step_without_secrets(
     records = [json.loads(line) for line in run.stdout.splitlines()]
     assert records[0]["data"]["email"] == f"demo-{suffix}@example.com"
     assert [(r["step"], r["index"], r["ok"]) for r in records] == [
-        (name, index, True) for index, name in enumerate(STEP_NAMES, start=1)
+        *((name, index, True) for index, name in enumerate(STEP_NAMES, start=1)),
+        ("logout", None, True),
     ]
     assert set(records[1]["data"]) == {"userId", "username", "expiresIn"}
-    deposit, transfer, checking, savings = (r["data"] for r in records[5:])
+    deposit, transfer, checking, savings = (r["data"] for r in records[5:-1])
     assert deposit["balance"] == {"amount": 10000, "currency": "USD", "formatted": "100.00"}
     assert transfer["balances"] == {
         "checking": {"amount": 7500, "currency": "USD", "formatted": "75.00"},
@@ -185,6 +187,7 @@ def test_json_lines_report_every_step_without_secrets(
     ]  # fmt: skip
     assert checking["transactions"][1]["transfer"] == {"id": transfer["transferId"]}
     assert savings["closingBalance"]["amount"] == 2500
+    assert records[-1]["data"] == {"revokedSessions": 1}
     assert PASSWORD not in run.stdout
     assert "accessToken" not in run.stdout
     assert "eyJ" not in run.stdout  # no JWT (their header always starts so)
@@ -208,7 +211,9 @@ def test_a_transfer_beyond_the_balance_stops_the_run_with_its_code_and_request_i
     )
     assert failure is not None, run.stderr
     assert server.logged(failure.group(1))  # the id the server logged the request with
-    assert run.stdout.splitlines()[-1].startswith("[6] deposit a: +10.00 USD; balance 10.00 USD")
+    *_, deposit, logout = run.stdout.splitlines()
+    assert deposit.startswith("[6] deposit a: +10.00 USD; balance 10.00 USD")
+    assert logout == "[logout] signed out: 1 session ended"
     assert "[8]" not in run.stdout
 
 
@@ -235,6 +240,124 @@ def test_a_wrong_password_fails_the_login_with_exit_1_and_no_secret_printed(
 
 
 @pytest.mark.slow
+def test_a_run_that_fails_still_ends_every_session_it_signed_into(
+    server: DemoServer,
+    demo: ModuleType,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    send = httpx.Client.send
+    tokens: list[str] = []
+
+    def note_the_tokens(
+        client: httpx.Client, request: httpx.Request, **options: Any
+    ) -> httpx.Response:
+        response = send(client, request, **options)
+        if b"mutation Login" in request.content:
+            tokens.append(response.json()["data"]["login"]["accessToken"])
+        return response
+
+    monkeypatch.setattr(httpx.Client, "send", note_the_tokens)
+    first, *rest = signup_and_accounts("10")
+    steps = [first, {"step": "login"}, *rest, {"step": "withdraw", "account": "a", "amount": "11"}]
+    path = write_steps(tmp_path, steps)
+    run = run_demo(demo, capsys, "--url", server.base, "--steps", str(path), "--json")
+    assert run.returncode == 1
+    *_, withdraw, logout = (json.loads(line) for line in run.stdout.splitlines())
+    assert (withdraw["step"], withdraw["index"], withdraw["error"]["code"]) == (
+        "withdraw", 8, "INSUFFICIENT_FUNDS",
+    )  # fmt: skip
+    assert logout == {"step": "logout", "index": None, "ok": True, "data": {"revokedSessions": 2}}
+    assert len(tokens) == 2
+    for token in tokens:  # both sessions ended: their access tokens no longer work
+        answer = httpx.post(
+            f"{server.base}/graphql",
+            json={"query": "{ me { id } }"},
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
+        assert answer["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_logout_that_fails_is_reported_and_the_run_exits_1(
+    demo: ModuleType, capsys: pytest.CaptureFixture[str], as_json: bool
+) -> None:
+    api = importlib.import_module("demo_api")
+    runner = importlib.import_module("demo_runner")
+    steps = importlib.import_module("demo_steps")
+    logouts: list[str | None] = []
+    user = {"id": "VXNlcjox", "username": "u"}
+    refused = {"message": "Sign in first.",
+               "extensions": {"code": "UNAUTHENTICATED", "requestId": "demo-1"}}  # fmt: skip
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if b"mutation Login" in request.content:
+            login = {"accessToken": "token-1", "expiresIn": 900, "user": user}
+            return httpx.Response(200, json={"data": {"login": login}})
+        logouts.append(request.headers.get("authorization"))
+        return httpx.Response(200, json={"data": None, "errors": [refused]})
+
+    client = api.LedgerClient(
+        "http://ledger.test", httpx.Client(transport=httpx.MockTransport(answer))
+    )
+    login = steps.parse_steps([{"step": "login", "username": "u", "password": "p"}])
+    capsys.readouterr()
+    exit_code = runner.run_steps(login, client, runner.Reporter(as_json=as_json))
+    client.close()
+    captured = capsys.readouterr()
+    assert exit_code == 1  # every step succeeded, but the session stays open
+    assert logouts == ["Bearer token-1"]
+    assert client.signed_in  # the session not ended is still known
+    assert captured.err == (
+        "[logout] FAILED: UNAUTHENTICATED: Sign in first. (request id demo-1) - the session "
+        "stays open until it expires\n"
+    )
+    if not as_json:
+        assert captured.out == "[1] login: signed in as u; access token valid 900 s\n"
+        return
+    assert [json.loads(line) for line in captured.out.splitlines()][1] == {
+        "step": "logout", "index": None, "ok": False,
+        "error": {"code": "UNAUTHENTICATED", "message": "Sign in first.", "requestId": "demo-1",
+                  "field": None},
+    }  # fmt: skip
+
+
+def test_an_interrupted_run_logs_out_before_it_stops(
+    demo: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api = importlib.import_module("demo_api")
+    runner = importlib.import_module("demo_runner")
+    steps = importlib.import_module("demo_steps")
+    sent: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        operation = re.split(r"\W+", json.loads(request.content)["query"].strip())[1]
+        sent.append(operation)
+        if operation == "Login":
+            login = {"accessToken": "t", "expiresIn": 900, "user": {"id": "VTox", "username": "u"}}
+            return httpx.Response(200, json={"data": {"login": login}})
+        if operation == "CreateHolder":
+            raise KeyboardInterrupt
+        return httpx.Response(200, json={"data": {"logout": {"revokedSessions": 1}}})
+
+    client = api.LedgerClient(
+        "http://ledger.test", httpx.Client(transport=httpx.MockTransport(answer))
+    )
+    run = steps.parse_steps([
+        {"step": "login", "username": "u", "password": "p"},
+        {"step": "create_holder", "first_name": "A", "last_name": "B",
+         "date_of_birth": "1990-01-01"},
+    ])  # fmt: skip
+    capsys.readouterr()
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_steps(run, client, runner.Reporter(as_json=False))
+    client.close()
+    assert sent == ["Login", "CreateHolder", "Logout"]
+    assert capsys.readouterr().out.splitlines()[-1] == "[logout] signed out: 1 session ended"
+
+
+@pytest.mark.slow
 def test_interactive_answers_reach_the_statement(
     server: DemoServer,
     demo: ModuleType,
@@ -258,7 +381,10 @@ def test_interactive_answers_reach_the_statement(
     assert "  not a valid answer: 1.5 (the amount must have no decimals in JPY)\n" in run.stderr
     lines = run.stdout.splitlines()
     assert lines[2] == "[3] create_holder: holder Ada Lovelace, born 1990-02-28"
-    assert lines[-1] == "      closing balance 1000 JPY (credits 1500 JPY, debits 500 JPY)"
+    assert lines[-2:] == [
+        "      closing balance 1000 JPY (credits 1500 JPY, debits 500 JPY)",
+        "[logout] signed out: 1 session ended",
+    ]
     assert "    balances: checking 1000 JPY, savings 500 JPY" in lines
     assert PASSWORD not in run.stdout + run.stderr
 
@@ -289,13 +415,14 @@ def test_a_deposit_whose_answer_was_lost_is_resent_with_its_key_and_moves_money_
     path = write_steps(tmp_path, steps)
     run = run_demo(demo, capsys, "--url", server.base, "--steps", str(path), "--json")
     assert (run.returncode, run.stderr) == (0, "")
-    *_, deposit, statement = (json.loads(line)["data"] for line in run.stdout.splitlines())
+    *_, deposit, statement, logout = (json.loads(line)["data"] for line in run.stdout.splitlines())
     assert len(deposits) == 2
     assert deposits[0] == deposits[1]  # the same input, the same idempotency key
     assert deposit["attempts"] == 2
     assert deposit["balance"]["amount"] == 10000
     assert [line["type"] for line in statement["transactions"]] == ["DEPOSIT"]
     assert statement["closingBalance"]["amount"] == 10000
+    assert logout == {"revokedSessions": 1}
 
 
 def test_an_amount_too_precise_for_its_currency_is_asked_again_before_anything_is_sent(
