@@ -3,7 +3,8 @@
 It talks to a server over `POST /graphql` only (httpx) and imports nothing of the server. Every
 failure becomes a DemoFailure with the error's code and the request id: the code of a payload
 error or a top-level GraphQL error (`extensions.code`), `HTTP_ERROR` for an HTTP error without a
-GraphQL body, `UNREACHABLE` when no answer came (connection refused, timeout).
+GraphQL body, `UNREACHABLE` when no answer came (connection refused, timeout). Only a failure
+after the request may have reached the server counts as a lost answer (one a money step resends).
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ MAX_RESEND_WAIT_SECONDS = 5.0
 MONEY = "{ amount currency formatted }"
 ACCOUNT = f"{{ id type currency status balance {MONEY} }}"
 PAYLOAD_ERRORS = "errors { code message field }"
+NEVER_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.ProxyError,
+    httpx.UnsupportedProtocol,
+)
+"""Transport failures before any byte of the request left: the server cannot have run it."""
 
 REGISTER = f"""
 mutation Register($input: RegisterInput!) {{
@@ -30,6 +39,10 @@ mutation Register($input: RegisterInput!) {{
 LOGIN = """
 mutation Login($input: LoginInput!) {
   login(input: $input) { accessToken expiresIn user { id username } }
+}"""
+LOGOUT = """
+mutation Logout {
+  logout { revokedSessions }
 }"""
 CREATE_HOLDER = f"""
 mutation CreateHolder($input: CreateAccountHolderInput!) {{
@@ -105,6 +118,23 @@ class DemoFailure(Exception):
         }
 
 
+def base_url_problem(url: str) -> str | None:
+    """Why `url` cannot be a server's base URL ("must ..."), or None when it can."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as error:
+        return f"must be a URL ({error})"
+    if parsed.scheme not in ("http", "https"):
+        return "must start with http:// or https://"
+    if not parsed.host:
+        return "must name a host"
+    if parsed.query or parsed.fragment:
+        return "must have no query or fragment"
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        return "must have a port from 1 to 65535"
+    return None
+
+
 def new_request_id() -> str:
     """A request id the server accepts as ours (8-128 of `A-Za-z0-9._:-`)."""
     return f"demo-{uuid.uuid4().hex}"
@@ -142,6 +172,7 @@ class LedgerClient:
         self.endpoint = base_url.rstrip("/") + "/graphql"
         self._http = http or httpx.Client(timeout=TIMEOUT_SECONDS)
         self._access_token: str | None = None
+        self._sessions: list[str] = []
 
     def close(self) -> None:
         """Close the HTTP connections."""
@@ -150,6 +181,26 @@ class LedgerClient:
     def sign_in(self, access_token: str) -> None:
         """Send this access token with every later request (it is never printed)."""
         self._access_token = access_token
+        self._sessions.append(access_token)
+
+    @property
+    def signed_in(self) -> bool:
+        """Whether a session this client signed into may still be open."""
+        return bool(self._sessions)
+
+    def sign_out(self) -> int:
+        """End every session this client signed into (logout); the number the server ended.
+
+        Raise DemoFailure at the first logout that fails; the sessions not yet ended stay known,
+        so a later call tries them again.
+        """
+        revoked = 0
+        while self._sessions:
+            self._access_token = self._sessions[-1]
+            revoked += int(self.execute(LOGOUT, {})["logout"]["revokedSessions"])
+            self._sessions.pop()
+        self._access_token = None
+        return revoked
 
     def execute(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:
         """Run one operation; its `data`, or DemoFailure on any top-level or HTTP error."""
@@ -168,7 +219,7 @@ class LedgerClient:
                 "UNREACHABLE",
                 f"no answer from {self.endpoint}: {_transport_reason(error)}",
                 request_id,
-                answer_lost=not isinstance(error, httpx.ConnectError),
+                answer_lost=not isinstance(error, NEVER_SENT),
             ) from None
         request_id = response.headers.get("x-request-id", request_id)
         try:
@@ -224,6 +275,12 @@ class LedgerClient:
 def _transport_reason(error: httpx.TransportError) -> str:
     if isinstance(error, httpx.ConnectError):
         return f"cannot connect ({error}); is the server running?"
+    if isinstance(error, httpx.ConnectTimeout):
+        return "cannot connect (timed out); is the server running?"
+    if isinstance(error, httpx.ProxyError):
+        return f"the proxy failed ({error})"
+    if isinstance(error, httpx.UnsupportedProtocol):
+        return f"not an http or https URL ({error})"
     if isinstance(error, httpx.TimeoutException):
         return "timed out"
     return f"the connection dropped ({type(error).__name__})"

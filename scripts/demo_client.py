@@ -7,11 +7,13 @@ Sign up, log in, create a holder, open two accounts, deposit, transfer and show 
     ./dev demo [same options]
 
 `--steps FILE` replays a JSON list of steps (format: scripts/demo_steps.py); `--json` prints one
-JSON object per step (`step`, `index`, `ok`, then `data` or `error`). Passwords come from the
-steps file, the prompt (never echoed) or LEDGERQL_DEMO_PASSWORD, never from the command line;
-neither passwords nor tokens are printed. Exit codes: 0 every step succeeded; 1 a step failed
-(its error code and request id are printed, later steps are not run); 2 unusable steps or
-answers (nothing was sent).
+JSON object per step (`step`, `index`, `ok`, then `data` or `error`). A run that signed in logs
+out at its end, whether its steps succeeded or not, and reports it as a last `logout` line
+(`"index": null`). Passwords come from the steps file, the prompt (never echoed) or
+LEDGERQL_DEMO_PASSWORD, never from the command line; neither passwords nor tokens are printed.
+Exit codes: 0 every step succeeded; 1 a step failed (its error code and request id are printed,
+later steps are not run) or the logout at the end failed; 2 unusable steps, answers or `--url`
+(nothing was sent).
 
 It is a client of the public API only: it imports nothing of the server.
 """
@@ -25,13 +27,14 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from demo_api import DemoFailure, LedgerClient
+from demo_api import DemoFailure, LedgerClient, base_url_problem
 from demo_runner import Reporter, run_steps
 from demo_steps import (
     PASSWORD_VARIABLE,
     Step,
     StepsError,
-    is_amount,
+    amount_problem,
+    currency_exponent,
     is_currency,
     is_date,
     load_steps,
@@ -46,17 +49,38 @@ class AnswersEnded(Exception):
     """Standard input ended before every question was answered."""
 
 
-def ask(question: str, default: str, check: Callable[[str], bool] | None = None) -> str:
-    """Ask on stderr until the answer passes `check`; the default when the answer is empty."""
+def ask(question: str, default: str, problem: Callable[[str], str | None] | None = None) -> str:
+    """Ask on stderr until `problem` finds none in the answer; the default when it is empty."""
     while True:
         print(f"{question} [{default}]: ", end="", file=sys.stderr, flush=True)
         try:
             answer = input().strip() or default
         except EOFError:
             raise AnswersEnded from None
-        if check is None or check(answer):
+        reason = problem(answer) if problem is not None else None
+        if reason is None:
             return answer
-        print(f"  not a valid answer: {answer}", file=sys.stderr)
+        print(f"  not a valid answer: {answer} ({reason})", file=sys.stderr)
+
+
+def date_problem(answer: str) -> str | None:
+    """Why `answer` is not a date, or None."""
+    return None if is_date(answer) else "a date as YYYY-MM-DD"
+
+
+def currency_problem(answer: str) -> str | None:
+    """Why `answer` is not a currency an account can hold, or None (any letter case)."""
+    return None if is_currency(answer.upper()) else "an ISO 4217 code such as USD, JPY or KWD"
+
+
+def amount_in(currency: str) -> Callable[[str], str | None]:
+    """Why an answer is not an amount that can be sent in `currency`, or None."""
+
+    def problem(answer: str) -> str | None:
+        reason = amount_problem(answer, currency)
+        return None if reason is None else f"the amount {reason}"
+
+    return problem
 
 
 def ask_password() -> str:
@@ -76,17 +100,20 @@ def ask_password() -> str:
 
 def interactive_steps(default_url: str) -> tuple[str, list[Step]]:
     """Ask for the server, the user, the holder, the currencies and amounts; (url, steps)."""
-    url = ask("Server URL", default_url)
+    url = ask("Server URL", default_url, base_url_problem)
     username = ask("Username", f"demo-{random_suffix()}")
     email = ask("Email", f"{username}@example.com")
     password = ask_password()
     first_name = ask("Holder first name", "Ada")
     last_name = ask("Holder last name", "Lovelace")
-    born = ask("Holder date of birth (YYYY-MM-DD)", "1990-12-10", is_date)
-    currency = ask("Currency of the checking account", "USD", is_currency).upper()
-    savings_currency = ask("Currency of the savings account", currency, is_currency).upper()
-    deposit = ask(f"Deposit into checking ({currency})", "100.00", is_amount)
-    transfer = ask(f"Transfer from checking to savings ({currency})", "25.00", is_amount)
+    born = ask("Holder date of birth (YYYY-MM-DD)", "1990-12-10", date_problem)
+    currency = ask("Currency of the checking account", "USD", currency_problem).upper()
+    savings_currency = ask("Currency of the savings account", currency, currency_problem).upper()
+    cents = "." + "0" * exponent if (exponent := currency_exponent(currency)) else ""
+    deposit = ask(f"Deposit into checking ({currency})", f"100{cents}", amount_in(currency))
+    transfer = ask(
+        f"Transfer from checking to savings ({currency})", f"25{cents}", amount_in(currency)
+    )
     document = [
         {"step": "signup", "username": username, "email": email, "password": password},
         {"step": "login"},
@@ -121,9 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the demo; the exit code (0 done, 1 a step failed, 2 unusable steps or answers)."""
+    """Run the demo; the exit code (0 done, 1 a step or the logout failed, 2 nothing was sent)."""
     args = build_parser().parse_args(argv)
     reporter = Reporter(as_json=args.json)
+    if args.url is not None and (problem := base_url_problem(args.url)):
+        message = f"--url {args.url} {problem}, e.g. {DEFAULT_URL}"
+        reporter.failed(None, None, DemoFailure("INVALID_URL", message))
+        return 2
     try:
         if args.steps is not None:
             url, steps = args.url or DEFAULT_URL, load_steps(args.steps, args.suffix)

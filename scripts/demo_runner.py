@@ -1,5 +1,8 @@
 """Running demo steps against a server and reporting each one, as text or as JSON lines.
 
+After the last step, or the one that failed, the run logs out of every session it signed into,
+so no session is left behind; that is reported as a last `logout` line (JSON: `"index": null`).
+
 Passwords and tokens never reach the output: the step results below hold neither, and the
 server's error messages never quote the values sent.
 """
@@ -249,6 +252,26 @@ class Reporter:
             print(f"    {line}", file=self.out)
         self.out.flush()
 
+    def signed_out(self, revoked: int) -> None:
+        """Report the logout at the end of a run: how many sessions the server ended."""
+        if self.as_json:
+            self._emit(
+                {"step": "logout", "index": None, "ok": True, "data": {"revokedSessions": revoked}}
+            )
+            return
+        sessions = "1 session" if revoked == 1 else f"{revoked} sessions"
+        print(f"[logout] signed out: {sessions} ended", file=self.out, flush=True)
+
+    def sign_out_failed(self, failure: DemoFailure) -> None:
+        """Report that the logout at the end of a run failed: the session lives until it expires."""
+        if self.as_json:
+            self._emit({"step": "logout", "index": None, "ok": False, "error": failure.as_json()})
+        print(
+            f"[logout] FAILED: {failure} - the session stays open until it expires",
+            file=sys.stderr,
+            flush=True,
+        )
+
     def failed(self, number: int | None, step: Step | None, failure: DemoFailure) -> None:
         """Report a failure: of a step, or (no step) of the steps before anything ran."""
         if self.as_json:
@@ -260,14 +283,32 @@ class Reporter:
         print(f"[{number}] {step.describe()} FAILED: {failure}", file=sys.stderr, flush=True)
 
 
+def sign_out(client: LedgerClient, reporter: Reporter) -> bool:
+    """Log out of the run's sessions, if any, and report it; whether none is left open."""
+    if not client.signed_in:
+        return True
+    try:
+        revoked = client.sign_out()
+    except DemoFailure as failure:
+        reporter.sign_out_failed(failure)
+        return False
+    reporter.signed_out(revoked)
+    return True
+
+
 def run_steps(steps: list[Step], client: LedgerClient, reporter: Reporter) -> int:
-    """Run the steps in order, stopping at the first failure; the exit code (0 or 1)."""
+    """Run the steps in order up to the first failure, then log out; the exit code (0 or 1)."""
     run = DemoRun(client)
-    for number, step in enumerate(steps, start=1):
-        try:
-            result = run.run(step)
-        except DemoFailure as failure:
-            reporter.failed(number, step, failure)
-            return 1
-        reporter.succeeded(number, step, result)
-    return 0
+    exit_code = 0
+    try:
+        for number, step in enumerate(steps, start=1):
+            try:
+                result = run.run(step)
+            except DemoFailure as failure:
+                reporter.failed(number, step, failure)
+                exit_code = 1
+                break
+            reporter.succeeded(number, step, result)
+    finally:  # also when interrupted: a demo leaves no session behind
+        signed_out = sign_out(client, reporter)
+    return exit_code if signed_out else 1

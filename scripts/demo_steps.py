@@ -15,7 +15,9 @@ keys are that step's fields (all strings; unknown keys are refused, so typos are
 
 `type` is `CHECKING` (the default) or `SAVINGS`.
 
-Amounts are strings in major units (`"100.00"` USD, `"1500"` JPY), never JSON numbers. A
+Amounts are strings in major units (`"100.00"` USD, `"1500"` JPY), never JSON numbers, with no
+more decimals than the account's currency has (ISO 4217: JPY 0, USD 2, KWD 3; a transfer's
+currency is its `from` account's). A
 password missing from `signup` (and from a `login` with nothing to default to) comes from the
 environment variable `LEDGERQL_DEMO_PASSWORD`. Every `{random}` in a string value is replaced by
 one random suffix per run, the same everywhere in the file, so a file that signs up
@@ -33,10 +35,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from iso4217 import Currency
+
 PASSWORD_VARIABLE = "LEDGERQL_DEMO_PASSWORD"  # noqa: S105 - a variable's name, not a password
 """The environment variable a missing password is read from."""
 RANDOM_PLACEHOLDER = "{random}"
 AMOUNT_PATTERN = re.compile(r"[0-9]{1,16}(\.[0-9]{1,4})?")
+MAX_AMOUNT = 2**53 - 1
+"""The largest amount in minor units the API takes (JSON-safe)."""
 ACCOUNT_TYPES = ("CHECKING", "SAVINGS")
 SIGNED_IN_STEPS = frozenset(
     {"create_holder", "open_account", "deposit", "withdraw", "transfer", "statement"}
@@ -111,15 +117,47 @@ def is_date(text: str) -> bool:
     return True
 
 
+def currency_exponent(code: str) -> int | None:
+    """The ISO 4217 exponent of `code` (USD 2, JPY 0, KWD 3); None unless accounts may hold it.
+
+    The iso4217 package is the server's own source for exponents, so both agree.
+    """
+    if len(code) != 3 or not code.isascii() or not code.isalpha() or not code.isupper():
+        return None
+    try:
+        exponent: int | None = Currency(code).exponent
+    except ValueError:
+        return None
+    return exponent  # None for funds and metals (XAU, XXX), which accounts cannot hold
+
+
 def is_currency(text: str) -> bool:
-    """Whether `text` looks like an ISO 4217 code (the server checks that it is one)."""
-    return len(text) == 3 and text.isascii() and text.isalpha()
+    """Whether `text` is an ISO 4217 code with minor units, such as USD (what accounts hold)."""
+    return currency_exponent(text) is not None
 
 
-def _check_amount(where: str, value: str) -> None:
-    if not is_amount(value):
-        example = 'e.g. "100.00"'
-        raise StepsError(f'{where}: "amount" must be a positive amount in major units, {example}')
+def amount_problem(amount: str, currency: str) -> str | None:
+    """Why `amount` (major units) cannot be sent in `currency` ("must ..."), or None if it can."""
+    if not is_amount(amount):
+        return 'must be a positive amount in major units, e.g. "100.00"'
+    exponent = currency_exponent(currency)
+    if exponent is None:
+        return None  # not a currency accounts hold: opening the account fails first
+    try:
+        minor = minor_units(amount, exponent, currency)
+    except StepsError:
+        places = f"at most {exponent} decimals" if exponent else "no decimals"
+        return f"must have {places} in {currency}"
+    if minor > MAX_AMOUNT:
+        whole, fraction = divmod(MAX_AMOUNT, 10**exponent)
+        largest = f"{whole}.{fraction:0{exponent}d}" if exponent else str(whole)
+        return f"must be at most {largest} {currency}"
+    return None
+
+
+def _check_amount(where: str, value: str, currency: str) -> None:
+    if problem := amount_problem(value, currency):
+        raise StepsError(f'{where}: "amount" {problem}')
 
 
 def _check_date(where: str, name: str, value: str) -> None:
@@ -152,7 +190,7 @@ def _password_available(step: Step, signed_up: bool) -> bool:
     return "password" in step.fields or signed_up or bool(os.environ.get(PASSWORD_VARIABLE))
 
 
-def _check_fields(where: str, step: Step, opened: set[str]) -> None:
+def _check_fields(where: str, step: Step, opened: dict[str, str]) -> None:
     """Check a step's values and the accounts it names; record the account it opens."""
     if step.kind == "create_holder":
         _check_date(where, "date_of_birth", step.fields["date_of_birth"])
@@ -163,13 +201,16 @@ def _check_fields(where: str, step: Step, opened: set[str]) -> None:
         if step.get("type", "CHECKING") not in ACCOUNT_TYPES:
             raise StepsError(f'{where}: "type" must be CHECKING or SAVINGS')
         if not is_currency(step.fields["currency"]):
-            raise StepsError(f'{where}: "currency" must be a 3-letter ISO 4217 code')
-        opened.add(name)
+            raise StepsError(
+                f'{where}: "currency" must be an ISO 4217 code with minor units, such as USD'
+            )
+        opened[name] = step.fields["currency"]
     for key in ACCOUNT_REFERENCES.get(step.kind, ()):
         if (name := step.fields[key]) not in opened:
             raise StepsError(f'{where}: account "{name}" is not opened by an earlier step')
-    if "amount" in step.fields:
-        _check_amount(where, step.fields["amount"])
+    if "amount" in step.fields:  # in the currency of the account the money leaves or enters
+        account = step.fields["from" if step.kind == "transfer" else "account"]
+        _check_amount(where, step.fields["amount"], opened[account])
     if step.kind == "statement":
         for key in ("from", "to"):
             if key in step.fields:
@@ -180,7 +221,7 @@ def _check_fields(where: str, step: Step, opened: set[str]) -> None:
 
 def validate(steps: list[Step]) -> None:
     """Check what a step relies on: a login, opened accounts, known values; raise StepsError."""
-    opened: set[str] = set()
+    opened: dict[str, str] = {}
     signed_in = signed_up = False
     for number, step in enumerate(steps, start=1):
         where = f"step {number} ({step.kind})"
