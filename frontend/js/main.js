@@ -63,3 +63,4 @@ window.addEventListener("unhandledrejection", (event) => showFatal(String(event.
 const root = document.getElementById("app");
 root.textContent = "";
 render(html`<${App} />`, root);
+root.dataset.started = "true"; // boot.js's watchdog stands down

@@ -54,7 +54,10 @@ async def test_the_console_page_is_served_with_a_strict_policy(http: httpx.Async
     assert page.headers["cache-control"] == "no-cache"
     assert page.headers["x-frame-options"] == "DENY"
     scripts = re.findall(r"<script\b([^>]*)>", page.text)
-    assert scripts == [' type="module" src="/console/js/main.js"']
+    assert scripts == [
+        ' src="/console/js/boot.js" defer',  # a classic script: says so when the modules fail
+        ' type="module" src="/console/js/main.js"',
+    ]
     assert re.findall(r'<link rel="stylesheet" href="([^"]+)"', page.text) == [
         "/console/css/console.css"
     ]

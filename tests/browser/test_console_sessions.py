@@ -53,6 +53,16 @@ def refused_as_expired(page: Page) -> None:
     pytest.fail("the expired access token was never refused")
 
 
+def a_module_that_fails_to_load_is_reported(page: Page) -> None:
+    """A missing module: the start-up watchdog (a classic script) says so, no endless Loading."""
+    page.route("**/console/js/screens/cards.js", lambda route: route.fulfill(status=404))
+    page.goto("/")
+    fatal = page.locator("#fatal")
+    expect(fatal).to_contain_text("The console could not start: a script failed to load")
+    expect(fatal).to_contain_text("/console/js/main.js")
+    page.unroute("**/console/js/screens/cards.js")
+
+
 def outage_and_network_failure_are_explained(page: Page) -> None:
     """An UNAVAILABLE answer and a request that never got one, each with a clear message."""
     open_screen(page, "Sessions")
@@ -80,6 +90,7 @@ def test_an_expired_token_is_refreshed_from_the_prompt_and_users_sit_side_by_sid
 ) -> None:
     first = register(live_server.base_url, "first")
     second = register(live_server.base_url, "second")
+    a_module_that_fails_to_load_is_reported(page)
     page.goto("/")
     sign_in(page, first)
     timer = page.get_by_role("timer", name="Access token lifetime")
@@ -124,6 +135,7 @@ def test_an_expired_token_is_refreshed_from_the_prompt_and_users_sit_side_by_sid
     assert no_browser_storage(page) == {"local": 0, "session": 0, "cookie": "", "databases": 0}
     assert page_watch.problems() == {
         "console_errors": [
+            "Failed to load resource: the server responded with a status of 404 (Not Found)",
             "Failed to load resource: the server responded with a status of 503"
             " (Service Unavailable)",
             "Failed to load resource: net::ERR_FAILED",
