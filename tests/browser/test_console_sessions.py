@@ -18,6 +18,7 @@ UNAVAILABLE = {
 }  # fmt: skip
 """What the server answers when its database is down (docs/api.md, "HTTP status")."""
 SESSIONS = "query { me { sessions { id current } } }"
+LOGOUT = "mutation { logout { revokedSessions } }"
 ACCESS_TOKEN_TTL_SECONDS = 8
 """Short enough to wait for; the prompt shows at half of it, the token expires at the end."""
 
@@ -34,9 +35,11 @@ def sessions_screen(page: Page) -> Locator:
 
 
 def live_sessions(base_url: str, username: str) -> int:
-    """How many sessions of `username` are live, not counting the one opened to ask."""
+    """How many sessions of `username` are live, not counting the one opened (and ended) to ask."""
     user = login(base_url, username)
-    return len(gql(base_url, SESSIONS, token=user.token)["me"]["sessions"]) - 1
+    sessions = gql(base_url, SESSIONS, token=user.token)["me"]["sessions"]
+    assert gql(base_url, LOGOUT, token=user.token)["logout"]["revokedSessions"] == 1
+    return len(sessions) - 1
 
 
 def refused_as_expired(page: Page) -> None:
@@ -85,6 +88,20 @@ def outage_and_network_failure_are_explained(page: Page) -> None:
     expect(refused).to_have_count(0)
 
 
+def a_failed_sign_out_keeps_the_user(page: Page, username: str) -> None:
+    """Sign-out without an answer: still signed in, told why; the retry ends the session."""
+    page.route("**/graphql", lambda route: route.abort("failed"))
+    page.get_by_role("button", name="Sign out").click()
+    failed = page.get_by_role("region", name="Sign-out failed")
+    expect(failed).to_contain_text("NETWORK_ERROR")
+    expect(failed).to_contain_text("the session may still be active")
+    expect(page.get_by_label("Signed-in user", exact=True)).to_contain_text(username)
+    page.unroute("**/graphql")
+    failed.get_by_role("button", name="Try sign-out again").click()
+    expect(page.get_by_role("form", name="Sign in")).to_be_visible()
+    expect(page.get_by_label("Signed-in user", exact=True)).to_have_count(0)
+
+
 def test_an_expired_token_is_refreshed_from_the_prompt_and_users_sit_side_by_side(
     page: Page, page_watch: PageWatch, live_server: LiveServer
 ) -> None:
@@ -131,6 +148,8 @@ def test_an_expired_token_is_refreshed_from_the_prompt_and_users_sit_side_by_sid
     expect(selector.locator("option")).to_have_text([second])
     assert live_sessions(live_server.base_url, second) == 1
     outage_and_network_failure_are_explained(page)
+    a_failed_sign_out_keeps_the_user(page, second)
+    assert live_sessions(live_server.base_url, second) == 0
 
     assert no_browser_storage(page) == {"local": 0, "session": 0, "cookie": "", "databases": 0}
     assert page_watch.problems() == {
@@ -139,5 +158,6 @@ def test_an_expired_token_is_refreshed_from_the_prompt_and_users_sit_side_by_sid
             "Failed to load resource: the server responded with a status of 503"
             " (Service Unavailable)",
             "Failed to load resource: net::ERR_FAILED",
+            "Failed to load resource: net::ERR_FAILED",  # the sign-out without an answer
         ]
     }
