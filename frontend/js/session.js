@@ -68,11 +68,11 @@ export function promptSeconds(user) {
   return Math.min(60, Math.floor(user.ttlSeconds / 2));
 }
 
-/** Sign in; the user joins the list and becomes active.
- *
- * Signing in again as a listed user ends that user's earlier session on the server first (then
- * the new entry replaces it). If it cannot be ended, both entries stay listed, side by side, and
- * the new one carries the failure as `warning` so the earlier one can be signed out later.
+/**
+ * Sign in; the user joins the list and becomes active. Signed in again as a listed user, the
+ * earlier session is ended on the server before the new entry replaces it. If it cannot be
+ * ended, both entries stay listed side by side, and the new one carries the failure as
+ * `warning`, so the earlier one can be signed out later.
  */
 export async function signIn(username, password) {
   const { data } = await gql(LOGIN, { input: { username, password } });
