@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from os import PathLike
 from pathlib import Path
 
@@ -42,15 +43,20 @@ class ConsoleFiles(StaticFiles):
         return response
 
 
-async def console_index(_: Request) -> Response:
-    """The console's single page."""
-    return FileResponse(
-        FRONTEND_DIR / "index.html",
-        headers={
-            "cache-control": CACHE_CONTROL,
-            "content-security-policy": HTML_CONTENT_SECURITY_POLICY,
-        },
-    )
+def console_index(frontend_dir: Path) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint answering the console's single page, `index.html` of `frontend_dir`."""
+    page = frontend_dir / "index.html"
+
+    async def index(_: Request) -> Response:
+        return FileResponse(
+            page,
+            headers={
+                "cache-control": CACHE_CONTROL,
+                "content-security-policy": HTML_CONTENT_SECURITY_POLICY,
+            },
+        )
+
+    return index
 
 
 def console_routes(frontend_dir: Path = FRONTEND_DIR) -> list[BaseRoute]:
@@ -61,7 +67,7 @@ def console_routes(frontend_dir: Path = FRONTEND_DIR) -> list[BaseRoute]:
     if missing:
         log.warning("console_files_missing", directory=str(frontend_dir), missing=missing)
         return []
-    routes: list[BaseRoute] = [Route("/", console_index, methods=["GET", "HEAD"])]
+    routes: list[BaseRoute] = [Route("/", console_index(frontend_dir), methods=["GET", "HEAD"])]
     routes += [
         Mount(
             f"/console/{name}", ConsoleFiles(directory=frontend_dir / name), name=f"console-{name}"

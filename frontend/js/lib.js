@@ -5,7 +5,6 @@ export {
   useCallback,
   useEffect,
   useErrorBoundary,
-  useMemo,
   useRef,
   useState,
 } from "../vendor/htm/preact/standalone.module.js";

@@ -1,6 +1,6 @@
 // The console's entry point: the user bar, the screen tabs, and a last-resort error display.
 import { html, render, useEffect, useErrorBoundary, useState } from "./lib.js";
-import { activeUser, hasPermission, signedInUsers, subscribe } from "./session.js";
+import { activeUser, hasPermission, subscribe } from "./session.js";
 import { ErrorNotice } from "./components/notice.js";
 import { AccountsScreen } from "./screens/accounts.js";
 import { AuditScreen } from "./screens/audit.js";
@@ -47,8 +47,7 @@ function App() {
   const [adding, setAdding] = useState(false);
   const [failure, resetFailure] = useErrorBoundary();
   const user = activeUser();
-  const signedIn = signedInUsers().length;
-  useEffect(() => setAdding(false), [signedIn]); // a user signed in: close the forms
+  useEffect(() => setAdding(false), [user?.key]); // signed in (or switched): close the forms
   if (failure) {
     return html`<${ErrorNotice} error=${{ code: "CLIENT_ERROR", message: String(failure.message ?? failure) }} />
       <button type="button" onClick=${resetFailure}>Try again</button>`;
@@ -56,7 +55,7 @@ function App() {
   return html`<header><h1>LedgerQL console</h1></header>
     ${user ? html`<${UserBar} user=${user} adding=${adding} onAddUser=${() => setAdding(!adding)} />` : null}
     ${!user || adding ? html`<${SignInScreen} />` : null}
-    ${user ? html`<${Screens} key=${user.id} user=${user} />` : null}`;
+    ${user ? html`<${Screens} key=${user.key} user=${user} />` : null}`;
 }
 
 window.addEventListener("error", (event) => showFatal(event.message));
@@ -64,3 +63,4 @@ window.addEventListener("unhandledrejection", (event) => showFatal(String(event.
 const root = document.getElementById("app");
 root.textContent = "";
 render(html`<${App} />`, root);
+root.dataset.started = "true"; // boot.js's watchdog stands down

@@ -17,8 +17,9 @@ export function toMinorUnits(text, exponent) {
     throw new Error(`This currency has ${exponent} decimal places.`);
   }
   const minor = Number(match[1] + fraction.padEnd(exponent, "0"));
-  if (!Number.isSafeInteger(minor) || minor < 1 || minor > MAX_MINOR) {
-    throw new Error("Enter an amount greater than zero.");
+  if (!Number.isSafeInteger(minor) || minor > MAX_MINOR) {
+    throw new Error("This amount is too large.");
   }
+  if (minor < 1) throw new Error("Enter an amount greater than zero.");
   return minor;
 }

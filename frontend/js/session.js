@@ -14,7 +14,8 @@ const REFRESH = `mutation Refresh($input: RefreshTokenInput!) {
 const LOGOUT = `mutation Logout { logout { revokedSessions } }`;
 
 const users = [];
-let activeId = null;
+let activeKey = null;
+let nextKey = 1; // each sign-in is its own entry (`key`), even of the same user
 const listeners = new Set();
 
 function notify() {
@@ -43,12 +44,12 @@ export function signedInUsers() {
 
 /** The user the screens act as, or null. */
 export function activeUser() {
-  return users.find((user) => user.id === activeId) ?? null;
+  return users.find((user) => user.key === activeKey) ?? null;
 }
 
-/** Act as another signed-in user. */
-export function switchTo(id) {
-  activeId = id;
+/** Act as another signed-in user (by entry `key`). */
+export function switchTo(key) {
+  activeKey = Number(key);
   notify();
 }
 
@@ -67,16 +68,31 @@ export function promptSeconds(user) {
   return Math.min(60, Math.floor(user.ttlSeconds / 2));
 }
 
-/** Sign in; the user joins (or, signed in again, replaces) the list and becomes active. */
+/**
+ * Sign in; the user joins the list and becomes active. Signed in again as a listed user, the
+ * earlier session is ended on the server before the new entry replaces it. If it cannot be
+ * ended, both entries stay listed side by side, and the new one carries the failure as
+ * `warning`, so the earlier one can be signed out later.
+ */
 export async function signIn(username, password) {
   const { data } = await gql(LOGIN, { input: { username, password } });
   const login = data.login;
-  const user = { ...login.user };
+  const user = { ...login.user, key: nextKey++, warning: null };
   applyTokens(user, login);
-  const index = users.findIndex((existing) => existing.id === user.id);
-  if (index >= 0) users.splice(index, 1, user);
-  else users.push(user);
-  activeId = user.id;
+  const earlier = users.find((existing) => existing.id === user.id);
+  if (earlier) {
+    try {
+      await endSession(earlier);
+      users.splice(users.indexOf(earlier), 1, user);
+      dropTokens(earlier);
+    } catch (failure) {
+      user.warning = failure;
+      users.push(user);
+    }
+  } else {
+    users.push(user);
+  }
+  activeKey = user.key;
   notify();
   return user;
 }
@@ -89,26 +105,48 @@ export async function refresh(user) {
   return user;
 }
 
-/** Forget a user locally (their tokens are dropped from memory). */
+function dropTokens(user) {
+  user.accessToken = null;
+  user.refreshToken = null;
+}
+
+/** Forget a user locally: their tokens are dropped from memory, the server is not asked. */
 export function forget(user) {
   const index = users.indexOf(user);
   if (index >= 0) users.splice(index, 1);
-  user.accessToken = null;
-  user.refreshToken = null;
-  if (activeId === user.id) activeId = users[0]?.id ?? null;
+  dropTokens(user);
+  if (activeKey === user.key) activeKey = users[0]?.key ?? null;
   notify();
 }
 
-/** End the user's session on the server, then forget them (also when the server refuses). */
-export async function signOut(user) {
+function isUnauthenticated(error) {
+  return error instanceof ApiError && error.code === "UNAUTHENTICATED";
+}
+
+/**
+ * End the user's session on the server. An access token refused as UNAUTHENTICATED (expired) is
+ * refreshed first, then the logout is sent again; a refresh token refused too means the session
+ * has already ended (expired or revoked). Any other failure is thrown.
+ */
+async function endSession(user) {
   try {
     await gql(LOGOUT, {}, user.accessToken);
+    return;
   } catch (error) {
-    if (!(error instanceof ApiError) || error.code !== "UNAUTHENTICATED") {
-      forget(user);
-      throw error;
-    }
+    if (!isUnauthenticated(error)) throw error;
   }
+  try {
+    await refresh(user);
+  } catch (error) {
+    if (isUnauthenticated(error)) return;
+    throw error;
+  }
+  await gql(LOGOUT, {}, user.accessToken);
+}
+
+/** End the user's session on the server, then forget them; on failure they stay listed. */
+export async function signOut(user) {
+  await endSession(user);
   forget(user);
 }
 

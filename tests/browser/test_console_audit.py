@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, WebSocketRoute, expect
 
 from tests.browser.conftest import LiveServer
 from tests.support.browser import PageWatch
@@ -88,6 +88,55 @@ def until_subscribed(page: Page, make_event: Callable[[int], object]) -> None:
     pytest.fail("the live feed never showed an event")
 
 
+class DroppableSockets:
+    """The page's WebSockets, relayed to the server until `reachable` is false (then refused)."""
+
+    def __init__(self) -> None:
+        self.reachable = True
+        self.relayed: list[WebSocketRoute] = []
+        self.refused = 0
+
+    def route(self, socket: WebSocketRoute) -> None:
+        """Relay one socket to the server, or close it at once as if the network were down."""
+        if self.reachable:
+            socket.connect_to_server()
+            self.relayed.append(socket)
+        else:
+            self.refused += 1
+            socket.close(code=1001, reason="network down")
+
+    def drop(self) -> None:
+        """Close the socket in use, as a network drop would."""
+        self.relayed[-1].close(code=1001, reason="network down")
+
+
+def wait_until(page: Page, condition: Callable[[], bool]) -> None:
+    """Let the page run until `condition` holds (what the test's socket relay saw)."""
+    for _ in range(200):
+        if condition():
+            return
+        page.wait_for_timeout(50)
+    pytest.fail("the condition never held")
+
+
+def the_feed_reconnects_after_a_network_drop(page: Page, sockets: DroppableSockets) -> None:
+    status = page.get_by_label("Live feed status")
+    expect(status).to_have_text("Live feed: connected (entityType=Transfer)")
+    sockets.drop()  # retried at once and connected again
+    wait_until(page, lambda: len(sockets.relayed) == 2)
+    expect(status).to_have_text("Live feed: connected (entityType=Transfer)")
+    sockets.reachable = False
+    sockets.drop()  # every retry refused: the feed stops after a bounded number of them
+    expect(status).to_have_text("Live feed: closed (entityType=Transfer)", timeout=15_000)
+    assert sockets.refused == 3
+    expect(page.get_by_role("alert").filter(has_text="WS_1001")).to_contain_text("network down")
+    sockets.reachable = True
+    page.get_by_role("button", name="Reconnect live feed").click()
+    expect(status).to_have_text("Live feed: connected (entityType=Transfer)")
+    expect(page.get_by_role("button", name="Reconnect live feed")).to_have_count(0)
+    assert len(sockets.relayed) == 3
+
+
 def test_an_auditor_sees_a_transfer_live_filters_the_feed_and_verifies_the_chain(
     page: Page, page_watch: PageWatch, live_server: LiveServer
 ) -> None:
@@ -98,6 +147,8 @@ def test_an_auditor_sees_a_transfer_live_filters_the_feed_and_verifies_the_chain
     assert gql(base, ASSIGN, {"input": grant}, admin.token)["assignRole"]["errors"] == []
     customer, ids = customer_with_two_accounts(base)
 
+    sockets = DroppableSockets()
+    page.route_web_socket(re.compile(r"/graphql$"), sockets.route)
     page.goto("/")
     sign_in(page, auditor.username)
     open_screen(page, "Audit")
@@ -111,14 +162,18 @@ def test_an_auditor_sees_a_transfer_live_filters_the_feed_and_verifies_the_chain
     expect(created).to_contain_text(customer.username)
     expect(created).to_contain_text(transfer_uuid(transfer_id))
 
+    expect(events.filter(has_not_text="Transfer")).not_to_have_count(0)  # the account updates
     page.get_by_label("Entity type", exact=True).fill("Transfer")
     page.get_by_role("button", name="Apply filters").click()
     expect(status).to_have_text("Live feed: connected (entityType=Transfer)")
+    expect(events.filter(has_not_text="Transfer")).to_have_count(0)  # the old filter's rows go
     until_subscribed(page, lambda attempt: transfer(base, customer, ids, f"warm-up-{attempt}"))
     second = events.filter(has_text=transfer_uuid(transfer(base, customer, ids, "second")))
     expect(second).to_have_count(1, timeout=LIVE_FEED_TIMEOUT_MS)
     expect(second).to_contain_text(re.compile(r"CREATE\s*Transfer"))
     expect(events.filter(has_not_text="Transfer")).to_have_count(0)  # the filter holds
+    expect(second).to_contain_text(re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC"))
+    the_feed_reconnects_after_a_network_drop(page, sockets)
 
     page.get_by_role("button", name="Verify audit chain").click()
     expect(

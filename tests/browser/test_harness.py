@@ -41,8 +41,10 @@ def test_csp_violations_and_console_errors_are_recorded(
         })"""
     )
     assert directive == "img-src"
-    page.evaluate("() => console.error('from the test')")
-    page.wait_for_timeout(100)  # the recorder hears of it through the driver
+    # The recorder listens on the context too, registered earlier: it has heard of the message
+    # by the time this waiter does.
+    with page.context.expect_console_message(lambda message: message.text == "from the test"):
+        page.evaluate("() => console.error('from the test')")
     problems = page_watch.problems()
     base = live_server.base_url
     assert problems["csp_violations"] == [

@@ -1,11 +1,18 @@
 // The live audit feed (auditEvents over graphql-transport-ws) with filters, and chain verification.
 import { html, useEffect, useState } from "../lib.js";
 import { createClient } from "../../vendor/graphql-ws/client.js";
+import { NETWORK_ERROR } from "../api.js";
 import { call } from "../session.js";
+import { timestamp } from "../time.js";
 import { Select } from "../components/select.js";
 import { ErrorNotice } from "../components/notice.js";
 
 const MAX_EVENTS = 200;
+const RETRY_ATTEMPTS = 3;
+/** Reconnect after 0.5 s, 1 s, 2 s; then the feed stops and offers a Reconnect button. */
+const RETRY_BASE_MS = 500;
+/** Closes that a retry cannot mend: the session is gone, or the server refused a message. */
+const FINAL_CLOSE_CODES = new Set([4403, 4400, 1009]);
 const ACTIONS = [
   "CREATE", "READ", "UPDATE", "DELETE", "LOGIN", "LOGIN_FAILED", "ACCOUNT_LOCKED", "LOGOUT",
   "TOKEN_REFRESH", "TOKEN_REUSE", "TOKEN_REJECTED", "PASSWORD_CHANGE", "PERMISSION_CHANGE",
@@ -46,20 +53,35 @@ function describeFilter(filter) {
   return parts.length ? ` (${parts.join(", ")})` : "";
 }
 
-/** Subscribe while mounted; restarts with a new filter or a refreshed access token. */
+function retryWait(retries) {
+  return new Promise((resolve) => setTimeout(resolve, RETRY_BASE_MS * 2 ** retries));
+}
+
+/**
+ * Subscribe while mounted; restarts with a new filter (its rows replace the old filter's), a
+ * refreshed access token (rows kept) or a Reconnect after the feed stopped. A dropped connection
+ * is retried a few times before the feed stops.
+ */
 function useAuditFeed(user, filter) {
   const [events, setEvents] = useState([]);
   const [status, setStatus] = useState("connecting");
   const [error, setError] = useState(null);
+  const [attempt, setAttempt] = useState(0);
   const token = user.accessToken;
+  useEffect(() => setEvents([]), [filter]);
   useEffect(() => {
     setStatus("connecting");
     setError(null);
     const client = createClient({
       url: socketUrl(),
       connectionParams: () => ({ authorization: `Bearer ${token}` }),
-      retryAttempts: 0,
-      on: { connected: () => setStatus("connected") },
+      retryAttempts: RETRY_ATTEMPTS,
+      retryWait,
+      shouldRetry: (event) => !FINAL_CLOSE_CODES.has(event?.code),
+      on: {
+        connecting: () => setStatus("connecting"),
+        connected: () => setStatus("connected"),
+      },
     });
     const stop = client.subscribe({ query: EVENTS, variables: { filter } }, {
       next: (message) => {
@@ -79,7 +101,7 @@ function useAuditFeed(user, filter) {
           const ext = failure[0]?.extensions ?? {};
           setError({ code: ext.code, message: failure[0]?.message, requestId: ext.requestId });
         } else {
-          setError({ code: "NETWORK_ERROR", message: "Live feed stopped: the server cannot be reached." });
+          setError({ code: NETWORK_ERROR, message: "Live feed stopped: the server cannot be reached." });
         }
       },
       complete: () => setStatus("closed"),
@@ -88,8 +110,12 @@ function useAuditFeed(user, filter) {
       stop();
       client.dispose();
     };
-  }, [token, filter]);
-  return { events, status, error, clear: () => setEvents([]) };
+  }, [token, filter, attempt]);
+  return {
+    events, status, error,
+    clear: () => setEvents([]),
+    reconnect: () => setAttempt((current) => current + 1),
+  };
 }
 
 function ChainCheck({ user }) {
@@ -147,13 +173,14 @@ export function AuditScreen({ user }) {
       <button type="button" onClick=${feed.clear}>Clear events</button>
     </form>
     <p role="status" aria-label="Live feed status">Live feed: ${feed.status}${describeFilter(filter)}</p>
+    ${feed.status === "closed" ? html`<button type="button" onClick=${feed.reconnect}>Reconnect live feed</button>` : null}
     <${ErrorNotice} error=${feed.error} />
     <${ChainCheck} user=${user} />
     <table aria-label="Audit events">
       <thead><tr><th>#</th><th>When</th><th>Action</th><th>Entity</th><th>Outcome</th>
         <th>User</th><th>Description</th></tr></thead>
       <tbody>${feed.events.map((event) => html`<tr key=${event.id}>
-        <td>${event.sequence}</td><td>${event.createdAt.slice(11, 23)}</td><td>${event.action}</td>
+        <td>${event.sequence}</td><td>${timestamp(event.createdAt)}</td><td>${event.action}</td>
         <td>${event.entityType ?? ""} ${event.entityId ?? ""}</td><td>${event.status}</td>
         <td>${event.user?.username ?? ""}</td><td>${event.description ?? ""}</td></tr>`)}</tbody>
     </table>

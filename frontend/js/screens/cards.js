@@ -13,11 +13,12 @@ const CARDS = `query Cards($id: ID!) {
 const ISSUE = `mutation IssueCard($input: IssueCardInput!) {
   issueCard(input: $input) { card { id last4 } cardNumber securityCode errors { code message field } }
 }`;
-const CHANGE = {
-  freezeCard: `mutation Freeze($input: CardIdInput!) { freezeCard(input: $input) { card { id status } errors { code message field } } }`,
-  unfreezeCard: `mutation Unfreeze($input: CardIdInput!) { unfreezeCard(input: $input) { card { id status } errors { code message field } } }`,
-  cancelCard: `mutation Cancel($input: CardIdInput!) { cancelCard(input: $input) { card { id status } errors { code message field } } }`,
-};
+/** The freezeCard / unfreezeCard / cancelCard mutation: same input, same payload. */
+function cardChange(mutation) {
+  return `mutation CardChange($input: CardIdInput!) {
+  ${mutation}(input: $input) { card { id status } errors { code message field } }
+}`;
+}
 
 /** The card number and code, shown until dismissed; then they are dropped from memory. */
 function SecretCard({ secret, onDismiss }) {
@@ -39,7 +40,7 @@ function CardRow({ user, card, onChanged }) {
     setBusy(true);
     setError(null);
     try {
-      payloadOf(await call(user, CHANGE[mutation], { input: { cardId: card.id } }), mutation);
+      payloadOf(await call(user, cardChange(mutation), { input: { cardId: card.id } }), mutation);
       await onChanged();
     } catch (failure) {
       setError(failure);
@@ -84,6 +85,7 @@ export function CardsScreen({ user }) {
   useEffect(() => {
     load();
   }, [load]);
+  useEffect(() => setSecret(null), [accountId]); // another account: the new card's secrets go
 
   const onSubmit = form.submit(async (values) => {
     if (!values.accountId) throw new Error("Choose an account.");

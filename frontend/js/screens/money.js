@@ -1,4 +1,4 @@
-// Deposit, withdraw and transfer forms, each sending the idempotency key of its form.
+// Deposit, withdraw and transfer forms, each sending the idempotency key of its form (forms.js).
 import { html } from "../lib.js";
 import { payloadOf } from "../api.js";
 import { useForm } from "../forms.js";
@@ -21,6 +21,8 @@ const TRANSFER = `mutation Transfer($input: TransferInput!) {
   }
 }`;
 
+const CLEAR_AFTER_SUCCESS = { clearAfterSuccess: ["amount"] };
+
 function accountOf(accounts, id) {
   const account = accounts.find((item) => item.id === id);
   if (!account) throw new Error("Choose an account.");
@@ -28,7 +30,7 @@ function accountOf(accounts, id) {
 }
 
 function MovementForm({ user, accounts, onMoved, kind }) {
-  const form = useForm({ accountId: "", amount: "", description: "" });
+  const form = useForm({ accountId: "", amount: "", description: "" }, CLEAR_AFTER_SUCCESS);
   const title = kind === "deposit" ? "Deposit" : "Withdraw";
   const onSubmit = form.submit(async (values, idempotencyKey) => {
     const account = accountOf(accounts, values.accountId);
@@ -52,7 +54,9 @@ function MovementForm({ user, accounts, onMoved, kind }) {
 }
 
 function TransferForm({ user, accounts, onMoved }) {
-  const form = useForm({ fromAccountId: "", toAccountId: "", amount: "", description: "" });
+  const form = useForm(
+    { fromAccountId: "", toAccountId: "", amount: "", description: "" }, CLEAR_AFTER_SUCCESS,
+  );
   const onSubmit = form.submit(async (values, idempotencyKey) => {
     const from = accountOf(accounts, values.fromAccountId);
     const to = accountOf(accounts, values.toAccountId);
@@ -64,8 +68,7 @@ function TransferForm({ user, accounts, onMoved }) {
     const payload = payloadOf(await call(user, TRANSFER, { input }), "transfer");
     await onMoved();
     return `Transferred ${payload.transfer.amount.formatted} ${payload.transfer.amount.currency}`
-      + ` from ${from.label} to ${to.label}. Sending this same form again is answered with`
-      + " this transfer (same idempotency key); change it for a new one.";
+      + ` from ${from.label} to ${to.label}.`;
   });
   return html`<form class="card" onSubmit=${onSubmit} aria-label="Transfer">
     <h3>Transfer</h3>

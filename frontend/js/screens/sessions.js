@@ -2,6 +2,7 @@
 import { html, useCallback, useEffect, useState } from "../lib.js";
 import { payloadOf } from "../api.js";
 import { call, forget } from "../session.js";
+import { timestamp } from "../time.js";
 import { DoneNotice, ErrorNotice } from "../components/notice.js";
 
 const SESSIONS = `query Sessions {
@@ -10,10 +11,6 @@ const SESSIONS = `query Sessions {
 const REVOKE = `mutation Revoke($input: RevokeSessionInput!) {
   revokeSession(input: $input) { session { id } errors { code message field } }
 }`;
-
-function when(value) {
-  return value.slice(0, 19).replace("T", " ");
-}
 
 /** The sessions screen. */
 export function SessionsScreen({ user }) {
@@ -62,8 +59,8 @@ export function SessionsScreen({ user }) {
         <th>Client</th><th></th></tr></thead>
       <tbody>${sessions.map((session, index) => html`<tr aria-label=${`Session ${index + 1}`}>
         <td>${index + 1}${session.current ? " (this one)" : ""}</td>
-        <td>${when(session.createdAt)}</td><td>${when(session.lastUsedAt)}</td>
-        <td>${when(session.expiresAt)}</td><td>${session.ipAddress}</td>
+        <td>${timestamp(session.createdAt)}</td><td>${timestamp(session.lastUsedAt)}</td>
+        <td>${timestamp(session.expiresAt)}</td><td>${session.ipAddress}</td>
         <td class="ua">${session.userAgent}</td>
         <td><button type="button" disabled=${busy === session.id}
           aria-label=${`Revoke session ${index + 1}`} onClick=${revoke(session, index)}>Revoke</button></td>

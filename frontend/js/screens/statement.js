@@ -2,6 +2,7 @@
 import { html, useState } from "../lib.js";
 import { useForm } from "../forms.js";
 import { call } from "../session.js";
+import { timestamp } from "../time.js";
 import { AccountSelect } from "../components/select.js";
 import { ErrorNotice } from "../components/notice.js";
 import { useAccounts } from "./accounts.js";
@@ -39,7 +40,7 @@ function StatementView({ statement, lines, onMore, hasMore }) {
       <thead><tr><th>When</th><th>Type</th><th class="num">Amount</th>
         <th class="num">Balance after</th><th>Description</th></tr></thead>
       <tbody>${lines.map((node) => html`<tr>
-        <td>${node.createdAt.slice(0, 19).replace("T", " ")}</td><td>${node.type}</td>
+        <td>${timestamp(node.createdAt)}</td><td>${node.type}</td>
         <td class="num">${CREDITS.has(node.type) ? "+" : "-"}${node.amount.formatted}</td>
         <td class="num">${node.balanceAfter.formatted}</td><td>${node.description}</td></tr>`)}</tbody>
     </table>

@@ -1,6 +1,7 @@
 // An account's transactions, newest first, paged with cursors (Next / Previous).
-import { html, useEffect, useState } from "../lib.js";
+import { html, useEffect, useRef, useState } from "../lib.js";
 import { call } from "../session.js";
+import { timestamp } from "../time.js";
 import { ErrorNotice } from "../components/notice.js";
 
 export const PAGE_SIZE = 5;
@@ -22,7 +23,12 @@ export function TransactionList({ user, account, version }) {
   const [error, setError] = useState(null);
   const after = cursors[cursors.length - 1];
 
-  useEffect(() => setCursors([null]), [version]);
+  const shownVersion = useRef(version);
+  useEffect(() => {
+    if (shownVersion.current === version) return; // the first page is being fetched already
+    shownVersion.current = version;
+    setCursors([null]);
+  }, [version]);
   useEffect(() => {
     let current = true;
     call(user, TRANSACTIONS, { id: account.id, first: PAGE_SIZE, after })
@@ -31,7 +37,7 @@ export function TransactionList({ user, account, version }) {
     return () => {
       current = false;
     };
-  }, [user, account.id, after, cursors]);
+  }, [user, account.id, cursors]);
 
   const pageNumber = cursors.length;
   return html`<section class="card" aria-label=${`Transactions of ${account.label}`}>
@@ -43,7 +49,7 @@ export function TransactionList({ user, account, version }) {
         <thead><tr><th>When</th><th>Type</th><th class="num">Amount</th>
           <th class="num">Balance after</th><th>Description</th></tr></thead>
         <tbody>${page.edges.map(({ node }) => html`<tr>
-          <td>${node.createdAt.slice(0, 19).replace("T", " ")}</td><td>${node.type}</td>
+          <td>${timestamp(node.createdAt)}</td><td>${node.type}</td>
           <td class="num">${node.amount.formatted}</td><td class="num">${node.balanceAfter.formatted}</td>
           <td>${node.description}</td></tr>`)}</tbody>
       </table>
