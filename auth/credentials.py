@@ -28,7 +28,7 @@ from db.errors import (
 from db.models import AuditAction, AuditStatus, User, UserRole
 from db.repositories import identity as identity_repo
 from db.services.identity import refuse_taken, validate_profile
-from db.session import Transaction, UnitOfWork
+from db.unit_of_work import Transaction, UnitOfWork
 
 DEFAULT_ROLE = "user"
 

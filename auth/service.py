@@ -23,7 +23,7 @@ from db.errors import AccountLocked, CommitThenFail, InvalidCredentials, NotFoun
 from db.models import AuditAction, AuditStatus, AuthSession, User
 from db.records.identity import UserRecord
 from db.repositories import identity as identity_repo
-from db.session import Transaction, UnitOfWork
+from db.unit_of_work import Transaction, UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)

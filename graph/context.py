@@ -2,7 +2,7 @@
 
 Every GraphQL operation gets one `OperationScope`: one `UnitOfWork`, the operation's caller and
 its own dataloaders. Resolvers and loaders reach the database only through that unit of work
-(db/session.py describes its sessions and transactions). Loaders are cleared when the caller
+(db/unit_of_work.py describes its sessions and transactions). Loaders are cleared when the caller
 changes (after `login`, and for each event of a subscription).
 
 The scope lives in a context variable, not on the context object, because Strawberry shares one
@@ -40,7 +40,8 @@ from db.audit.entries import AuditContext, AuditEntry, json_safe
 from db.errors import Unauthenticated
 from db.models import AuditAction
 from db.rate_limits import Counters
-from db.session import Database, UnitOfWork
+from db.session import Database
+from db.unit_of_work import UnitOfWork
 from graph.metrics import Metrics
 from graph.ws import ConnectionGuard
 

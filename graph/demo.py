@@ -19,7 +19,8 @@ from db.repositories import identity as identity_repo
 from db.services import accounts as account_service
 from db.services import cards as card_service
 from db.services import ledger as ledger_service
-from db.session import Database, UnitOfWork
+from db.session import Database
+from db.unit_of_work import UnitOfWork
 
 DEMO_PASSWORD = "Demo-Ledger-2026!"  # noqa: S105 - documented demo credential, local use only
 """Password of every demo user unless LEDGERQL_DEMO_PASSWORD is set."""

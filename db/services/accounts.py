@@ -18,7 +18,7 @@ from db.models import Account, AccountHolder, AccountStatus, AccountType
 from db.money import check_currency
 from db.repositories import accounts as account_repo
 from db.services.transitions import change_status
-from db.session import Transaction
+from db.unit_of_work import Transaction
 
 MAX_AGE_YEARS = 130
 HOLDER_EXISTS = "You already have an account holder profile."

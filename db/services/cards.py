@@ -20,7 +20,7 @@ from db.models import Card, CardStatus, CardType
 from db.repositories import cards as card_repo
 from db.services.accounts import owned_accounts, require_active
 from db.services.transitions import change_status
-from db.session import Transaction
+from db.unit_of_work import Transaction
 
 ISSUER_PREFIX = "4"
 """Card numbers start like Visa numbers (a test range would be issuer-specific)."""

@@ -17,7 +17,7 @@ from db.base import utcnow
 from db.errors import AppError, Conflict, InputErrors, NotFound, ValidationFailed
 from db.models import ADMIN_ROLE, Role, User, UserRole
 from db.repositories import identity as identity_repo
-from db.session import Transaction
+from db.unit_of_work import Transaction
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{3,50}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")

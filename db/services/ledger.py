@@ -33,7 +33,7 @@ from db.models import Account, IdempotencyRecord, LedgerTransaction, Transaction
 from db.money import MAX_BALANCE, check_amount
 from db.repositories import ledger as ledger_repo
 from db.services.accounts import owned_accounts, require_active
-from db.session import Transaction
+from db.unit_of_work import Transaction
 
 OutcomeT = TypeVar("OutcomeT")
 

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Protocol, TypeVar
 
 from db.errors import Conflict
-from db.session import Transaction
+from db.unit_of_work import Transaction
 
 StatusT = TypeVar("StatusT", bound=StrEnum)
 

@@ -20,7 +20,7 @@ import strawberry
 from aiodataloader import DataLoader
 
 from db.repositories.scope import Viewer
-from db.session import UnitOfWork
+from db.unit_of_work import UnitOfWork
 from graph.common.ids import node_uuid, not_found, parse_uuid
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from typing import TypeVar
 import strawberry
 
 from db.errors import AppError, BusinessRuleError, InputErrors
-from db.session import Transaction
+from db.unit_of_work import Transaction
 from graph.context import Context, current_scope
 from graph.errors import ErrorCode, field_path
 

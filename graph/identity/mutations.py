@@ -11,7 +11,7 @@ from auth.permissions import Permission
 from db.errors import NotFound
 from db.models import User
 from db.services import identity as identity_service
-from db.session import Transaction
+from db.unit_of_work import Transaction
 from graph.common.ids import node_uuid
 from graph.common.info import Info
 from graph.common.payloads import UserError, attempt, in_transaction, run_mutation

@@ -13,7 +13,8 @@ from aiodataloader import DataLoader
 from sqlalchemy import select
 
 from core.settings import Settings
-from db.session import Database, UnitOfWork
+from db.session import Database
+from db.unit_of_work import UnitOfWork
 from graph.app import create_app
 from graph.context import Context
 from graph.schema import LedgerSchema, schema_extensions

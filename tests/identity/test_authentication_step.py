@@ -15,7 +15,8 @@ from auth.service import AuthService, Caller
 from auth.tokens import TokenClaims, TokenService, TokenType
 from db.errors import Unauthenticated
 from db.models import AuditLog
-from db.session import Database, UnitOfWork
+from db.session import Database
+from db.unit_of_work import UnitOfWork
 from graph import health
 from graph.context import Context, close_scope, open_scope
 from tests.support.apps import app_with, code_of

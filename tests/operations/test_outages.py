@@ -27,7 +27,8 @@ from auth.service import AuthService, Caller
 from db.errors import Unavailable
 from db.migrations import upgrade_to_head
 from db.outages import as_unavailable, is_outage, outage_is_unavailable
-from db.session import Database, UnitOfWork
+from db.session import Database
+from db.unit_of_work import UnitOfWork
 from graph.app import create_app
 from tests.conftest import make_settings
 from tests.support.identity import LOGIN, STRONG_PASSWORD, SignedIn, gql, login, signed_in

@@ -16,7 +16,8 @@ from auth import passwords
 from auth.service import AuthService
 from db.models import User
 from db.services import identity as identity_service
-from db.session import Database, UnitOfWork
+from db.session import Database
+from db.unit_of_work import UnitOfWork
 
 STRONG_PASSWORD = "Corr3ct-Horse!Battery"
 

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from db.session import UnitOfWork
+from db.unit_of_work import UnitOfWork
 from tests.support.identity import SignedIn, gql, signed_in
 
 ResultT = TypeVar("ResultT")
